@@ -1,0 +1,81 @@
+/**
+ * The ports: what authchart needs from the outside world. Each has drivers in
+ * `adapters/stores`, `adapters/locks` and `adapters/oauth`; write your own against these
+ * interfaces.
+ */
+
+export type MaybePromise<T> = T | Promise<T>;
+
+/** A token set as the app knows it. */
+export interface TokenSet {
+  accessToken: string;
+  /** Absent when the server gave none; without it the session cannot be refreshed. */
+  refreshToken?: string;
+  /** Access-token expiry, epoch milliseconds, when known. */
+  expiresAt?: number;
+}
+
+/** A token set as a store holds it: one record, written atomically, with a version. */
+export interface StoredTokens extends TokenSet {
+  /** Incremented on every write; used for compare-and-set. */
+  version: number;
+}
+
+/**
+ * Where tokens live. One record per session, written as a whole, so a reader never sees a
+ * new access token with an old refresh token. `get` may be synchronous (memory, Web
+ * Storage) or asynchronous (IndexedDB, Redis).
+ */
+export interface TokenStore {
+  /** The current record, or null when there are no tokens (or what is stored is unreadable). */
+  get(): MaybePromise<StoredTokens | null>;
+  /**
+   * Write a new record. With `expectedVersion`, write only if the stored version is still
+   * that one (compare-and-set; `0` means "only if empty"), and return null otherwise.
+   */
+  set(tokens: TokenSet, options?: { expectedVersion?: number }): MaybePromise<StoredTokens | null>;
+  /** Remove the record. */
+  clear(): MaybePromise<void>;
+  /** Optional: be told when another tab or instance changed the record. */
+  subscribe?(listener: () => void): () => void;
+}
+
+/** What a refresher returns. */
+export interface RefreshedTokens {
+  accessToken: string;
+  /** The rotated refresh token. When absent, the one presented is kept. */
+  refreshToken?: string;
+  /** Lifetime of the access token, seconds (OAuth `expires_in`). */
+  expiresIn?: number;
+  /** Or its absolute expiry, epoch milliseconds. */
+  expiresAt?: number;
+}
+
+/**
+ * How to refresh: given the current refresh token, get new tokens. Throw a `RefreshError`
+ * to say whether the failure is `transient` or `permanent`; anything else thrown is
+ * classified (network errors and timeouts are transient). Honour `signal`.
+ * @example
+ * const refresh: Refresher = async (refreshToken, { signal }) => {
+ *   const res = await fetch('/api/token/refresh/', { method: 'POST', body: JSON.stringify({ refresh: refreshToken }), signal })
+ *   if (res.status === 401) throw new RefreshError({ kind: 'permanent', reason: 'invalid_grant', status: 401 })
+ *   const body = await res.json()
+ *   return { accessToken: body.access, refreshToken: body.refresh }
+ * }
+ */
+export type Refresher = (refreshToken: string, context: { signal: AbortSignal }) => Promise<RefreshedTokens>;
+
+/** A held lock. Release is idempotent. */
+export interface LockHandle {
+  release(): MaybePromise<void>;
+}
+
+/**
+ * Who may refresh. The machine already guarantees one refresh per session in one process;
+ * a lock extends that across tabs (Web Locks) or server instances (Redis). After
+ * acquiring it, authchart re-reads the store and adopts tokens someone else refreshed.
+ */
+export interface RefreshLock {
+  /** Resolve when held; reject (or throw a `LOCK_TIMEOUT` error) after `timeoutMs`; stop waiting when `signal` aborts. */
+  acquire(options: { signal: AbortSignal; timeoutMs: number }): Promise<LockHandle>;
+}

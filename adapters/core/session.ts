@@ -1,0 +1,380 @@
+import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate';
+import {
+  defaultRefreshOptions,
+  refreshMachine,
+  selectSessionStatus,
+  selectState,
+  type LoggedOutReason,
+  type RefreshEmitted,
+  type RefreshFailure,
+  type RefreshMachine,
+  type RefreshMachineOptions,
+  type SessionStatus,
+} from '../../machines/refresh.machine.js';
+import {
+  DisposedError,
+  QueueTimeoutError,
+  RefreshUnavailableError,
+  SessionExpiredError,
+  type RefreshError,
+} from './errors.js';
+import type { RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from './ports.js';
+import { runRefresh } from './refresh-task.js';
+import { memoryStore } from '../stores/memory.js';
+import { Waiters, type Credential } from './waiters.js';
+
+export type { Credential } from './waiters.js';
+
+/** Options of a session. The statechart's tunables ({@link RefreshMachineOptions}) are accepted here too. */
+export interface SessionOptions extends Partial<RefreshMachineOptions> {
+  /** How to refresh: `oauthRefresher(...)` from `authchart/oauth`, or your own function. */
+  refresh: Refresher;
+  /**
+   * Where tokens live.
+   * @default memoryStore()
+   */
+  store?: TokenStore;
+  /** Who may refresh across tabs or instances. Without one, the machine's single flight holds within this process. */
+  lock?: RefreshLock;
+  /** Tokens to sign in with at creation (written to the store). Otherwise the store's tokens, if any, are used. */
+  tokens?: TokenSet;
+  /**
+   * Bound of one refresh call; past it the attempt counts as a transient failure.
+   * @default 10000
+   */
+  refreshTimeoutMs?: number;
+  /**
+   * Bound of waiting for the refresh lock.
+   * @default 10000
+   */
+  lockTimeoutMs?: number;
+  /** Debug events, never with a secret in them. */
+  logger?: (entry: LogEntry) => void;
+  /** An XState inspector, for instance `createBrowserInspector().inspect` from `@statelyai/inspect`. */
+  inspect?: (event: InspectionEvent) => void;
+  /**
+   * Clock for expiries.
+   * @default Date.now
+   */
+  now?: () => number;
+}
+
+/** A debug event for `logger`. */
+export type LogEntry =
+  | { type: 'state'; from: string; to: string; queued: number }
+  | { type: 'refresh.start'; attempt: number }
+  | { type: 'refresh.done'; source: 'server' | 'store'; durationMs: number }
+  | { type: 'refresh.failed'; kind: RefreshFailure['kind']; reason: string; status?: number; willRetry: boolean }
+  | { type: 'queue.released'; count: number }
+  | { type: 'queue.rejected'; code: string; count: number }
+  | { type: 'loggedOut'; reason: LoggedOutReason };
+
+/** Events for {@link Session.on}. */
+export interface SessionEvents {
+  refreshed: { tokenVersion: number; source: 'server' | 'store'; expiresAt: number | null };
+  refreshFailed: { error: RefreshError | null; failure: RefreshFailure; attempt: number; willRetry: boolean };
+  loggedOut: { reason: LoggedOutReason };
+}
+
+/** What {@link Session.getStatus} returns. Never a secret. */
+export interface SessionStatusReport {
+  state: 'idle' | 'debouncing' | 'refreshing' | 'backoff' | 'loggedOut';
+  status: SessionStatus;
+  tokenVersion: number;
+  expiresAt: number | null;
+  hasRefreshToken: boolean;
+  attempt: number;
+  permanentFailures: number;
+  queued: number;
+  lastRefresh: { at: number; outcome: 'ok' | 'transient' | 'permanent'; source?: 'server' | 'store'; durationMs: number } | null;
+  lastError: { kind: RefreshFailure['kind']; code: string; status?: number } | null;
+  loggedOutReason: LoggedOutReason | null;
+}
+
+export interface Session {
+  /** A valid access token, refreshing first if needed (single flight with everything else). */
+  getAccessToken(options?: { signal?: AbortSignal }): Promise<string>;
+  /** Sign in: store the tokens and release anything waiting. */
+  login(tokens: TokenSet): Promise<void>;
+  /** Sign out: reject what waits, clear the store. */
+  logout(): Promise<void>;
+  /** Refresh now (or join the refresh under way). Resolves when new tokens are held. */
+  refresh(options?: { signal?: AbortSignal }): Promise<void>;
+  on<K extends keyof SessionEvents>(type: K, listener: (event: SessionEvents[K]) => void): () => void;
+  getStatus(): SessionStatusReport;
+  /** Stop the machine, release the lock, reject what waits. */
+  dispose(): Promise<void>;
+  /** The running statechart actor (for `@xstate/react`, inspection, tests). */
+  readonly actor: Actor<RefreshMachine>;
+
+  // For front ends (fetch, axios):
+  /** The credential to send now; a promise when the request has to wait for a refresh first. */
+  credential(signal?: AbortSignal): Credential | Promise<Credential>;
+  /** A request sent with `tokenVersion` got 401: wait for the credential to replay it with. */
+  unauthorized(tokenVersion: number, signal?: AbortSignal): Promise<Credential>;
+  /** A 401 for a request that will not wait (its body cannot be replayed): still start the refresh. */
+  reportUnauthorized(tokenVersion: number): void;
+}
+
+/**
+ * Create a session: one statechart, one token store, one queue.
+ * @example
+ * const session = createSession({ refresh: oauthRefresher({ tokenEndpoint, clientId }), tokens })
+ * const token = await session.getAccessToken()
+ */
+export function createSession(options: SessionOptions): Session {
+  const store = options.store ?? memoryStore();
+  const now = options.now ?? Date.now;
+  const log = options.logger;
+  const maxWaitMs = options.maxWaitMs ?? defaultRefreshOptions.maxWaitMs;
+
+  let held: { tokens: StoredTokens; tokenVersion: number } | null = null;
+  let versions = 0;
+  let disposed = false;
+  let lastRefresh: SessionStatusReport['lastRefresh'] = null;
+  let lastRefreshError: RefreshError | null = null;
+  let refreshStartedAt = 0;
+  let selfWrites = 0;
+  let storeOps: Promise<unknown> = Promise.resolve();
+  const listeners: { [K in keyof SessionEvents]: Set<(event: SessionEvents[K]) => void> } = {
+    refreshed: new Set(),
+    refreshFailed: new Set(),
+    loggedOut: new Set(),
+  };
+
+  const hold = (tokens: StoredTokens): number => {
+    held = { tokens, tokenVersion: ++versions };
+    return held.tokenVersion;
+  };
+  const currentCredential = (): Credential | null =>
+    held ? { accessToken: held.tokens.accessToken, tokenVersion: held.tokenVersion } : null;
+  const serialStore = <T>(op: () => T | Promise<T>): Promise<T> => {
+    const next = storeOps.then(op, op);
+    storeOps = next.catch(() => undefined);
+    return next;
+  };
+  const writeStore = async (tokens: TokenSet, expectedVersion?: number) => {
+    selfWrites++;
+    try {
+      return await store.set(tokens, expectedVersion === undefined ? undefined : { expectedVersion });
+    } finally {
+      selfWrites--;
+    }
+  };
+
+  const machine = refreshMachine.provide({
+    actors: {
+      refresh: fromPromise(({ input, signal }) => {
+        refreshStartedAt = now();
+        log?.({ type: 'refresh.start', attempt: input.attempt });
+        return runRefresh(
+          {
+            store: {
+              get: () => store.get(),
+              set: (tokens, setOptions) => writeStore(tokens, setOptions?.expectedVersion),
+              clear: () => store.clear(),
+            },
+            refresher: options.refresh,
+            lock: options.lock,
+            refreshTimeoutMs: options.refreshTimeoutMs ?? 10_000,
+            lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
+            now,
+            held: () => held?.tokens ?? null,
+            adopt: hold,
+            onError: (error) => {
+              lastRefreshError = error;
+            },
+          },
+          signal,
+        );
+      }),
+    },
+  });
+
+  const machineInput: Partial<RefreshMachineOptions> = {};
+  for (const key of Object.keys(defaultRefreshOptions) as (keyof RefreshMachineOptions)[]) {
+    if (options[key] !== undefined) machineInput[key] = options[key];
+  }
+
+  const waiters = new Waiters(
+    () => maxWaitMs,
+    (ms) => new QueueTimeoutError(ms),
+    (requestId) => actor.send({ type: 'REQUEST_LEFT', requestId }),
+  );
+
+  const actor = createActor(machine, { input: machineInput, inspect: options.inspect });
+
+  const onEmitted = (event: RefreshEmitted) => {
+    switch (event.type) {
+      case 'request.replay': {
+        const credential = currentCredential();
+        waiters.settle(event.requestId, credential ? { credential } : { error: new SessionExpiredError() });
+        break;
+      }
+      case 'request.reject':
+        waiters.settle(event.requestId, { error: new SessionExpiredError() });
+        break;
+      case 'queue.release': {
+        const credential = currentCredential();
+        const count = waiters.settleAll(credential ? { credential } : { error: new SessionExpiredError() });
+        log?.({ type: 'queue.released', count });
+        break;
+      }
+      case 'queue.reject': {
+        const cause = lastRefreshError ?? undefined;
+        const error = event.code === 'SESSION_EXPIRED' ? new SessionExpiredError(undefined, { cause }) : new RefreshUnavailableError({ cause });
+        const count = waiters.settleAll({ error });
+        log?.({ type: 'queue.rejected', code: event.code, count });
+        break;
+      }
+      case 'refreshed': {
+        const durationMs = now() - refreshStartedAt;
+        lastRefresh = { at: now(), outcome: 'ok', source: event.source, durationMs };
+        lastRefreshError = null;
+        log?.({ type: 'refresh.done', source: event.source, durationMs });
+        const expiresAt = held?.tokens.expiresAt ?? null;
+        for (const listener of listeners.refreshed) listener({ tokenVersion: event.tokenVersion, source: event.source, expiresAt });
+        break;
+      }
+      case 'refreshFailed': {
+        lastRefresh = { at: now(), outcome: event.failure.kind, durationMs: now() - refreshStartedAt };
+        const { failure, attempt, willRetry } = event;
+        log?.({ type: 'refresh.failed', kind: failure.kind, reason: failure.code, status: failure.status, willRetry });
+        for (const listener of listeners.refreshFailed) listener({ error: lastRefreshError, failure, attempt, willRetry });
+        break;
+      }
+      case 'loggedOut': {
+        held = null;
+        if (event.reason !== 'noSession' && event.reason !== 'remote') void serialStore(() => store.clear());
+        log?.({ type: 'loggedOut', reason: event.reason });
+        for (const listener of listeners.loggedOut) listener({ reason: event.reason });
+        break;
+      }
+    }
+  };
+  actor.on('*', onEmitted as (event: { type: string }) => void);
+
+  if (log) {
+    let previous = 'idle';
+    actor.subscribe((snapshot) => {
+      const state = selectState(snapshot);
+      if (state !== previous) log({ type: 'state', from: previous, to: state, queued: snapshot.context.queued });
+      previous = state;
+    });
+  }
+
+  actor.start();
+
+  // Another tab or instance changed the store: follow it (rule 9: through the one actor).
+  const syncFromStore = async () => {
+    if (disposed || selfWrites > 0) return;
+    const record = await store.get();
+    if (disposed) return;
+    const snapshot = actor.getSnapshot();
+    if (!record) {
+      if (held && !snapshot.hasTag('loggedOut')) actor.send({ type: 'LOGOUT', reason: 'remote' });
+      return;
+    }
+    if (held && held.tokens.accessToken === record.accessToken && held.tokens.refreshToken === record.refreshToken) return;
+    const tokenVersion = hold(record);
+    const expiresAt = record.expiresAt ?? null;
+    actor.send(snapshot.hasTag('loggedOut') ? { type: 'LOGIN', tokenVersion, expiresAt } : { type: 'TOKENS_UPDATED', tokenVersion, expiresAt });
+  };
+  const unsubscribeStore = store.subscribe?.(() => void syncFromStore().catch(() => undefined));
+
+  // Start from the given tokens, or from what the store holds.
+  const begin = (record: StoredTokens | null) => {
+    if (disposed) return;
+    if (record) {
+      const tokenVersion = hold(record);
+      actor.send({ type: 'TOKENS_UPDATED', tokenVersion, expiresAt: record.expiresAt ?? null });
+    } else {
+      actor.send({ type: 'LOGOUT', reason: 'noSession' });
+    }
+  };
+  const initial = options.tokens ? writeStore(options.tokens) : store.get();
+  let ready: Promise<void> | null = null;
+  if (initial instanceof Promise) {
+    ready = initial.then(begin, () => begin(null)).finally(() => {
+      ready = null;
+    });
+  } else {
+    begin(initial);
+  }
+
+  const isExpired = () => held?.tokens.expiresAt !== undefined && held.tokens.expiresAt <= now();
+
+  const credential = (signal?: AbortSignal): Credential | Promise<Credential> => {
+    if (disposed) return Promise.reject(new DisposedError());
+    if (ready) return ready.then(() => credential(signal));
+    const snapshot = actor.getSnapshot();
+    if (snapshot.hasTag('loggedOut')) return Promise.reject(new SessionExpiredError());
+    const current = currentCredential();
+    if (current && !snapshot.hasTag('waiting') && !isExpired()) return current;
+    return waiters.wait(signal, (requestId) => actor.send({ type: 'REFRESH', requestId }));
+  };
+
+  const session: Session = {
+    actor,
+    credential,
+    unauthorized(tokenVersion, signal) {
+      if (disposed) return Promise.reject(new DisposedError());
+      return waiters.wait(signal, (requestId) => actor.send({ type: 'UNAUTHORIZED', tokenVersion, requestId }));
+    },
+    reportUnauthorized(tokenVersion) {
+      if (!disposed) actor.send({ type: 'UNAUTHORIZED', tokenVersion });
+    },
+    async getAccessToken(callOptions) {
+      return (await credential(callOptions?.signal)).accessToken;
+    },
+    async login(tokens) {
+      if (disposed) throw new DisposedError();
+      if (ready) await ready;
+      const record = await serialStore(() => writeStore(tokens));
+      if (!record) throw new SessionExpiredError('The token store refused the new tokens.');
+      actor.send({ type: 'LOGIN', tokenVersion: hold(record), expiresAt: record.expiresAt ?? null });
+    },
+    async logout() {
+      if (disposed) return;
+      if (ready) await ready;
+      actor.send({ type: 'LOGOUT', reason: 'logout' });
+      await storeOps;
+    },
+    async refresh(callOptions) {
+      if (disposed) throw new DisposedError();
+      if (ready) await ready;
+      await waiters.wait(callOptions?.signal, (requestId) => actor.send({ type: 'REFRESH', requestId }));
+    },
+    on(type, listener) {
+      const set = listeners[type] as Set<typeof listener>;
+      set.add(listener);
+      return () => set.delete(listener);
+    },
+    getStatus() {
+      const snapshot = actor.getSnapshot();
+      const { context } = snapshot;
+      return {
+        state: selectState(snapshot),
+        status: selectSessionStatus(snapshot),
+        tokenVersion: context.tokenVersion,
+        expiresAt: context.expiresAt,
+        hasRefreshToken: Boolean(held?.tokens.refreshToken),
+        attempt: context.attempt,
+        permanentFailures: context.permanentFailures,
+        queued: waiters.size,
+        lastRefresh,
+        lastError: context.lastError ? { kind: context.lastError.kind, code: context.lastError.code, status: context.lastError.status } : null,
+        loggedOutReason: context.loggedOutReason,
+      };
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      unsubscribeStore?.();
+      actor.stop();
+      waiters.settleAll({ error: new DisposedError() });
+      await storeOps;
+    },
+  };
+  return session;
+}

@@ -1,0 +1,139 @@
+import { NonReplayableBodyError, UnauthorizedAfterRefreshError } from '../core/errors.js';
+import { createSession, type Session, type SessionOptions } from '../core/session.js';
+import type { Credential } from '../core/waiters.js';
+import { originMatcher, pageBase, type AllowedOrigins } from './origins.js';
+
+export interface AuthFetchOptions extends Partial<SessionOptions> {
+  /** An existing session to share (with another front end, React, …). Otherwise one is created from these options. */
+  session?: Session;
+  /**
+   * Origins that may receive the access token. Default: the page's own origin in a browser;
+   * elsewhere required. Requests to any other origin are sent untouched.
+   * @example ['https://api.example.com']
+   */
+  allowedOrigins?: AllowedOrigins;
+  /**
+   * The fetch to wrap.
+   * @default globalThis.fetch
+   */
+  fetch?: typeof fetch;
+  /**
+   * Whether a response means "the access token was refused".
+   * @default (response) => response.status === 401
+   */
+  isUnauthorized?: (response: Response) => boolean;
+}
+
+/** `fetch` with the token attached, plus the session's API. */
+export interface AuthFetch extends Pick<Session, 'login' | 'logout' | 'refresh' | 'getAccessToken' | 'on' | 'getStatus' | 'dispose'> {
+  (input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  readonly session: Session;
+}
+
+/** One attempt of a request, rebuilt from what the caller gave so it can be replayed. */
+type Attempt = (authorization: string) => Promise<Response>;
+
+function isRequest(value: unknown): value is Request {
+  return typeof Request !== 'undefined' && value instanceof Request;
+}
+
+/**
+ * Prepare a request for one or two attempts. Returns null when the body is a one-shot
+ * stream (then it is sent once, and a 401 cannot be replayed).
+ */
+function prepare(baseFetch: typeof fetch, input: RequestInfo | URL, init: RequestInit | undefined): { attempt: Attempt; replayable: boolean } {
+  if (isRequest(input)) {
+    // A Request (ky, openapi-fetch): keep a clone for the replay; its body is buffered by tee.
+    const template = init ? new Request(input, init) : input;
+    let spare: Request | undefined;
+    return {
+      replayable: true,
+      attempt: (authorization) => {
+        const source = spare ?? template;
+        spare = template.body ? source.clone() : undefined;
+        const headers = new Headers(source.headers);
+        headers.set('authorization', authorization);
+        return baseFetch(new Request(source, { headers }));
+      },
+    };
+  }
+  const replayable = !(typeof ReadableStream !== 'undefined' && init?.body instanceof ReadableStream);
+  return {
+    replayable,
+    attempt: (authorization) => {
+      const headers = new Headers(init?.headers);
+      headers.set('authorization', authorization);
+      return baseFetch(input, { ...init, headers });
+    },
+  };
+}
+
+function hasAuthorization(input: RequestInfo | URL, init: RequestInit | undefined): boolean {
+  if (init?.headers && new Headers(init.headers).has('authorization')) return true;
+  return isRequest(input) && input.headers.has('authorization');
+}
+
+function targetUrl(input: RequestInfo | URL): URL | null {
+  try {
+    return new URL(isRequest(input) ? input.url : input instanceof URL ? input.href : String(input), pageBase());
+  } catch {
+    return null;
+  }
+}
+
+/** Free the connection of a response we will not read. Not awaited: cancelling can wait on the peer. */
+function discard(response: Response): void {
+  response.body?.cancel().catch(() => undefined);
+}
+
+/**
+ * Create a `fetch` that attaches `Authorization: Bearer …` to allowed origins, turns a 401
+ * into one shared refresh, and replays the request once with the new token.
+ * @example
+ * const authFetch = createAuthFetch({
+ *   refresh: oauthRefresher({ tokenEndpoint: 'https://auth.example.com/oauth/token', clientId: 'web' }),
+ *   allowedOrigins: ['https://api.example.com'],
+ * })
+ * await authFetch.login({ accessToken, refreshToken })
+ * const me = await authFetch('https://api.example.com/me').then((r) => r.json())
+ */
+export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
+  const allowed = originMatcher(options.allowedOrigins);
+  const session = options.session ?? createSession(options as SessionOptions);
+  const baseFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
+  const isUnauthorized = options.isUnauthorized ?? ((response: Response) => response.status === 401);
+
+  const authFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const url = targetUrl(input);
+    if (!url || !allowed(url) || hasAuthorization(input, init)) return baseFetch(input, init);
+    const signal = init?.signal ?? (isRequest(input) ? input.signal : undefined) ?? undefined;
+    const { attempt, replayable } = prepare(baseFetch, input, init);
+
+    const first: Credential = await session.credential(signal);
+    const response = await attempt(`Bearer ${first.accessToken}`);
+    if (!isUnauthorized(response)) return response;
+
+    if (!replayable) {
+      session.reportUnauthorized(first.tokenVersion);
+      discard(response);
+      throw new NonReplayableBodyError();
+    }
+    discard(response);
+    const second = await session.unauthorized(first.tokenVersion, signal);
+    const replayed = await attempt(`Bearer ${second.accessToken}`);
+    // Rule 7: replay once; a second 401 is an error, never another refresh.
+    if (isUnauthorized(replayed)) throw new UnauthorizedAfterRefreshError(replayed);
+    return replayed;
+  };
+
+  return Object.assign(authFetch, {
+    session,
+    login: session.login,
+    logout: session.logout,
+    refresh: session.refresh,
+    getAccessToken: session.getAccessToken,
+    on: session.on,
+    getStatus: session.getStatus,
+    dispose: session.dispose,
+  });
+}

@@ -1,0 +1,51 @@
+/**
+ * authchart: one statechart that ends the token-refresh thundering herd.
+ * The core: the session, the errors, the token stores, the machine and its selectors.
+ * Front ends live in subpaths: `authchart/fetch`, `authchart/oauth`, `authchart/testing`.
+ */
+export {
+  refreshMachine,
+  defaultRefreshOptions,
+  backoffDelay,
+  selectState,
+  selectSessionStatus,
+  selectIsWaiting,
+  selectIsLoggedOut,
+  selectTokenVersion,
+  selectQueued,
+} from '../machines/refresh.machine.js';
+export type {
+  RefreshMachine,
+  RefreshSnapshot,
+  RefreshContext,
+  RefreshEvent,
+  RefreshEmitted,
+  RefreshFailure,
+  RefreshMachineOptions,
+  RefreshMachineInput,
+  RefreshSuccess,
+  LoggedOutReason,
+  SessionStatus,
+} from '../machines/refresh.machine.js';
+export { createSession } from './core/session.js';
+export type { Session, SessionOptions, SessionEvents, SessionStatusReport, LogEntry, Credential } from './core/session.js';
+export type { TokenSet, StoredTokens, TokenStore, Refresher, RefreshedTokens, RefreshLock, LockHandle, MaybePromise } from './core/ports.js';
+export {
+  ErrorCode,
+  AuthchartError,
+  isAuthchartError,
+  SessionExpiredError,
+  RefreshUnavailableError,
+  QueueTimeoutError,
+  UnauthorizedAfterRefreshError,
+  NonReplayableBodyError,
+  DisposedError,
+  InvalidOptionsError,
+  RefreshError,
+  InvalidTokenResponseError,
+  parseRetryAfter,
+} from './core/errors.js';
+export type { RefreshErrorDetails, RefreshFailureKind } from './core/errors.js';
+export { memoryStore } from './stores/memory.js';
+export { webStorageStore } from './stores/web-storage.js';
+export type { WebStorageStoreOptions } from './stores/web-storage.js';

@@ -1,0 +1,87 @@
+import type { StoredTokens, TokenSet, TokenStore } from '../core/ports.js';
+import { pickTokens } from './memory.js';
+
+export interface WebStorageStoreOptions {
+  /**
+   * The Storage to use.
+   * @default globalThis.localStorage
+   */
+  storage?: Storage;
+  /**
+   * The key of the one record.
+   * @default 'authchart.tokens'
+   */
+  key?: string;
+}
+
+const FORMAT = 1;
+
+/**
+ * Tokens in Web Storage (`localStorage` by default), as one JSON record with a version.
+ * What is stored is validated on every read: corrupt or foreign data counts as "no
+ * tokens", never a crash. `subscribe` reports writes made by other tabs (`storage` event).
+ *
+ * Web Storage is not kept consistent across tab processes (a tab can read an old value
+ * right after another tab wrote); do not rely on it alone for a cross-tab double-check.
+ * @example
+ * const store = webStorageStore({ storage: sessionStorage, key: 'myapp.tokens' })
+ */
+export function webStorageStore(options: WebStorageStoreOptions = {}): TokenStore {
+  const key = options.key ?? 'authchart.tokens';
+  const storage = () => options.storage ?? globalThis.localStorage;
+  const read = (): StoredTokens | null => {
+    try {
+      return parseRecord(storage().getItem(key));
+    } catch {
+      return null;
+    }
+  };
+  // The highest version this store object has seen, so versions keep increasing across clear().
+  let lastVersion = 0;
+  return {
+    get: read,
+    set(tokens, setOptions) {
+      const current = read();
+      lastVersion = Math.max(lastVersion, current?.version ?? 0);
+      const expected = setOptions?.expectedVersion;
+      if (expected !== undefined && (current?.version ?? 0) !== expected) return null;
+      const record: StoredTokens = { ...pickTokens(tokens), version: ++lastVersion };
+      storage().setItem(key, JSON.stringify({ format: FORMAT, ...record }));
+      return record;
+    },
+    clear() {
+      storage().removeItem(key);
+    },
+    subscribe(listener) {
+      const target = globalThis as unknown as Partial<Pick<Window, 'addEventListener' | 'removeEventListener'>>;
+      if (typeof target.addEventListener !== 'function' || typeof target.removeEventListener !== 'function') return () => {};
+      const onStorage = (event: StorageEvent) => {
+        if (event.key === key || event.key === null) listener();
+      };
+      target.addEventListener('storage', onStorage);
+      return () => target.removeEventListener!('storage', onStorage);
+    },
+  };
+}
+
+/** Validate a stored record; anything unexpected is null. */
+export function parseRecord(raw: string | null): StoredTokens | null {
+  if (raw === null) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (v.format !== FORMAT) return null;
+  if (typeof v.accessToken !== 'string' || v.accessToken === '') return null;
+  if (v.refreshToken !== undefined && typeof v.refreshToken !== 'string') return null;
+  if (v.expiresAt !== undefined && !(typeof v.expiresAt === 'number' && Number.isFinite(v.expiresAt))) return null;
+  if (!(typeof v.version === 'number' && Number.isInteger(v.version) && v.version > 0)) return null;
+  const record: StoredTokens = { accessToken: v.accessToken, version: v.version };
+  if (typeof v.refreshToken === 'string') record.refreshToken = v.refreshToken;
+  if (typeof v.expiresAt === 'number') record.expiresAt = v.expiresAt;
+  return record;
+}

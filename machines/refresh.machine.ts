@@ -1,0 +1,425 @@
+/**
+ * The token-refresh statechart: the whole of authchart's logic.
+ *
+ * It imports nothing but `xstate`. Everything that touches the outside world (HTTP,
+ * storage, locks, the queue of waiting requests) lives in adapters, which send events in
+ * and act on what the machine emits. Tokens never enter the machine: context holds
+ * counters and a `tokenVersion` only, so diagrams and inspectors never show a secret.
+ *
+ * States (names are the public contract): `idle`, `debouncing`, `refreshing`,
+ * `backoff` (n = `context.attempt`), `loggedOut`.
+ */
+import { assign, emit, fromPromise, setup, type SnapshotFrom } from 'xstate';
+
+/** How the machine classifies a failed refresh (DESIGN rule 5). */
+export type FailureKind = 'transient' | 'permanent';
+
+/**
+ * A failed refresh, as data. Refresh actors reject with an error carrying these fields;
+ * anything else is treated as a transient failure with code `UNKNOWN`.
+ */
+export interface RefreshFailure {
+  kind: FailureKind;
+  /** Stable code, for instance `NETWORK`, `HTTP_503`, `invalid_grant`, `INVALID_TOKEN_RESPONSE`. */
+  code: string;
+  /** HTTP status of the token endpoint's answer, when there was one. */
+  status?: number;
+  /** Server-requested wait (Retry-After), in milliseconds. */
+  retryAfterMs?: number;
+  /** No refresh token (or no tokens at all) to present: nothing can succeed, log out at once. */
+  sessionGone?: boolean;
+}
+
+/** What a successful refresh actor resolves with. Never a token. */
+export interface RefreshSuccess {
+  /** Version the adapter gave to the token set it now holds. */
+  tokenVersion: number;
+  /** Access-token expiry (epoch ms), or null when unknown. */
+  expiresAt: number | null;
+  /** `server`: a token call was made; `store`: another tab or instance had refreshed already. */
+  source: 'server' | 'store';
+}
+
+/** Input given to the refresh actor. */
+export interface RefreshInput {
+  /** The token version the refresh starts from. */
+  tokenVersion: number;
+  /** 0 for the first try, n for the retry after backoff(n). */
+  attempt: number;
+}
+
+/** Why the session ended. */
+export type LoggedOutReason = 'logout' | 'permanentFailures' | 'noRefreshToken' | 'noSession' | 'remote';
+
+/** Error codes the machine hands to adapters when it rejects waiting requests. */
+export type QueueRejectCode = 'SESSION_EXPIRED' | 'REFRESH_UNAVAILABLE';
+
+/** Tunables of the statechart. Every field is optional when creating a session. */
+export interface RefreshMachineOptions {
+  /**
+   * Window that gathers near-simultaneous 401s into one refresh, measured from the first
+   * 401. New 401s do not extend it. 0 is allowed.
+   * @default 100
+   */
+  debounceMs: number;
+  /**
+   * Delay before the first retry; retry n waits `backoffBaseMs * backoffFactor ** (n - 1)`.
+   * @default 1000
+   */
+  backoffBaseMs: number;
+  /** @default 2 */
+  backoffFactor: number;
+  /**
+   * Number of backoff steps (retries) after a failed refresh. Transient failures past the
+   * last one reject waiting requests with `REFRESH_UNAVAILABLE` and keep the session.
+   * @default 3
+   */
+  maxRetries: number;
+  /**
+   * Consecutive permanent failures (for instance `invalid_grant`) that end the session.
+   * @default 3
+   */
+  maxPermanentFailures: number;
+  /**
+   * Longest time a request may wait for a refresh before it fails with `QUEUE_TIMEOUT`.
+   * Enforced by the adapters that hold the queue.
+   * @default 30000
+   */
+  maxWaitMs: number;
+  /**
+   * Upper bound of one backoff delay, including a server's Retry-After.
+   * @default 30000
+   */
+  maxBackoffMs: number;
+  /**
+   * Share of each backoff delay that is randomised (0 = off, 1 = "full jitter").
+   * @default 0
+   */
+  jitter: number;
+}
+
+/** Defaults of {@link RefreshMachineOptions}. */
+export const defaultRefreshOptions: Readonly<RefreshMachineOptions> = Object.freeze({
+  debounceMs: 100,
+  backoffBaseMs: 1000,
+  backoffFactor: 2,
+  maxRetries: 3,
+  maxPermanentFailures: 3,
+  maxWaitMs: 30_000,
+  maxBackoffMs: 30_000,
+  jitter: 0,
+});
+
+/** Input of the machine. */
+export interface RefreshMachineInput extends Partial<RefreshMachineOptions> {
+  /** Version of the tokens the adapter holds at start (0: none). */
+  tokenVersion?: number;
+  /** Access-token expiry at start (epoch ms). */
+  expiresAt?: number | null;
+}
+
+/** Serializable context: counters and facts, never a token or a promise. */
+export interface RefreshContext {
+  options: RefreshMachineOptions;
+  /** Version of the newest token set; a 401 for an older version is stale (rule 3). */
+  tokenVersion: number;
+  expiresAt: number | null;
+  /** Failed attempts in the current refresh cycle: `backoff(n)` has `attempt === n`. */
+  attempt: number;
+  /** Consecutive permanent failures (rule 6). */
+  permanentFailures: number;
+  /** Requests waiting for the refresh (the adapters hold them; the machine counts them). */
+  queued: number;
+  lastError: RefreshFailure | null;
+  loggedOutReason: LoggedOutReason | null;
+}
+
+/** Events adapters send. */
+export type RefreshEvent =
+  /** A request came back 401. `tokenVersion`: the version it was sent with (null: none). Without `requestId` nothing waits. */
+  | { type: 'UNAUTHORIZED'; tokenVersion: number | null; requestId?: string }
+  /** A fresh token is wanted (manual refresh, `getAccessToken` on an expired token). With `requestId` the caller waits. */
+  | { type: 'REFRESH'; requestId?: string }
+  /** A waiting request left the queue (aborted, or waited longer than `maxWaitMs`). */
+  | { type: 'REQUEST_LEFT'; requestId: string }
+  /** New tokens from a sign-in. */
+  | { type: 'LOGIN'; tokenVersion: number; expiresAt?: number | null }
+  /** New tokens from elsewhere: another tab, or pushed by a server. Never starts a refresh. */
+  | { type: 'TOKENS_UPDATED'; tokenVersion: number; expiresAt?: number | null }
+  | { type: 'LOGOUT'; reason?: LoggedOutReason };
+
+/** Events the machine emits; adapters act on them (`actor.on(type, handler)`). */
+export type RefreshEmitted =
+  /** A stale 401 (rule 3): replay that request at once with the current token. */
+  | { type: 'request.replay'; requestId: string; tokenVersion: number }
+  /** A request arrived while logged out: reject it. */
+  | { type: 'request.reject'; requestId: string; code: 'SESSION_EXPIRED' }
+  /** New tokens: release every waiting request. */
+  | { type: 'queue.release'; tokenVersion: number }
+  /** Reject every waiting request. */
+  | { type: 'queue.reject'; code: QueueRejectCode }
+  | { type: 'refreshed'; tokenVersion: number; source: RefreshSuccess['source'] }
+  | { type: 'refreshFailed'; failure: RefreshFailure; attempt: number; willRetry: boolean }
+  | { type: 'loggedOut'; reason: LoggedOutReason };
+
+function toFailure(error: unknown): RefreshFailure {
+  const e = error as Partial<RefreshFailure> | null;
+  if (e && (e.kind === 'transient' || e.kind === 'permanent')) {
+    const failure: RefreshFailure = { kind: e.kind, code: typeof e.code === 'string' ? e.code : 'UNKNOWN' };
+    if (typeof e.status === 'number') failure.status = e.status;
+    if (typeof e.retryAfterMs === 'number' && e.retryAfterMs >= 0) failure.retryAfterMs = e.retryAfterMs;
+    if (e.sessionGone === true) failure.sessionGone = true;
+    return failure;
+  }
+  return { kind: 'transient', code: 'UNKNOWN' };
+}
+
+/** Delay of backoff(n): `base * factor^(n-1)`, at least Retry-After, at most `maxBackoffMs`, optionally jittered. */
+export function backoffDelay(context: Pick<RefreshContext, 'options' | 'attempt' | 'lastError'>, random: () => number = Math.random): number {
+  const { backoffBaseMs, backoffFactor, maxBackoffMs, jitter } = context.options;
+  const exponential = backoffBaseMs * backoffFactor ** Math.max(0, context.attempt - 1);
+  const jittered = jitter > 0 ? exponential * (1 - Math.min(1, jitter) * random()) : exponential;
+  const wanted = Math.max(jittered, context.lastError?.retryAfterMs ?? 0);
+  return Math.min(wanted, maxBackoffMs);
+}
+
+/** The failure carried by an `xstate.error.actor.refresh` event. */
+function failureOf(event: unknown): RefreshFailure {
+  return toFailure((event as { error?: unknown }).error);
+}
+
+export const refreshMachine = setup({
+  types: {
+    context: {} as RefreshContext,
+    events: {} as RefreshEvent,
+    emitted: {} as RefreshEmitted,
+    input: {} as RefreshMachineInput,
+  },
+  actors: {
+    /** Provided by the session adapter: lock, double-check the store, call the refresher, store. */
+    refresh: fromPromise<RefreshSuccess, RefreshInput>(async () => {
+      throw new Error('[authchart] the refresh actor must be provided with machine.provide()');
+    }),
+  },
+  delays: {
+    debounce: ({ context }) => context.options.debounceMs,
+    backoff: ({ context }) => backoffDelay(context),
+  },
+  guards: {
+    isStale: ({ context, event }) =>
+      event.type === 'UNAUTHORIZED' && event.tokenVersion !== null && event.tokenVersion < context.tokenVersion,
+    hasWaiter: ({ event }) => 'requestId' in event && typeof event.requestId === 'string',
+    sessionGone: ({ event }) => failureOf(event).sessionGone === true,
+    permanentLimitReached: ({ context, event }) => {
+      const failure = failureOf(event);
+      return failure.kind === 'permanent' && context.permanentFailures + 1 >= context.options.maxPermanentFailures;
+    },
+    retriesExhausted: ({ context }) => context.attempt >= context.options.maxRetries,
+  },
+  actions: {
+    joinQueue: assign({
+      queued: ({ context, event }) => ('requestId' in event && typeof event.requestId === 'string' ? context.queued + 1 : context.queued),
+    }),
+    leaveQueue: assign({ queued: ({ context }) => Math.max(0, context.queued - 1) }),
+    replayStale: emit(({ context, event }) => ({
+      type: 'request.replay' as const,
+      requestId: (event as { requestId: string }).requestId,
+      tokenVersion: context.tokenVersion,
+    })),
+    rejectRequest: emit(({ event }) => ({
+      type: 'request.reject' as const,
+      requestId: (event as { requestId: string }).requestId,
+      code: 'SESSION_EXPIRED' as const,
+    })),
+    adoptTokens: assign(({ event }) => {
+      const e = event as Extract<RefreshEvent, { type: 'LOGIN' | 'TOKENS_UPDATED' }>;
+      return {
+        tokenVersion: e.tokenVersion,
+        expiresAt: e.expiresAt ?? null,
+        attempt: 0,
+        permanentFailures: 0,
+        lastError: null,
+        loggedOutReason: null,
+      };
+    }),
+    releaseQueue: emit(({ context }) => ({ type: 'queue.release' as const, tokenVersion: context.tokenVersion })),
+    emptyQueue: assign({ queued: 0 }),
+    recordFailure: assign(({ context, event }) => {
+      const failure = failureOf(event);
+      return {
+        lastError: failure,
+        attempt: context.attempt + 1,
+        permanentFailures: failure.kind === 'permanent' ? context.permanentFailures + 1 : 0,
+      };
+    }),
+    announceFailure: emit(({ context }) => ({
+      type: 'refreshFailed' as const,
+      failure: context.lastError ?? { kind: 'transient' as const, code: 'UNKNOWN' },
+      attempt: context.attempt,
+      willRetry: false,
+    })),
+    announceRetry: emit(({ context }) => ({
+      type: 'refreshFailed' as const,
+      failure: context.lastError ?? { kind: 'transient' as const, code: 'UNKNOWN' },
+      attempt: context.attempt,
+      willRetry: true,
+    })),
+    rejectQueueUnavailable: emit({ type: 'queue.reject' as const, code: 'REFRESH_UNAVAILABLE' as const }),
+    resetCycle: assign({ queued: 0, attempt: 0 }),
+    setLoggedOutReason: assign({
+      loggedOutReason: ({ event }) => {
+        if (event.type === 'LOGOUT') return event.reason ?? 'logout';
+        return failureOf(event).sessionGone ? 'noRefreshToken' : 'permanentFailures';
+      },
+    }),
+  },
+}).createMachine({
+  id: 'authchart',
+  context: ({ input }) => ({
+    options: {
+      debounceMs: input.debounceMs ?? defaultRefreshOptions.debounceMs,
+      backoffBaseMs: input.backoffBaseMs ?? defaultRefreshOptions.backoffBaseMs,
+      backoffFactor: input.backoffFactor ?? defaultRefreshOptions.backoffFactor,
+      maxRetries: input.maxRetries ?? defaultRefreshOptions.maxRetries,
+      maxPermanentFailures: input.maxPermanentFailures ?? defaultRefreshOptions.maxPermanentFailures,
+      maxWaitMs: input.maxWaitMs ?? defaultRefreshOptions.maxWaitMs,
+      maxBackoffMs: input.maxBackoffMs ?? defaultRefreshOptions.maxBackoffMs,
+      jitter: input.jitter ?? defaultRefreshOptions.jitter,
+    },
+    tokenVersion: input.tokenVersion ?? 0,
+    expiresAt: input.expiresAt ?? null,
+    attempt: 0,
+    permanentFailures: 0,
+    queued: 0,
+    lastError: null,
+    loggedOutReason: null,
+  }),
+  initial: 'idle',
+  on: {
+    REQUEST_LEFT: { actions: 'leaveQueue' },
+    LOGIN: { target: '.idle', actions: ['adoptTokens', 'releaseQueue', 'emptyQueue'] },
+    LOGOUT: { target: '.loggedOut', actions: 'setLoggedOutReason' },
+  },
+  states: {
+    idle: {
+      description: 'Tokens believed valid. A fresh 401 opens the debounce window; a stale one is replayed at once.',
+      tags: ['ready'],
+      on: {
+        UNAUTHORIZED: [
+          { guard: 'isStale', actions: 'replayStale' },
+          { target: 'debouncing', actions: 'joinQueue' },
+        ],
+        REFRESH: { target: 'refreshing', actions: 'joinQueue' },
+        TOKENS_UPDATED: { target: 'idle', reenter: true, actions: 'adoptTokens' },
+      },
+    },
+    debouncing: {
+      description: 'Gathers near-simultaneous 401s into one refresh. The window is not extended.',
+      tags: ['waiting'],
+      after: { debounce: 'refreshing' },
+      on: {
+        UNAUTHORIZED: { actions: 'joinQueue' },
+        REFRESH: { actions: 'joinQueue' },
+        TOKENS_UPDATED: { target: 'idle', actions: ['adoptTokens', 'releaseQueue', 'emptyQueue'] },
+      },
+    },
+    refreshing: {
+      description: 'Exactly one refresh in flight.',
+      tags: ['waiting'],
+      invoke: {
+        id: 'refresh',
+        src: 'refresh',
+        input: ({ context }) => ({ tokenVersion: context.tokenVersion, attempt: context.attempt }),
+        onDone: {
+          target: 'idle',
+          actions: [
+            assign(({ event }) => ({
+              tokenVersion: event.output.tokenVersion,
+              expiresAt: event.output.expiresAt,
+              attempt: 0,
+              permanentFailures: 0,
+              lastError: null,
+            })),
+            emit(({ event }) => ({
+              type: 'refreshed' as const,
+              tokenVersion: event.output.tokenVersion,
+              source: event.output.source,
+            })),
+            'releaseQueue', 'emptyQueue',
+          ],
+        },
+        onError: [
+          {
+            guard: 'sessionGone',
+            target: 'loggedOut',
+            actions: ['recordFailure', 'announceFailure', 'setLoggedOutReason'],
+          },
+          {
+            guard: 'permanentLimitReached',
+            target: 'loggedOut',
+            actions: ['recordFailure', 'announceFailure', 'setLoggedOutReason'],
+          },
+          {
+            guard: 'retriesExhausted',
+            target: 'idle',
+            actions: ['recordFailure', 'announceFailure', 'rejectQueueUnavailable', 'resetCycle'],
+          },
+          { target: 'backoff', actions: ['recordFailure', 'announceRetry'] },
+        ],
+      },
+      on: {
+        UNAUTHORIZED: { actions: 'joinQueue' },
+        REFRESH: { actions: 'joinQueue' },
+        // Tokens from elsewhere release the queue, but the refresh in flight is left to
+        // finish: it may already have rotated the refresh token, and dropping its answer
+        // would lose the only valid one.
+        TOKENS_UPDATED: { actions: ['adoptTokens', 'releaseQueue', 'emptyQueue'] },
+      },
+    },
+    backoff: {
+      description: 'backoff(n): waits backoffBaseMs * backoffFactor^(n-1) (1 s, 2 s, 4 s), or Retry-After, then retries.',
+      tags: ['waiting'],
+      after: { backoff: 'refreshing' },
+      on: {
+        UNAUTHORIZED: { actions: 'joinQueue' },
+        REFRESH: { actions: 'joinQueue' },
+        TOKENS_UPDATED: { target: 'idle', actions: ['adoptTokens', 'releaseQueue', 'emptyQueue'] },
+      },
+    },
+    loggedOut: {
+      description: 'The session is gone: waiting and new requests are rejected until LOGIN.',
+      tags: ['loggedOut'],
+      entry: [
+        emit({ type: 'queue.reject' as const, code: 'SESSION_EXPIRED' as const }),
+        assign({ queued: 0, attempt: 0, permanentFailures: 0 }),
+        emit(({ context }) => ({ type: 'loggedOut' as const, reason: context.loggedOutReason ?? 'logout' })),
+      ],
+      on: {
+        UNAUTHORIZED: { guard: 'hasWaiter', actions: 'rejectRequest' },
+        REFRESH: { guard: 'hasWaiter', actions: 'rejectRequest' },
+        LOGOUT: { actions: [] },
+      },
+    },
+  },
+});
+
+export type RefreshMachine = typeof refreshMachine;
+export type RefreshSnapshot = SnapshotFrom<RefreshMachine>;
+
+/** Coarse status for UIs: `authenticated`, `refreshing` (a 401 is being handled) or `loggedOut`. */
+export type SessionStatus = 'authenticated' | 'refreshing' | 'loggedOut';
+
+/** The state's name: `idle`, `debouncing`, `refreshing`, `backoff` or `loggedOut`. */
+export const selectState = (snapshot: RefreshSnapshot) => snapshot.value as 'idle' | 'debouncing' | 'refreshing' | 'backoff' | 'loggedOut';
+
+/** True while requests wait for a refresh (`debouncing`, `refreshing`, `backoff`). */
+export const selectIsWaiting = (snapshot: RefreshSnapshot) => snapshot.hasTag('waiting');
+
+/** True once the session has ended. */
+export const selectIsLoggedOut = (snapshot: RefreshSnapshot) => snapshot.hasTag('loggedOut');
+
+export const selectSessionStatus = (snapshot: RefreshSnapshot): SessionStatus =>
+  snapshot.hasTag('loggedOut') ? 'loggedOut' : snapshot.hasTag('waiting') ? 'refreshing' : 'authenticated';
+
+export const selectTokenVersion = (snapshot: RefreshSnapshot) => snapshot.context.tokenVersion;
+export const selectQueued = (snapshot: RefreshSnapshot) => snapshot.context.queued;

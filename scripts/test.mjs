@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// The whole test suite, as `npm test` runs it: types (machines/ without DOM or Node
+// types), the vitest suites, then the build and the package's exports.
+import { spawnSync } from 'node:child_process';
+
+const steps = [
+  ['types: machines/ (no DOM, no Node)', 'npx', ['tsc', '-p', 'machines/tsconfig.json']],
+  ['types: everything', 'npx', ['tsc', '-p', '.']],
+  ['tests', 'npx', ['vitest', 'run']],
+  ['build', 'npx', ['tsup', '--silent']],
+  ['package exports', 'npx', ['publint', '--strict']],
+  ['package types', 'npx', ['attw', '--pack', '.', '--profile', 'node16', '--quiet']],
+];
+
+for (const [name, command, args] of steps) {
+  const started = Date.now();
+  process.stdout.write(`\n▶ ${name}\n`);
+  const result = spawnSync(command, args, { stdio: 'inherit' });
+  if (result.status !== 0) {
+    console.error(`\n✖ ${name} failed (exit ${result.status ?? result.signal})`);
+    process.exit(1);
+  }
+  process.stdout.write(`✔ ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+}

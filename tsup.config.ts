@@ -1,0 +1,18 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: {
+    index: 'adapters/index.ts',
+    fetch: 'adapters/fetch/index.ts',
+    oauth: 'adapters/oauth/index.ts',
+    testing: 'adapters/testing/index.ts',
+    'testing-node': 'adapters/testing/node.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  splitting: true,
+  treeshake: true,
+  clean: true,
+  target: 'es2022',
+  external: ['xstate', 'msw', 'oauth4webapi'],
+});
