@@ -36,6 +36,8 @@ export interface RefreshSuccess {
   tokenVersion: number;
   /** Access-token expiry (epoch ms), or null when unknown. */
   expiresAt: number | null;
+  /** When to refresh proactively (epoch ms), or null when the expiry is unknown. */
+  refreshAt: number | null;
   /** `server`: a token call was made; `store`: another tab or instance had refreshed already. */
   source: 'server' | 'store';
 }
@@ -46,7 +48,11 @@ export interface RefreshInput {
   tokenVersion: number;
   /** 0 for the first try, n for the retry after backoff(n). */
   attempt: number;
+  reason: RefreshReason;
 }
+
+/** What started a refresh: a batch of 401s, a caller (`refresh()`, an expired token), or the proactive timer. */
+export type RefreshReason = 'unauthorized' | 'requested' | 'proactive';
 
 /** Why the session ended. */
 export type LoggedOutReason = 'logout' | 'permanentFailures' | 'noRefreshToken' | 'noSession' | 'remote';
@@ -116,6 +122,8 @@ export interface RefreshMachineInput extends Partial<RefreshMachineOptions> {
   tokenVersion?: number;
   /** Access-token expiry at start (epoch ms). */
   expiresAt?: number | null;
+  /** When to refresh proactively at start (epoch ms). */
+  refreshAt?: number | null;
 }
 
 /** Serializable context: counters and facts, never a token or a promise. */
@@ -124,6 +132,8 @@ export interface RefreshContext {
   /** Version of the newest token set; a 401 for an older version is stale (rule 3). */
   tokenVersion: number;
   expiresAt: number | null;
+  /** When `idle` refreshes on its own, before the expiry (rule 8); null when the expiry is unknown. */
+  refreshAt: number | null;
   /** Failed attempts in the current refresh cycle: `backoff(n)` has `attempt === n`. */
   attempt: number;
   /** Consecutive permanent failures (rule 6). */
@@ -132,6 +142,8 @@ export interface RefreshContext {
   queued: number;
   lastError: RefreshFailure | null;
   loggedOutReason: LoggedOutReason | null;
+  /** What started the current (or last) refresh cycle. */
+  reason: RefreshReason;
 }
 
 /** Events adapters send. */
@@ -143,9 +155,11 @@ export type RefreshEvent =
   /** A waiting request left the queue (aborted, or waited longer than `maxWaitMs`). */
   | { type: 'REQUEST_LEFT'; requestId: string }
   /** New tokens from a sign-in. */
-  | { type: 'LOGIN'; tokenVersion: number; expiresAt?: number | null }
+  | { type: 'LOGIN'; tokenVersion: number; expiresAt?: number | null; refreshAt?: number | null }
   /** New tokens from elsewhere: another tab, or pushed by a server. Never starts a refresh. */
-  | { type: 'TOKENS_UPDATED'; tokenVersion: number; expiresAt?: number | null }
+  | { type: 'TOKENS_UPDATED'; tokenVersion: number; expiresAt?: number | null; refreshAt?: number | null }
+  /** The host may have slept (wake, focus, `visibilitychange`, `online`): re-check the wall clock (rule 8). */
+  | { type: 'WAKE' }
   | { type: 'LOGOUT'; reason?: LoggedOutReason };
 
 /** Events the machine emits; adapters act on them (`actor.on(type, handler)`). */
@@ -158,7 +172,7 @@ export type RefreshEmitted =
   | { type: 'queue.release'; tokenVersion: number }
   /** Reject every waiting request. */
   | { type: 'queue.reject'; code: QueueRejectCode }
-  | { type: 'refreshed'; tokenVersion: number; source: RefreshSuccess['source'] }
+  | { type: 'refreshed'; tokenVersion: number; source: RefreshSuccess['source']; reason: RefreshReason }
   | { type: 'refreshFailed'; failure: RefreshFailure; attempt: number; willRetry: boolean }
   | { type: 'loggedOut'; reason: LoggedOutReason };
 
@@ -172,6 +186,28 @@ function toFailure(error: unknown): RefreshFailure {
     return failure;
   }
   return { kind: 'transient', code: 'UNKNOWN' };
+}
+
+/** Largest delay a host timer takes (2^31 - 1 ms); longer ones fire at once in browsers and Node. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Time until the proactive refresh; when the expiry is unknown, the longest timer (its
+ * guard then finds nothing due and the timer is simply re-armed).
+ */
+export function proactiveDelay(refreshAt: number | null, now: number): number {
+  if (refreshAt === null) return MAX_TIMER_MS;
+  return Math.min(MAX_TIMER_MS, Math.max(0, refreshAt - now));
+}
+
+/**
+ * When to refresh before an expiry (rule 8): `leewayMs` before it, but never more than half
+ * the token's remaining lifetime, so short-lived tokens are not refreshed constantly.
+ */
+export function refreshTime(expiresAt: number | null | undefined, now: number, leewayMs: number): number | null {
+  if (expiresAt === null || expiresAt === undefined) return null;
+  const lifetime = Math.max(0, expiresAt - now);
+  return expiresAt - Math.min(leewayMs, lifetime / 2);
 }
 
 /** Delay of backoff(n): `base * factor^(n-1)`, at least Retry-After, at most `maxBackoffMs`, optionally jittered. */
@@ -204,6 +240,8 @@ export const refreshMachine = setup({
   delays: {
     debounce: ({ context }) => context.options.debounceMs,
     backoff: ({ context }) => backoffDelay(context),
+    // Adapters provide their own clock; Date.now is the default.
+    proactive: ({ context }) => proactiveDelay(context.refreshAt, Date.now()),
   },
   guards: {
     isStale: ({ context, event }) =>
@@ -215,6 +253,7 @@ export const refreshMachine = setup({
       return failure.kind === 'permanent' && context.permanentFailures + 1 >= context.options.maxPermanentFailures;
     },
     retriesExhausted: ({ context }) => context.attempt >= context.options.maxRetries,
+    refreshDue: ({ context }) => context.refreshAt !== null && Date.now() >= context.refreshAt,
   },
   actions: {
     joinQueue: assign({
@@ -236,6 +275,7 @@ export const refreshMachine = setup({
       return {
         tokenVersion: e.tokenVersion,
         expiresAt: e.expiresAt ?? null,
+        refreshAt: e.refreshAt ?? null,
         attempt: 0,
         permanentFailures: 0,
         lastError: null,
@@ -288,6 +328,8 @@ export const refreshMachine = setup({
     },
     tokenVersion: input.tokenVersion ?? 0,
     expiresAt: input.expiresAt ?? null,
+    refreshAt: input.refreshAt ?? null,
+    reason: 'unauthorized',
     attempt: 0,
     permanentFailures: 0,
     queued: 0,
@@ -302,15 +344,27 @@ export const refreshMachine = setup({
   },
   states: {
     idle: {
-      description: 'Tokens believed valid. A fresh 401 opens the debounce window; a stale one is replayed at once.',
+      description:
+        'Tokens believed valid. A fresh 401 opens the debounce window; a stale one is replayed at once. Refreshes on its own at refreshAt (expiry minus leeway).',
       tags: ['ready'],
       on: {
         UNAUTHORIZED: [
           { guard: 'isStale', actions: 'replayStale' },
-          { target: 'debouncing', actions: 'joinQueue' },
+          { target: 'debouncing', actions: ['joinQueue', assign({ reason: 'unauthorized' })] },
         ],
-        REFRESH: { target: 'refreshing', actions: 'joinQueue' },
+        REFRESH: { target: 'refreshing', actions: ['joinQueue', assign({ reason: 'requested' })] },
         TOKENS_UPDATED: { target: 'idle', reenter: true, actions: 'adoptTokens' },
+        WAKE: [
+          { guard: 'refreshDue', target: 'refreshing', actions: assign({ reason: 'proactive' }) },
+          // Not due: re-enter to reschedule the timer against the wall clock.
+          { target: 'idle', reenter: true },
+        ],
+      },
+      after: {
+        proactive: [
+          { guard: 'refreshDue', target: 'refreshing', actions: assign({ reason: 'proactive' }) },
+          { target: 'idle', reenter: true },
+        ],
       },
     },
     debouncing: {
@@ -329,21 +383,23 @@ export const refreshMachine = setup({
       invoke: {
         id: 'refresh',
         src: 'refresh',
-        input: ({ context }) => ({ tokenVersion: context.tokenVersion, attempt: context.attempt }),
+        input: ({ context }) => ({ tokenVersion: context.tokenVersion, attempt: context.attempt, reason: context.reason }),
         onDone: {
           target: 'idle',
           actions: [
             assign(({ event }) => ({
               tokenVersion: event.output.tokenVersion,
               expiresAt: event.output.expiresAt,
+              refreshAt: event.output.refreshAt,
               attempt: 0,
               permanentFailures: 0,
               lastError: null,
             })),
-            emit(({ event }) => ({
+            emit(({ context, event }) => ({
               type: 'refreshed' as const,
               tokenVersion: event.output.tokenVersion,
               source: event.output.source,
+              reason: context.reason,
             })),
             'releaseQueue', 'emptyQueue',
           ],

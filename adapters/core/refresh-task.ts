@@ -12,8 +12,8 @@ export interface RefreshTaskDeps {
   now: () => number;
   /** The tokens the session holds now (what a 401 was for). */
   held: () => StoredTokens | null;
-  /** Make `record` the session's tokens; returns the version it was given. */
-  adopt: (record: StoredTokens) => number;
+  /** Make `record` the session's tokens; returns the facts the machine keeps of it. */
+  adopt: (record: StoredTokens) => Omit<RefreshSuccess, 'source'>;
   /** Called with the full error (cause included) before the machine sees its summary. */
   onError: (error: RefreshError) => void;
 }
@@ -56,7 +56,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
   }
   const accept = (record: StoredTokens, source: RefreshSuccess['source']): RefreshSuccess => {
     if (signal.aborted) throw signal.reason;
-    return { tokenVersion: deps.adopt(record), expiresAt: record.expiresAt ?? null, source };
+    return { ...deps.adopt(record), source };
   };
   try {
     // Double-check (DESIGN, RefreshLock): someone else may have refreshed while we waited.

@@ -1,7 +1,9 @@
 import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate';
 import {
   defaultRefreshOptions,
+  proactiveDelay,
   refreshMachine,
+  refreshTime,
   selectSessionStatus,
   selectState,
   type LoggedOutReason,
@@ -9,6 +11,7 @@ import {
   type RefreshFailure,
   type RefreshMachine,
   type RefreshMachineOptions,
+  type RefreshReason,
   type SessionStatus,
 } from '../../machines/refresh.machine.js';
 import {
@@ -53,6 +56,24 @@ export interface SessionOptions extends Partial<RefreshMachineOptions> {
   /** An XState inspector, for instance `createBrowserInspector().inspect` from `@statelyai/inspect`. */
   inspect?: (event: InspectionEvent) => void;
   /**
+   * Refresh this long before a known expiry (`expires_in`, or `expiresAt` given at login),
+   * so that in steady state no request sees a 401. Never more than half the token's
+   * lifetime. Set `proactive: false` to refresh only on 401s.
+   * @default 30000
+   */
+  leewayMs?: number;
+  /**
+   * Refresh before the expiry instead of waiting for a 401 (DESIGN rule 8).
+   * @default true
+   */
+  proactive?: boolean;
+  /**
+   * In a browser, re-check the clock on `focus`, `online` and `visibilitychange` (timers
+   * drift while a machine sleeps or a tab is in the background).
+   * @default true
+   */
+  wakeEvents?: boolean;
+  /**
    * Clock for expiries.
    * @default Date.now
    */
@@ -62,7 +83,7 @@ export interface SessionOptions extends Partial<RefreshMachineOptions> {
 /** A debug event for `logger`. */
 export type LogEntry =
   | { type: 'state'; from: string; to: string; queued: number }
-  | { type: 'refresh.start'; attempt: number }
+  | { type: 'refresh.start'; attempt: number; reason: RefreshReason }
   | { type: 'refresh.done'; source: 'server' | 'store'; durationMs: number }
   | { type: 'refresh.failed'; kind: RefreshFailure['kind']; reason: string; status?: number; willRetry: boolean }
   | { type: 'queue.released'; count: number }
@@ -71,7 +92,7 @@ export type LogEntry =
 
 /** Events for {@link Session.on}. */
 export interface SessionEvents {
-  refreshed: { tokenVersion: number; source: 'server' | 'store'; expiresAt: number | null };
+  refreshed: { tokenVersion: number; source: 'server' | 'store'; reason: RefreshReason; expiresAt: number | null };
   refreshFailed: { error: RefreshError | null; failure: RefreshFailure; attempt: number; willRetry: boolean };
   loggedOut: { reason: LoggedOutReason };
 }
@@ -142,9 +163,13 @@ export function createSession(options: SessionOptions): Session {
     loggedOut: new Set(),
   };
 
-  const hold = (tokens: StoredTokens): number => {
+  const leewayMs = options.leewayMs ?? 30_000;
+  /** Hold `tokens` as the session's own; returns the facts the machine keeps (never a token). */
+  const hold = (tokens: StoredTokens) => {
     held = { tokens, tokenVersion: ++versions };
-    return held.tokenVersion;
+    const expiresAt = tokens.expiresAt ?? null;
+    const refreshAt = options.proactive === false ? null : refreshTime(expiresAt, now(), leewayMs);
+    return { tokenVersion: held.tokenVersion, expiresAt, refreshAt };
   };
   const currentCredential = (): Credential | null =>
     held ? { accessToken: held.tokens.accessToken, tokenVersion: held.tokenVersion } : null;
@@ -163,10 +188,12 @@ export function createSession(options: SessionOptions): Session {
   };
 
   const machine = refreshMachine.provide({
+    delays: { proactive: ({ context }) => proactiveDelay(context.refreshAt, now()) },
+    guards: { refreshDue: ({ context }) => context.refreshAt !== null && now() >= context.refreshAt },
     actors: {
       refresh: fromPromise(({ input, signal }) => {
         refreshStartedAt = now();
-        log?.({ type: 'refresh.start', attempt: input.attempt });
+        log?.({ type: 'refresh.start', attempt: input.attempt, reason: input.reason });
         return runRefresh(
           {
             store: {
@@ -233,7 +260,7 @@ export function createSession(options: SessionOptions): Session {
         lastRefreshError = null;
         log?.({ type: 'refresh.done', source: event.source, durationMs });
         const expiresAt = held?.tokens.expiresAt ?? null;
-        for (const listener of listeners.refreshed) listener({ tokenVersion: event.tokenVersion, source: event.source, expiresAt });
+        for (const listener of listeners.refreshed) listener({ tokenVersion: event.tokenVersion, source: event.source, reason: event.reason, expiresAt });
         break;
       }
       case 'refreshFailed': {
@@ -276,18 +303,19 @@ export function createSession(options: SessionOptions): Session {
       return;
     }
     if (held && held.tokens.accessToken === record.accessToken && held.tokens.refreshToken === record.refreshToken) return;
-    const tokenVersion = hold(record);
-    const expiresAt = record.expiresAt ?? null;
-    actor.send(snapshot.hasTag('loggedOut') ? { type: 'LOGIN', tokenVersion, expiresAt } : { type: 'TOKENS_UPDATED', tokenVersion, expiresAt });
+    const facts = hold(record);
+    actor.send(snapshot.hasTag('loggedOut') ? { type: 'LOGIN', ...facts } : { type: 'TOKENS_UPDATED', ...facts });
   };
   const unsubscribeStore = store.subscribe?.(() => void syncFromStore().catch(() => undefined));
+  const unsubscribeWake = options.wakeEvents === false ? undefined : listenForWake(() => {
+    if (!disposed) actor.send({ type: 'WAKE' });
+  });
 
   // Start from the given tokens, or from what the store holds.
   const begin = (record: StoredTokens | null) => {
     if (disposed) return;
     if (record) {
-      const tokenVersion = hold(record);
-      actor.send({ type: 'TOKENS_UPDATED', tokenVersion, expiresAt: record.expiresAt ?? null });
+      actor.send({ type: 'TOKENS_UPDATED', ...hold(record) });
     } else {
       actor.send({ type: 'LOGOUT', reason: 'noSession' });
     }
@@ -332,7 +360,7 @@ export function createSession(options: SessionOptions): Session {
       if (ready) await ready;
       const record = await serialStore(() => writeStore(tokens));
       if (!record) throw new SessionExpiredError('The token store refused the new tokens.');
-      actor.send({ type: 'LOGIN', tokenVersion: hold(record), expiresAt: record.expiresAt ?? null });
+      actor.send({ type: 'LOGIN', ...hold(record) });
     },
     async logout() {
       if (disposed) return;
@@ -371,10 +399,32 @@ export function createSession(options: SessionOptions): Session {
       if (disposed) return;
       disposed = true;
       unsubscribeStore?.();
+      unsubscribeWake?.();
       actor.stop();
       waiters.settleAll({ error: new DisposedError() });
       await storeOps;
     },
   };
   return session;
+}
+
+/**
+ * Call `onWake` when a browser tab may have slept: window `focus` and `online`, and the
+ * document becoming visible. Nothing outside a browser.
+ */
+function listenForWake(onWake: () => void): (() => void) | undefined {
+  const win = globalThis as unknown as Partial<Window>;
+  const doc = win.document;
+  if (typeof win.addEventListener !== 'function' || typeof win.removeEventListener !== 'function') return undefined;
+  const onVisibility = () => {
+    if (doc?.visibilityState === 'visible') onWake();
+  };
+  win.addEventListener('focus', onWake);
+  win.addEventListener('online', onWake);
+  doc?.addEventListener('visibilitychange', onVisibility);
+  return () => {
+    win.removeEventListener!('focus', onWake);
+    win.removeEventListener!('online', onWake);
+    doc?.removeEventListener('visibilitychange', onVisibility);
+  };
 }

@@ -1,0 +1,94 @@
+import { describe, expect, it, vi } from 'vitest';
+import { createHarness, track, useMockNetwork } from '../support/harness.js';
+
+useMockNetwork();
+
+const HOUR = 3_600_000;
+
+describe('rule 8: proactive refresh', () => {
+  it('steady traffic across ten token lifetimes: ten token calls, zero 401s seen by the app or the server', async () => {
+    const { server, authFetch, api } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
+    const refreshed: string[] = [];
+    authFetch.on('refreshed', (e) => refreshed.push(e.reason));
+    const statuses: number[] = [];
+    for (let minute = 0; minute < 600; minute++) {
+      const response = track(authFetch(api(`/poll/${minute}`)));
+      await vi.advanceTimersByTimeAsync(60_000);
+      statuses.push((response.value as Response).status);
+    }
+    expect(statuses).toHaveLength(600);
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    expect(server.stats.resourceUnauthorized).toBe(0);
+    expect(server.stats.refreshCalls).toBe(10);
+    expect(refreshed).toEqual(Array(10).fill('proactive'));
+  });
+
+  it('refreshes leewayMs (default 30 s) before the expiry', async () => {
+    const { server, authFetch } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
+    await vi.advanceTimersByTimeAsync(HOUR - 30_001);
+    expect(server.stats.refreshCalls).toBe(0);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(server.stats.refreshCalls).toBe(1);
+    expect(authFetch.getStatus().lastRefresh).toMatchObject({ outcome: 'ok' });
+  });
+
+  it('never refreshes earlier than half the lifetime', async () => {
+    const { server } = await createHarness({ server: { accessTokenTtlSeconds: 40 }, client: { leewayMs: 30_000 } });
+    await vi.advanceTimersByTimeAsync(19_999);
+    expect(server.stats.refreshCalls).toBe(0);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(server.stats.refreshCalls).toBe(1);
+  });
+
+  it('a manual refresh() during a proactive one joins it', async () => {
+    const { server, authFetch } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
+    server.fault({ type: 'delay', ms: 500 });
+    await vi.advanceTimersByTimeAsync(HOUR - 30_000 + 100);
+    expect(authFetch.getStatus().state).toBe('refreshing');
+    const manual = track(authFetch.refresh());
+    await vi.advanceTimersByTimeAsync(600);
+    expect(manual.settled).toBe(true);
+    expect(manual.error).toBeUndefined();
+    expect(server.stats.refreshCalls).toBe(1);
+  });
+
+  it('proactive: false refreshes only on a 401', async () => {
+    const { server } = await createHarness({ server: { accessTokenTtlSeconds: 60 }, client: { proactive: false } });
+    await vi.advanceTimersByTimeAsync(5 * 60_000);
+    expect(server.stats.refreshCalls).toBe(0);
+  });
+});
+
+describe('rule 8: the wall clock is re-checked on wake', () => {
+  function fakeBrowserEvents() {
+    const win = new EventTarget();
+    const doc = Object.assign(new EventTarget(), { visibilityState: 'hidden' as DocumentVisibilityState });
+    vi.stubGlobal('addEventListener', win.addEventListener.bind(win));
+    vi.stubGlobal('removeEventListener', win.removeEventListener.bind(win));
+    vi.stubGlobal('document', doc);
+    return { win, doc };
+  }
+
+  it.each(['focus', 'online', 'visibilitychange'])('after a sleep past the refresh time, %s refreshes at once', async (type) => {
+    const { win, doc } = fakeBrowserEvents();
+    const { server } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
+    // The machine slept for two hours: no timer fired.
+    vi.setSystemTime(Date.now() + 2 * HOUR);
+    expect(server.stats.refreshCalls).toBe(0);
+    doc.visibilityState = 'visible';
+    (type === 'visibilitychange' ? doc : win).dispatchEvent(new Event(type));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(server.stats.refreshCalls).toBe(1);
+  });
+
+  it('a wake before the refresh time only re-arms the timer', async () => {
+    const { win } = fakeBrowserEvents();
+    const { server } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
+    await vi.advanceTimersByTimeAsync(60_000);
+    win.dispatchEvent(new Event('focus'));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(server.stats.refreshCalls).toBe(0);
+    await vi.advanceTimersByTimeAsync(HOUR);
+    expect(server.stats.refreshCalls).toBe(1);
+  });
+});
