@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { memoryStore, webStorageStore, type TokenStore } from '../../adapters/index.js';
+
+/** A minimal Web Storage, as browsers have it. */
+class MapStorage implements Storage {
+  private readonly map = new Map<string, string>();
+  get length() {
+    return this.map.size;
+  }
+  clear() {
+    this.map.clear();
+  }
+  getItem(key: string) {
+    return this.map.get(key) ?? null;
+  }
+  key(index: number) {
+    return [...this.map.keys()][index] ?? null;
+  }
+  removeItem(key: string) {
+    this.map.delete(key);
+  }
+  setItem(key: string, value: string) {
+    this.map.set(key, String(value));
+  }
+}
+
+const drivers: [string, () => TokenStore][] = [
+  ['memory', () => memoryStore()],
+  ['web storage', () => webStorageStore({ storage: new MapStorage() })],
+];
+
+describe.each(drivers)('TokenStore contract: %s', (_name, make) => {
+  it('starts empty', async () => {
+    expect(await make().get()).toBeNull();
+  });
+
+  it('writes one record with a version, and reads it back whole', async () => {
+    const store = make();
+    const written = await store.set({ accessToken: 'a1', refreshToken: 'r1', expiresAt: 1000 });
+    expect(written).toEqual({ accessToken: 'a1', refreshToken: 'r1', expiresAt: 1000, version: expect.any(Number) });
+    expect(await store.get()).toEqual(written);
+  });
+
+  it('keeps only token fields', async () => {
+    const store = make();
+    await store.set({ accessToken: 'a', extra: 'x' } as never);
+    expect(await store.get()).toEqual({ accessToken: 'a', version: expect.any(Number) });
+  });
+
+  it('compare-and-set: writes only when the version still matches', async () => {
+    const store = make();
+    const first = (await store.set({ accessToken: 'a1' }))!;
+    const second = await store.set({ accessToken: 'a2' }, { expectedVersion: first.version });
+    expect(second?.accessToken).toBe('a2');
+    expect(second!.version).toBeGreaterThan(first.version);
+    expect(await store.set({ accessToken: 'a3' }, { expectedVersion: first.version })).toBeNull();
+    expect((await store.get())?.accessToken).toBe('a2');
+  });
+
+  it('expectedVersion 0 means "only if empty"', async () => {
+    const store = make();
+    expect(await store.set({ accessToken: 'a' }, { expectedVersion: 0 })).not.toBeNull();
+    expect(await store.set({ accessToken: 'b' }, { expectedVersion: 0 })).toBeNull();
+  });
+
+  it('versions keep increasing across clear(), so an old version never matches again', async () => {
+    const store = make();
+    const before = (await store.set({ accessToken: 'a' }))!;
+    await store.clear();
+    expect(await store.get()).toBeNull();
+    const after = (await store.set({ accessToken: 'b' }))!;
+    expect(after.version).toBeGreaterThan(before.version);
+    expect(await store.set({ accessToken: 'c' }, { expectedVersion: before.version })).toBeNull();
+  });
+});
+
+describe('webStorageStore reads defensively', () => {
+  const corrupt: [string, string][] = [
+    ['not JSON', '{nope'],
+    ['JSON null', 'null'],
+    ['an array', '[1,2]'],
+    ['a foreign object', JSON.stringify({ token: 'x' })],
+    ['another format', JSON.stringify({ format: 2, accessToken: 'a', version: 1 })],
+    ['a non-string access token', JSON.stringify({ format: 1, accessToken: 5, version: 1 })],
+    ['an empty access token', JSON.stringify({ format: 1, accessToken: '', version: 1 })],
+    ['a bad refresh token', JSON.stringify({ format: 1, accessToken: 'a', refreshToken: {}, version: 1 })],
+    ['a bad expiry', JSON.stringify({ format: 1, accessToken: 'a', expiresAt: 'soon', version: 1 })],
+    ['a bad version', JSON.stringify({ format: 1, accessToken: 'a', version: -1 })],
+  ];
+  it.each(corrupt)('%s is "no tokens", not a crash', (_name, raw) => {
+    const storage = new MapStorage();
+    storage.setItem('authchart.tokens', raw);
+    const store = webStorageStore({ storage });
+    expect(store.get()).toBeNull();
+    // And it can be overwritten.
+    expect(store.set({ accessToken: 'fresh' })).toMatchObject({ accessToken: 'fresh' });
+  });
+
+  it('a storage that throws (private mode, quota, disabled) reads as no tokens', () => {
+    const storage = new MapStorage();
+    storage.getItem = () => {
+      throw new Error('SecurityError');
+    };
+    expect(webStorageStore({ storage }).get()).toBeNull();
+  });
+
+  it('uses the key it is given', () => {
+    const storage = new MapStorage();
+    webStorageStore({ storage, key: 'app.tokens' }).set({ accessToken: 'a' });
+    expect(storage.getItem('app.tokens')).toContain('"accessToken":"a"');
+    expect(storage.getItem('authchart.tokens')).toBeNull();
+  });
+});
