@@ -10,6 +10,7 @@ import {
   selectSessionStatus,
   type RefreshEmitted,
   type RefreshFailure,
+  type RefreshInput,
   type RefreshSuccess,
 } from '../../machines/refresh.machine.js';
 
@@ -20,7 +21,7 @@ function run(outcomes: (RefreshSuccess | RefreshFailure)[]) {
   let started = 0;
   const machine = refreshMachine.provide({
     actors: {
-      refresh: fromPromise<RefreshSuccess>(async () => {
+      refresh: fromPromise<RefreshSuccess, RefreshInput>(async () => {
         const outcome = outcomes[started++];
         if (!outcome) throw new Error('no scripted outcome');
         if ('kind' in outcome) throw outcome;
@@ -105,7 +106,7 @@ describe('the statechart alone', () => {
 
   it('TOKENS_UPDATED during a refresh releases the queue but lets the refresh in flight finish', async () => {
     let resolve!: (v: RefreshSuccess) => void;
-    const machine = refreshMachine.provide({ actors: { refresh: fromPromise<RefreshSuccess>(() => new Promise((r) => (resolve = r))) } });
+    const machine = refreshMachine.provide({ actors: { refresh: fromPromise<RefreshSuccess, RefreshInput>(() => new Promise((r) => (resolve = r))) } });
     const actor = createActor(machine, { input: { tokenVersion: 1 } }).start();
     const released: number[] = [];
     actor.on('queue.release', (e) => released.push(e.tokenVersion));
