@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// Size of each entry point, minified and gzipped, as an app's bundler would include it:
+// everything the entry exports, with xstate (a peer) left out. Needs `npm run build` first.
+import { build } from 'esbuild';
+import { gzipSync } from 'node:zlib';
+import { existsSync } from 'node:fs';
+
+const entries = {
+  'authchart (core)': 'dist/index.js',
+  'authchart/fetch': 'dist/fetch.js',
+  'authchart/oauth (with oauth4webapi)': 'dist/oauth.js',
+};
+
+async function measure(file, external) {
+  const result = await build({
+    stdin: { contents: `export * from ${JSON.stringify('./' + file)};`, resolveDir: process.cwd(), loader: 'js' },
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    external,
+    write: false,
+    logLevel: 'silent',
+  });
+  const code = result.outputFiles[0].contents;
+  return { min: code.length, gzip: gzipSync(code, { level: 9 }).length };
+}
+
+export async function sizes() {
+  const rows = [];
+  for (const [name, file] of Object.entries(entries)) {
+    if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
+    rows.push({ name, ...(await measure(file, ['xstate'])) });
+  }
+  // xstate alone, for comparison: what the machine needs at run time.
+  const xstate = await build({
+    stdin: { contents: `export { setup, assign, emit, fromPromise, createActor } from 'xstate';`, resolveDir: process.cwd(), loader: 'js' },
+    bundle: true, minify: true, format: 'esm', platform: 'neutral', mainFields: ['module', 'main'], write: false, logLevel: 'silent',
+  });
+  const code = xstate.outputFiles[0].contents;
+  rows.push({ name: 'xstate (what authchart uses of it)', min: code.length, gzip: gzipSync(code, { level: 9 }).length });
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const rows = await sizes();
+  const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+  console.log(`${'entry'.padEnd(40)}${'min'.padStart(10)}${'min+gzip'.padStart(12)}`);
+  for (const row of rows) console.log(`${row.name.padEnd(40)}${kb(row.min).padStart(10)}${kb(row.gzip).padStart(12)}`);
+}
