@@ -1,6 +1,7 @@
 import type { RefreshSuccess } from '../../machines/refresh.machine.js';
 import { ErrorCode, InvalidTokenResponseError, RefreshError, toRefreshError } from './errors.js';
 import type { LockHandle, RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from './ports.js';
+import { jwtExpiresAt } from './jwt.js';
 import { withTimeout } from './timeout.js';
 
 export interface RefreshTaskDeps {
@@ -93,7 +94,8 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
       // Rotation: keep the old refresh token only when the server sent none.
       refreshToken: answer.refreshToken ?? stored.refreshToken,
     };
-    const expiresAt = answer.expiresAt ?? (answer.expiresIn !== undefined ? now() + answer.expiresIn * 1000 : undefined);
+    const expiresAt =
+      answer.expiresAt ?? (answer.expiresIn !== undefined ? now() + answer.expiresIn * 1000 : jwtExpiresAt(answer.accessToken));
     if (expiresAt !== undefined) next.expiresAt = expiresAt;
     // Stored before anything is released; compare-and-set so a login or logout that
     // happened meanwhile is not overwritten by this older session.

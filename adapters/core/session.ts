@@ -22,6 +22,7 @@ import {
   type RefreshError,
 } from './errors.js';
 import type { RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from './ports.js';
+import { jwtExpiresAt } from './jwt.js';
 import { runRefresh } from './refresh-task.js';
 import { memoryStore } from '../stores/memory.js';
 import { Waiters, type Credential } from './waiters.js';
@@ -117,6 +118,12 @@ export interface Session {
   getAccessToken(options?: { signal?: AbortSignal }): Promise<string>;
   /** Sign in: store the tokens and release anything waiting. */
   login(tokens: TokenSet): Promise<void>;
+  /**
+   * Tokens that arrived some other way (a server refreshed them and sent them along, an
+   * `X-Token-Refreshed` answer): store them and release anything waiting. Never starts a
+   * refresh; ignored once logged out. A missing refresh token keeps the current one.
+   */
+  updateTokens(tokens: TokenSet): Promise<void>;
   /** Sign out: reject what waits, clear the store. */
   logout(): Promise<void>;
   /** Refresh now (or join the refresh under way). Resolves when new tokens are held. */
@@ -162,6 +169,10 @@ export function createSession(options: SessionOptions): Session {
     refreshFailed: new Set(),
     loggedOut: new Set(),
   };
+
+  /** Fill in `expiresAt` from the JWT `exp` claim when the caller did not give one. */
+  const withExpiry = (tokens: TokenSet): TokenSet =>
+    tokens.expiresAt !== undefined ? tokens : { ...tokens, expiresAt: jwtExpiresAt(tokens.accessToken) };
 
   const leewayMs = options.leewayMs ?? 30_000;
   /** Hold `tokens` as the session's own; returns the facts the machine keeps (never a token). */
@@ -320,7 +331,7 @@ export function createSession(options: SessionOptions): Session {
       actor.send({ type: 'LOGOUT', reason: 'noSession' });
     }
   };
-  const initial = options.tokens ? writeStore(options.tokens) : store.get();
+  const initial = options.tokens ? writeStore(withExpiry(options.tokens)) : store.get();
   let ready: Promise<void> | null = null;
   if (initial instanceof Promise) {
     ready = initial.then(begin, () => begin(null)).finally(() => {
@@ -358,9 +369,18 @@ export function createSession(options: SessionOptions): Session {
     async login(tokens) {
       if (disposed) throw new DisposedError();
       if (ready) await ready;
-      const record = await serialStore(() => writeStore(tokens));
+      const record = await serialStore(() => writeStore(withExpiry(tokens)));
       if (!record) throw new SessionExpiredError('The token store refused the new tokens.');
       actor.send({ type: 'LOGIN', ...hold(record) });
+    },
+    async updateTokens(tokens) {
+      if (disposed) throw new DisposedError();
+      if (ready) await ready;
+      if (actor.getSnapshot().hasTag('loggedOut')) return;
+      const merged = withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? held?.tokens.refreshToken });
+      const record = await serialStore(() => writeStore(merged));
+      if (!record || actor.getSnapshot().hasTag('loggedOut')) return;
+      actor.send({ type: 'TOKENS_UPDATED', ...hold(record) });
     },
     async logout() {
       if (disposed) return;

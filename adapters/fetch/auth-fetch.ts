@@ -22,10 +22,25 @@ export interface AuthFetchOptions extends Partial<SessionOptions> {
    * @default (response) => response.status === 401
    */
   isUnauthorized?: (response: Response) => boolean;
+  /**
+   * Sees every response from an allowed origin before the caller does. Use it when a
+   * server refreshes tokens itself and says so (an `X-Token-Refreshed` header, new tokens
+   * in the body): hand them over with `updateTokens`, which stores them and releases any
+   * waiting request without a token call; or call `refresh()`, which joins the refresh
+   * under way instead of starting a second one. Read the body from `response.clone()`.
+   * @example
+   * onResponse: async (response, { updateTokens }) => {
+   *   if (response.headers.get('x-token-refreshed')) {
+   *     const { access_token, refresh_token } = await response.clone().json()
+   *     await updateTokens({ accessToken: access_token, refreshToken: refresh_token })
+   *   }
+   * }
+   */
+  onResponse?: (response: Response, session: Pick<Session, 'updateTokens' | 'refresh'>) => void | Promise<void>;
 }
 
 /** `fetch` with the token attached, plus the session's API. */
-export interface AuthFetch extends Pick<Session, 'login' | 'logout' | 'refresh' | 'getAccessToken' | 'on' | 'getStatus' | 'dispose'> {
+export interface AuthFetch extends Pick<Session, 'login' | 'logout' | 'refresh' | 'updateTokens' | 'getAccessToken' | 'on' | 'getStatus' | 'dispose'> {
   (input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   readonly session: Session;
 }
@@ -102,6 +117,12 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
   const session = options.session ?? createSession(options as SessionOptions);
   const baseFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
   const isUnauthorized = options.isUnauthorized ?? ((response: Response) => response.status === 401);
+  const onResponse = options.onResponse;
+  const send = async (attempt: Attempt, credential: Credential) => {
+    const response = await attempt(`Bearer ${credential.accessToken}`);
+    if (onResponse) await onResponse(response, session);
+    return response;
+  };
 
   const authFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const url = targetUrl(input);
@@ -110,7 +131,7 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     const { attempt, replayable } = prepare(baseFetch, input, init);
 
     const first: Credential = await session.credential(signal);
-    const response = await attempt(`Bearer ${first.accessToken}`);
+    const response = await send(attempt, first);
     if (!isUnauthorized(response)) return response;
 
     if (!replayable) {
@@ -120,7 +141,7 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     }
     discard(response);
     const second = await session.unauthorized(first.tokenVersion, signal);
-    const replayed = await attempt(`Bearer ${second.accessToken}`);
+    const replayed = await send(attempt, second);
     // Rule 7: replay once; a second 401 is an error, never another refresh.
     if (isUnauthorized(replayed)) throw new UnauthorizedAfterRefreshError(replayed);
     return replayed;
@@ -131,6 +152,7 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     login: session.login,
     logout: session.logout,
     refresh: session.refresh,
+    updateTokens: session.updateTokens,
     getAccessToken: session.getAccessToken,
     on: session.on,
     getStatus: session.getStatus,

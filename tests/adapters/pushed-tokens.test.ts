@@ -1,0 +1,87 @@
+import { http, HttpResponse } from 'msw';
+import { describe, expect, it, vi } from 'vitest';
+import { jwtExpiresAt } from '../../adapters/core/jwt.js';
+import { createHarness, mock, track, useMockNetwork } from '../support/harness.js';
+import type { AuthFetchOptions } from '../../adapters/fetch/index.js';
+
+useMockNetwork();
+
+/** The app's hook for a backend that refreshes tokens itself and says so. */
+const onResponse: AuthFetchOptions['onResponse'] = async (response, { updateTokens }) => {
+  if (response.headers.get('x-token-refreshed') !== '1') return;
+  const body = (await response.clone().json()) as { access_token: string; refresh_token: string; expires_in: number };
+  await updateTokens({ accessToken: body.access_token, refreshToken: body.refresh_token, expiresAt: Date.now() + body.expires_in * 1000 });
+};
+
+describe('tokens pushed by a server (TOKENS_UPDATED)', () => {
+  it('are stored and used by the next requests, with no token call', async () => {
+    const { server, authFetch, api } = await createHarness({ client: { onResponse } });
+    const pushed = server.login();
+    mock.use(http.post(api('/checkout'), () => HttpResponse.json(pushed, { headers: { 'x-token-refreshed': '1' } })));
+    await authFetch(api('/checkout'), { method: 'POST' });
+    const seen: (string | null)[] = [];
+    mock.use(http.get(api('/next'), ({ request }) => (seen.push(request.headers.get('authorization')), HttpResponse.json({}))));
+    await authFetch(api('/next'));
+    expect(seen).toEqual([`Bearer ${pushed.access_token}`]);
+    expect(server.stats.tokenCalls).toBe(0);
+    expect(authFetch.getStatus()).toMatchObject({ state: 'idle', tokenVersion: 2 });
+  });
+
+  it('arriving during a refresh release the queue at once and never start a second refresh', async () => {
+    const { server, authFetch, api } = await createHarness({ client: { onResponse } });
+    server.expireAccessTokens();
+    server.fault({ type: 'delay', ms: 2000 });
+    const waiting = Array.from({ length: 5 }, (_, i) => track(authFetch(api(`/w${i}`))));
+    await vi.advanceTimersByTimeAsync(150);
+    expect(authFetch.getStatus()).toMatchObject({ state: 'refreshing', queued: 5 });
+    const pushed = server.login();
+    // A public endpoint on the same origin answers with fresh tokens (the server refreshed upstream).
+    mock.use(http.get(api('/session'), () => HttpResponse.json(pushed, { headers: { 'x-token-refreshed': '1' } })));
+    // The app hears from its backend (here: a plain fetch) and hands the tokens over.
+    await onResponse!(await fetch(api('/session')), authFetch);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(waiting.every((w) => (w.value as Response | undefined)?.status === 200)).toBe(true);
+    expect(server.stats.refreshCalls).toBe(1);
+    await vi.advanceTimersByTimeAsync(2500);
+    expect(server.stats.refreshCalls).toBe(1);
+    expect(authFetch.getStatus().state).toBe('idle');
+  });
+
+  it('are ignored once logged out', async () => {
+    const { server, authFetch } = await createHarness();
+    await authFetch.logout();
+    const pushed = server.login();
+    await authFetch.updateTokens({ accessToken: pushed.access_token });
+    expect(authFetch.getStatus()).toMatchObject({ state: 'loggedOut', hasRefreshToken: false });
+  });
+
+  it('an access token alone keeps the refresh token held', async () => {
+    const { server, authFetch, api } = await createHarness();
+    const pushed = server.login();
+    await authFetch.updateTokens({ accessToken: pushed.access_token });
+    expect(authFetch.getStatus().hasRefreshToken).toBe(true);
+    server.expireAccessTokens();
+    const r = track(authFetch(api('/a')));
+    await vi.advanceTimersByTimeAsync(200);
+    expect((r.value as Response).status).toBe(200);
+  });
+});
+
+describe('JWT exp (read, not verified)', () => {
+  const jwt = (payload: object) => `eyJhbGciOiJub25lIn0.${btoa(JSON.stringify(payload)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')}.sig`;
+
+  it('gives the expiry when none was given, for proactive refresh', async () => {
+    expect(jwtExpiresAt(jwt({ exp: 1_767_229_200 }))).toBe(1_767_229_200_000);
+    expect(jwtExpiresAt('opaque-token')).toBeUndefined();
+    expect(jwtExpiresAt(jwt({ sub: 'x' }))).toBeUndefined();
+    expect(jwtExpiresAt('a.!!!.c')).toBeUndefined();
+  });
+
+  it('login with a JWT and no expiresAt schedules the proactive refresh from exp', async () => {
+    const { authFetch } = await createHarness();
+    const exp = Math.floor(Date.now() / 1000) + 3600;
+    await authFetch.login({ accessToken: jwt({ exp }), refreshToken: 'rt' });
+    expect(authFetch.getStatus().expiresAt).toBe(exp * 1000);
+    expect(authFetch.session.actor.getSnapshot().context.refreshAt).toBe(exp * 1000 - 30_000);
+  });
+});
