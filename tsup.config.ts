@@ -5,6 +5,8 @@ export default defineConfig({
     index: 'adapters/index.ts',
     fetch: 'adapters/fetch/index.ts',
     oauth: 'adapters/oauth/index.ts',
+    axios: 'adapters/axios/index.ts',
+    presets: 'adapters/presets/index.ts',
     testing: 'adapters/testing/index.ts',
     'testing-node': 'adapters/testing/node.ts',
   },
@@ -14,5 +16,5 @@ export default defineConfig({
   treeshake: true,
   clean: true,
   target: 'es2022',
-  external: ['xstate', 'msw', 'oauth4webapi'],
+  external: ['xstate', 'msw', 'oauth4webapi', 'axios'],
 });

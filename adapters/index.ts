@@ -44,6 +44,7 @@ export {
   RefreshError,
   InvalidTokenResponseError,
   parseRetryAfter,
+  classifyTokenFailure,
 } from './core/errors.js';
 export type { RefreshErrorDetails, RefreshFailureKind } from './core/errors.js';
 export { memoryStore } from './stores/memory.js';

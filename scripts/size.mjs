@@ -9,6 +9,8 @@ const entries = {
   'authchart (core)': 'dist/index.js',
   'authchart/fetch': 'dist/fetch.js',
   'authchart/oauth (with oauth4webapi)': 'dist/oauth.js',
+  'authchart/axios': 'dist/axios.js',
+  'authchart/presets (with oauth4webapi)': 'dist/presets.js',
 };
 
 async function measure(file, external) {
@@ -31,7 +33,7 @@ export async function sizes() {
   const rows = [];
   for (const [name, file] of Object.entries(entries)) {
     if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
-    rows.push({ name, ...(await measure(file, ['xstate'])) });
+    rows.push({ name, ...(await measure(file, ['xstate', 'axios'])) });
   }
   // xstate alone, for comparison: what the machine needs at run time.
   const xstate = await build({

@@ -90,10 +90,11 @@ export class QueueTimeoutError extends AuthchartError {
 export class UnauthorizedAfterRefreshError extends AuthchartError {
   /** The 401 response of the replay (its body not read). */
   readonly response?: Response;
-  constructor(response?: Response) {
+  constructor(response?: Response, options?: { cause?: unknown }) {
     super(
       ErrorCode.UNAUTHORIZED_AFTER_REFRESH,
       'The request was refused with 401 again after it was replayed with a fresh token; it is not retried.',
+      options,
     );
     this.name = 'UnauthorizedAfterRefreshError';
     this.response = response;
@@ -196,6 +197,24 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
 /** Transient HTTP statuses of a token endpoint (rule 5): 408, 429 and 5xx. */
 export function isTransientStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
+}
+
+/** OAuth error codes that say "try again", whatever the status. */
+const TRANSIENT_ERROR_CODES = new Set(['server_error', 'temporarily_unavailable', 'slow_down']);
+
+/**
+ * Classify an HTTP status and error code of a failed token call (DESIGN rule 5):
+ * 408, 429 and 5xx (and the OAuth codes `server_error`, `temporarily_unavailable`,
+ * `slow_down`) are transient; `invalid_grant`, `invalid_client` and every other 4xx are
+ * permanent.
+ * @example
+ * classifyTokenFailure(503) // 'transient'
+ * classifyTokenFailure(400, 'invalid_grant') // 'permanent'
+ */
+export function classifyTokenFailure(status: number, errorCode?: string): RefreshFailureKind {
+  if (isTransientStatus(status)) return 'transient';
+  if (errorCode && TRANSIENT_ERROR_CODES.has(errorCode)) return 'transient';
+  return 'permanent';
 }
 
 /**

@@ -1,5 +1,5 @@
 import * as oauth from 'oauth4webapi';
-import { InvalidOptionsError, InvalidTokenResponseError, RefreshError, isTransientStatus, parseRetryAfter } from '../core/errors.js';
+import { classifyTokenFailure, InvalidOptionsError, InvalidTokenResponseError, RefreshError, parseRetryAfter } from '../core/errors.js';
 import type { RefreshedTokens, Refresher } from '../core/ports.js';
 
 export interface OAuthRefresherOptions {
@@ -38,20 +38,6 @@ export interface OAuthRefresherOptions {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
-
-/** Errors that name a session that can no longer be refreshed (rule 5). */
-const TRANSIENT_OAUTH_ERRORS = new Set(['server_error', 'temporarily_unavailable', 'slow_down']);
-
-/**
- * Classify an HTTP status and OAuth error code of a failed token call (DESIGN rule 5):
- * 408, 429 and 5xx (and the OAuth codes `server_error`, `temporarily_unavailable`) are
- * transient; `invalid_grant`, `invalid_client` and every other 4xx are permanent.
- */
-export function classifyTokenFailure(status: number, oauthError?: string): 'transient' | 'permanent' {
-  if (isTransientStatus(status)) return 'transient';
-  if (oauthError && TRANSIENT_OAUTH_ERRORS.has(oauthError)) return 'transient';
-  return 'permanent';
-}
 
 function responseOf(error: unknown): Response | undefined {
   const candidate = (error as { response?: unknown; cause?: unknown }) ?? {};

@@ -1,0 +1,147 @@
+import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
+import { NonReplayableBodyError, UnauthorizedAfterRefreshError } from '../core/errors.js';
+import { createSession, type Session, type SessionOptions } from '../core/session.js';
+import { originMatcher, pageBase, type AllowedOrigins } from '../fetch/origins.js';
+
+export interface AuthAxiosOptions extends Partial<SessionOptions> {
+  /** An existing session to share (with `authchart/fetch`, React, …). Otherwise one is created from these options. */
+  session?: Session;
+  /**
+   * Origins that may receive the access token. Default: the page's own origin in a browser;
+   * elsewhere required. Requests to any other origin are sent untouched.
+   */
+  allowedOrigins?: AllowedOrigins;
+  /**
+   * Whether a failed request means "the access token was refused".
+   * @default (error) => error.response?.status === 401
+   */
+  isUnauthorized?: (error: AxiosError) => boolean;
+  /**
+   * Sees every response (success or error) from an allowed origin; hand tokens a server
+   * sent along to `updateTokens` (see `authchart/fetch`'s `onResponse`).
+   */
+  onResponse?: (response: AxiosResponse, session: Pick<Session, 'updateTokens' | 'refresh'>) => void | Promise<void>;
+}
+
+/** The session's API, plus `detach()` to remove the interceptors. */
+export interface AuthAxios extends Pick<Session, 'login' | 'logout' | 'refresh' | 'updateTokens' | 'getAccessToken' | 'on' | 'getStatus' | 'dispose'> {
+  readonly session: Session;
+  /** Remove the interceptors (the session keeps running; `dispose()` stops it). */
+  detach(): void;
+}
+
+const MARK = Symbol.for('authchart.axios');
+interface Mark {
+  tokenVersion: number;
+  replayed: boolean;
+}
+type MarkedConfig = InternalAxiosRequestConfig & { [MARK]?: Mark };
+
+function isOneShotStream(data: unknown): boolean {
+  if (typeof data !== 'object' || data === null) return false;
+  if (typeof ReadableStream !== 'undefined' && data instanceof ReadableStream) return true;
+  // A Node.js Readable: consumed by the first send.
+  return typeof (data as { pipe?: unknown }).pipe === 'function' && typeof (data as { read?: unknown }).read === 'function';
+}
+
+/**
+ * Take the bearer token out of an axios error before it reaches the app: errors are
+ * logged and serialised (`toJSON()` includes the config), and tokens must not be. The
+ * request is marked as not authenticated, so re-sending `error.config` gets a fresh token.
+ */
+function redact(error: AxiosError): AxiosError {
+  const config = error.config as MarkedConfig | undefined;
+  if (config?.[MARK]) {
+    config.headers.delete('authorization');
+    delete config[MARK];
+  }
+  const request = error.request as { _header?: unknown } | undefined;
+  if (request && typeof request._header === 'string') {
+    request._header = request._header.replace(/^(authorization:\s*bearer\s+)\S+/im, '$1[redacted]');
+  }
+  return error;
+}
+
+function signalOf(config: InternalAxiosRequestConfig): AbortSignal | undefined {
+  const signal = config.signal as AbortSignal | undefined;
+  return signal && typeof signal.addEventListener === 'function' ? signal : undefined;
+}
+
+/**
+ * Add authchart to an axios instance: the request interceptor attaches the bearer token
+ * (allowed origins only, waiting if a refresh is under way); the response interceptor
+ * turns a 401 into one shared refresh and replays the request once through the same
+ * instance. A 401 that arrives while a refresh runs is queued and replayed, never
+ * rejected. Works with axios's http (Node) and fetch adapters.
+ * @example
+ * const api = axios.create({ baseURL: 'https://api.example.com' })
+ * const auth = attachAuth(api, {
+ *   refresh: oauthRefresher({ tokenEndpoint: 'https://auth.example.com/oauth/token', clientId: 'web' }),
+ *   allowedOrigins: ['https://api.example.com'],
+ * })
+ * await auth.login({ accessToken, refreshToken })
+ * const { data } = await api.get('/me')
+ */
+export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): AuthAxios {
+  const allowed = originMatcher(options.allowedOrigins);
+  const session = options.session ?? createSession(options as SessionOptions);
+  const isUnauthorized = options.isUnauthorized ?? ((error: AxiosError) => error.response?.status === 401);
+  const onResponse = options.onResponse;
+
+  const requestId = instance.interceptors.request.use(async (config: MarkedConfig) => {
+    const mark = config[MARK];
+    if (mark) return config; // a replay: its token is already set
+    let url: URL;
+    try {
+      url = new URL(instance.getUri(config), pageBase());
+    } catch {
+      return config;
+    }
+    if (!allowed(url) || config.headers.has('authorization')) return config;
+    const credential = await session.credential(signalOf(config));
+    config.headers.set('Authorization', `Bearer ${credential.accessToken}`);
+    config[MARK] = { tokenVersion: credential.tokenVersion, replayed: false };
+    return config;
+  });
+
+  const responseId = instance.interceptors.response.use(
+    async (response) => {
+      if (onResponse && (response.config as MarkedConfig)[MARK]) await onResponse(response, session);
+      return response;
+    },
+    async (error: AxiosError) => {
+      const config = error.config as MarkedConfig | undefined;
+      const mark = config?.[MARK];
+      if (!config || !mark) throw error;
+      if (onResponse && error.response) await onResponse(error.response, session);
+      if (!isUnauthorized(error)) throw redact(error);
+      // Rule 7: replay once; a second 401 is an error, never another refresh.
+      if (mark.replayed) throw new UnauthorizedAfterRefreshError(undefined, { cause: redact(error) });
+      if (isOneShotStream(config.data)) {
+        session.reportUnauthorized(mark.tokenVersion);
+        throw new NonReplayableBodyError();
+      }
+      const credential = await session.unauthorized(mark.tokenVersion, signalOf(config));
+      mark.replayed = true;
+      mark.tokenVersion = credential.tokenVersion;
+      config.headers.set('Authorization', `Bearer ${credential.accessToken}`);
+      return instance.request(config);
+    },
+  );
+
+  return {
+    session,
+    login: session.login,
+    logout: session.logout,
+    refresh: session.refresh,
+    updateTokens: session.updateTokens,
+    getAccessToken: session.getAccessToken,
+    on: session.on,
+    getStatus: session.getStatus,
+    dispose: session.dispose,
+    detach() {
+      instance.interceptors.request.eject(requestId);
+      instance.interceptors.response.eject(responseId);
+    },
+  };
+}
