@@ -44,17 +44,33 @@ export async function runRefresh(deps: RefreshTaskDeps, signal: AbortSignal): Pr
   }
 }
 
+/**
+ * Acquire the lock within `timeoutMs` (or until `signal` aborts), even from a driver that
+ * ignores both. A lock granted after we gave up on it is released at once, so an
+ * abandoned acquire never leaves the lock held (rule 10).
+ */
+async function acquireBounded(lock: RefreshLock, timeoutMs: number, signal: AbortSignal): Promise<LockHandle> {
+  let abandoned = false;
+  try {
+    return await withTimeout(
+      signal,
+      timeoutMs,
+      (lockSignal) =>
+        lock.acquire({ signal: lockSignal, timeoutMs }).then((handle) => {
+          if (abandoned) void Promise.resolve(handle.release()).catch(() => undefined);
+          return handle;
+        }),
+      () => new RefreshError({ kind: 'transient', reason: ErrorCode.LOCK_TIMEOUT }, `The refresh lock was not acquired within ${timeoutMs} ms.`, ErrorCode.LOCK_TIMEOUT),
+    );
+  } catch (error) {
+    abandoned = true;
+    throw error;
+  }
+}
+
 async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Promise<RefreshSuccess> {
   const { store, now } = deps;
-  let handle: LockHandle | undefined;
-  if (deps.lock) {
-    handle = await withTimeout(
-      signal,
-      deps.lockTimeoutMs,
-      (lockSignal) => deps.lock!.acquire({ signal: lockSignal, timeoutMs: deps.lockTimeoutMs }),
-      () => new RefreshError({ kind: 'transient', reason: ErrorCode.LOCK_TIMEOUT }, `The refresh lock was not acquired within ${deps.lockTimeoutMs} ms.`, ErrorCode.LOCK_TIMEOUT),
-    );
-  }
+  const handle = deps.lock ? await acquireBounded(deps.lock, deps.lockTimeoutMs, signal) : undefined;
   const accept = (record: StoredTokens, source: RefreshSuccess['source']): RefreshSuccess => {
     if (signal.aborted) throw signal.reason;
     return { ...deps.adopt(record), source };
