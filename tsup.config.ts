@@ -7,6 +7,7 @@ export default defineConfig({
     oauth: 'adapters/oauth/index.ts',
     axios: 'adapters/axios/index.ts',
     presets: 'adapters/presets/index.ts',
+    'cross-tab': 'adapters/cross-tab/index.ts',
     testing: 'adapters/testing/index.ts',
     'testing-node': 'adapters/testing/node.ts',
   },

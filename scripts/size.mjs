@@ -10,6 +10,7 @@ const entries = {
   'authchart/fetch': 'dist/fetch.js',
   'authchart/oauth (with oauth4webapi)': 'dist/oauth.js',
   'authchart/axios': 'dist/axios.js',
+  'authchart/cross-tab': 'dist/cross-tab.js',
   'authchart/presets (with oauth4webapi)': 'dist/presets.js',
 };
 

@@ -46,7 +46,7 @@ export function webStorageStore(options: WebStorageStoreOptions = {}): TokenStor
       const expected = setOptions?.expectedVersion;
       if (expected !== undefined && (current?.version ?? 0) !== expected) return null;
       const record: StoredTokens = { ...pickTokens(tokens), version: ++lastVersion };
-      storage().setItem(key, JSON.stringify({ format: FORMAT, ...record }));
+      storage().setItem(key, JSON.stringify(serializeRecord(record)));
       return record;
     },
     clear() {
@@ -64,15 +64,23 @@ export function webStorageStore(options: WebStorageStoreOptions = {}): TokenStor
   };
 }
 
-/** Validate a stored record; anything unexpected is null. */
+/** Validate a stored JSON record; anything unexpected is null. */
 export function parseRecord(raw: string | null): StoredTokens | null {
   if (raw === null) return null;
-  let value: unknown;
   try {
-    value = JSON.parse(raw);
+    return validateRecord(JSON.parse(raw));
   } catch {
     return null;
   }
+}
+
+/** The stored form of a record (what `validateRecord` accepts back). */
+export function serializeRecord(record: StoredTokens): Record<string, unknown> {
+  return { format: FORMAT, ...record };
+}
+
+/** Validate a stored record object; anything unexpected is null. */
+export function validateRecord(value: unknown): StoredTokens | null {
   if (typeof value !== 'object' || value === null) return null;
   const v = value as Record<string, unknown>;
   if (v.format !== FORMAT) return null;

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { IDBFactory } from 'fake-indexeddb';
+import { broadcastStore, indexedDbStore } from '../../adapters/cross-tab/index.js';
 import { memoryStore, webStorageStore, type TokenStore } from '../../adapters/index.js';
 
 /** A minimal Web Storage, as browsers have it. */
@@ -27,6 +29,8 @@ class MapStorage implements Storage {
 const drivers: [string, () => TokenStore][] = [
   ['memory', () => memoryStore()],
   ['web storage', () => webStorageStore({ storage: new MapStorage() })],
+  ['IndexedDB', () => indexedDbStore({ indexedDB: new IDBFactory() })],
+  ['IndexedDB behind a BroadcastChannel', () => broadcastStore(indexedDbStore({ indexedDB: new IDBFactory() }), { channel: `contract-${Math.random()}` })],
 ];
 
 describe.each(drivers)('TokenStore contract: %s', (_name, make) => {
@@ -109,5 +113,29 @@ describe('webStorageStore reads defensively', () => {
     webStorageStore({ storage, key: 'app.tokens' }).set({ accessToken: 'a' });
     expect(storage.getItem('app.tokens')).toContain('"accessToken":"a"');
     expect(storage.getItem('authchart.tokens')).toBeNull();
+  });
+});
+
+describe('indexedDbStore reads defensively', () => {
+  it.each([
+    ['a foreign object', { token: 'x' }],
+    ['a string', 'nope'],
+    ['a bad version', { format: 1, accessToken: 'a', version: 0 }],
+  ])('%s is "no tokens", not a crash', async (_name, value) => {
+    const indexedDB = new IDBFactory();
+    const store = indexedDbStore({ indexedDB, database: 'corrupt' });
+    await store.set({ accessToken: 'seed' });
+    // Write garbage straight into the record.
+    await new Promise<void>((resolve, reject) => {
+      const open = indexedDB.open('corrupt', 1);
+      open.onsuccess = () => {
+        const tx = open.result.transaction('records', 'readwrite');
+        tx.objectStore('records').put(value, 'tokens');
+        tx.oncomplete = () => (open.result.close(), resolve());
+        tx.onerror = () => reject(tx.error);
+      };
+    });
+    expect(await store.get()).toBeNull();
+    expect(await store.set({ accessToken: 'fresh' })).toMatchObject({ accessToken: 'fresh', version: 2 });
   });
 });
