@@ -11,7 +11,7 @@ export interface RefreshTaskDeps {
   refreshTimeoutMs: number;
   lockTimeoutMs: number;
   now: () => number;
-  /** The tokens the session holds now (what a 401 was for). */
+  /** The tokens the session holds now: read once, when the refresh starts (they are what a 401 was for). */
   held: () => StoredTokens | null;
   /** Make `record` the session's tokens; returns the facts the machine keeps of it. */
   adopt: (record: StoredTokens) => Omit<RefreshSuccess, 'source'>;
@@ -70,6 +70,10 @@ async function acquireBounded(lock: RefreshLock, timeoutMs: number, signal: Abor
 
 async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Promise<RefreshSuccess> {
   const { store, now } = deps;
+  // What this refresh was started for. Read before waiting for the lock: while we wait,
+  // another tab may refresh and its tokens reach us (TOKENS_UPDATED) — the double-check
+  // must still see them as new, or we would refresh a second time.
+  const startedWith = deps.held();
   const handle = deps.lock ? await acquireBounded(deps.lock, deps.lockTimeoutMs, signal) : undefined;
   const accept = (record: StoredTokens, source: RefreshSuccess['source']): RefreshSuccess => {
     if (signal.aborted) throw signal.reason;
@@ -80,7 +84,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
     const stored = await store.get();
     if (!stored) throw sessionGone('NO_SESSION');
     const fresh = stored.expiresAt === undefined || stored.expiresAt > now();
-    if (fresh && differs(stored, deps.held())) return accept(stored, 'store');
+    if (fresh && differs(stored, startedWith)) return accept(stored, 'store');
     if (!stored.refreshToken) throw sessionGone('NO_REFRESH_TOKEN');
 
     let answer;

@@ -53,6 +53,22 @@ describe('the refresh lock (RefreshLock port)', () => {
     expect(authFetch.getStatus().lastRefresh).toMatchObject({ outcome: 'ok', source: 'store' });
   });
 
+  it('double-check: tokens that reached the session while it waited for the lock (TOKENS_UPDATED) still count as someone else\'s refresh', async () => {
+    const store = memoryStore(); // notifies the session of writes, as another tab's broadcast would
+    const { lock } = probeLock(async () => {
+      const other = server.login();
+      await store.set({ accessToken: other.access_token, refreshToken: other.refresh_token, expiresAt: Date.now() + 60_000 });
+      for (let i = 0; i < 5; i++) await Promise.resolve(); // the session syncs before the lock is granted
+      expect(authFetch.getStatus().tokenVersion).toBe(2);
+    });
+    const { server, authFetch, api } = await createHarness({ client: { lock, store } });
+    server.expireAccessTokens();
+    const r = track(authFetch(api('/a')));
+    await vi.advanceTimersByTimeAsync(200);
+    expect((r.value as Response).status).toBe(200);
+    expect(server.stats.refreshCalls).toBe(0);
+  });
+
   it('a lock that is not granted within lockTimeoutMs is a transient LOCK_TIMEOUT; granted later, it is released at once', async () => {
     let grantLate!: () => void;
     const { lock, events } = probeLock(() => new Promise<void>((resolve) => (grantLate = resolve)));
