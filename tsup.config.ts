@@ -7,6 +7,7 @@ export default defineConfig({
     oauth: 'adapters/oauth/index.ts',
     testing: 'adapters/testing/index.ts',
     'testing-node': 'adapters/testing/node.ts',
+    redis: 'adapters/redis/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -14,5 +15,5 @@ export default defineConfig({
   treeshake: true,
   clean: true,
   target: 'es2022',
-  external: ['xstate', 'msw', 'oauth4webapi'],
+  external: ['xstate', 'msw', 'oauth4webapi', 'redis', 'ioredis'],
 });

@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 
 const steps = [
+  ['setup: redis-server for the Redis suites', 'node', ['scripts/setup.mjs']],
   ['types: machines/ (no DOM, no Node)', 'npx', ['tsc', '-p', 'machines/tsconfig.json']],
   ['types: everything', 'npx', ['tsc', '-p', '.']],
   ['tests', 'npx', ['vitest', 'run']],

@@ -1,0 +1,40 @@
+import { createSessionManager, type SessionManager, type SessionManagerOptions } from '../server/session-manager.js';
+import { redisLock, type RedisLockOptions } from './lock.js';
+import { redisStore, type RedisConnectionOptions, type RedisStoreOptions } from './store.js';
+
+type DriverOptions<T> = Omit<T, keyof RedisConnectionOptions | 'sessionId'>;
+
+export interface RedisSessionManagerOptions extends RedisConnectionOptions, Omit<SessionManagerOptions, 'store' | 'lock'> {
+  /** Options of every session's store (`ttlMs`). */
+  store?: DriverOptions<RedisStoreOptions>;
+  /** Options of every session's lock (`ttlMs`, `renewIntervalMs`, `maxHoldMs`, `pollIntervalMs`). */
+  lock?: DriverOptions<RedisLockOptions>;
+}
+
+/**
+ * Server-side sessions on Redis: {@link createSessionManager} with the Redis token store and
+ * refresh lock. Every instance that runs one with the same Redis and `prefix` makes one
+ * token call per expiry per session, however many requests and instances notice it.
+ * @example
+ * import { createClient } from 'redis'
+ * import { oauthRefresher } from 'authchart/oauth'
+ * import { redisSessionManager } from 'authchart/redis'
+ *
+ * const client = await createClient({ url: process.env.REDIS_URL }).on('error', console.error).connect()
+ * const subscriber = await client.duplicate().connect()
+ * const sessions = redisSessionManager({
+ *   client,
+ *   subscriber,
+ *   refresh: oauthRefresher({ tokenEndpoint, clientId, clientSecret }),
+ * })
+ * const token = await sessions.getValidAccessToken(req.session.id)
+ */
+export function redisSessionManager(options: RedisSessionManagerOptions): SessionManager {
+  const { client, subscriber, prefix, operationTimeoutMs, store, lock, ...manager } = options;
+  const connection: RedisConnectionOptions = { client, subscriber, prefix, operationTimeoutMs };
+  return createSessionManager({
+    ...manager,
+    store: (sessionId) => redisStore({ ...store, ...connection, sessionId }),
+    lock: (sessionId) => redisLock({ ...lock, ...connection, sessionId }),
+  });
+}
