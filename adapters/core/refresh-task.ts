@@ -45,6 +45,10 @@ export async function runRefresh(deps: RefreshTaskDeps, signal: AbortSignal): Pr
 
 async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Promise<RefreshSuccess> {
   const { store, now } = deps;
+  // What this refresh was started for. The session's tokens can change while it waits for
+  // the lock (another instance's write, heard through `subscribe`): the double-check must
+  // compare with these, or it would take the adopted tokens for its own and refresh again.
+  const startedWith = deps.held();
   let handle: LockHandle | undefined;
   if (deps.lock) {
     handle = await withTimeout(
@@ -63,7 +67,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
     const stored = await store.get();
     if (!stored) throw sessionGone('NO_SESSION');
     const fresh = stored.expiresAt === undefined || stored.expiresAt > now();
-    if (fresh && differs(stored, deps.held())) return accept(stored, 'store');
+    if (fresh && differs(stored, startedWith)) return accept(stored, 'store');
     if (!stored.refreshToken) throw sessionGone('NO_REFRESH_TOKEN');
 
     let answer;
