@@ -34,6 +34,13 @@ export type RedisSubscriberLike =
 /** What authchart's Redis drivers need: one raw command, routed by its first key. */
 export interface Commander {
   send(args: readonly string[], key: string): Promise<unknown>;
+  /**
+   * Whether the connection is up now, when the client says. Commands are not sent while it
+   * is down: clients queue them until they reconnect, and a command that runs after its
+   * caller was told it failed (a lock nobody releases, an old write over a newer one) is
+   * worse than a clear failure.
+   */
+  ready?: () => boolean;
 }
 
 /** What authchart needs of a subscriber connection. */
@@ -53,12 +60,16 @@ export function toCommander(client: RedisClientLike): Commander {
   const anyClient = client as unknown as Record<string, unknown>;
   if (isFunction(anyClient.call)) {
     const io = client as IoRedisClientLike;
-    return { send: ([command, ...args]) => io.call(command!, ...args) };
+    const commander: Commander = { send: ([command, ...args]) => io.call(command!, ...args) };
+    if (typeof anyClient.status === 'string') commander.ready = () => anyClient.status === 'ready';
+    return commander;
   }
   if (isFunction(anyClient.sendCommand)) {
     const node = client as NodeRedisClientLike;
     if (isNodeRedisCluster(client)) return { send: (args, key) => node.sendCommand(key, false, args) };
-    return { send: (args) => node.sendCommand(args) };
+    const commander: Commander = { send: (args) => node.sendCommand(args) };
+    if (typeof anyClient.isReady === 'boolean') commander.ready = () => anyClient.isReady === true;
+    return commander;
   }
   throw new TypeError('[authchart] The Redis client must be a node-redis client (sendCommand) or an ioredis client (call).');
 }
@@ -113,39 +124,44 @@ export function replyErrorPrefix(error: unknown): string | null {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Run one idempotent operation within `timeoutMs`: retried after a quick failure (the
- * connection is down and the client refuses at once), awaited while it hangs (the client
- * queues commands until it reconnects). Past the bound: {@link RedisUnavailableError}.
- * Errors Redis answered with (other than the retryable LOADING/BUSY/TRYAGAIN) are thrown
- * at once, wrapped the same way.
+ * Run one idempotent operation within `timeoutMs`: not sent while the connection is down
+ * (see {@link Commander.ready}), retried after a quick failure, awaited while it hangs. Past
+ * the bound: {@link RedisUnavailableError}. Errors Redis answered with (other than the
+ * retryable LOADING/BUSY/TRYAGAIN/…DOWN) are thrown at once, wrapped the same way.
  */
-export async function bounded<T>(operation: string, timeoutMs: number, run: () => Promise<T>): Promise<T> {
+export async function bounded<T>(commander: Commander, operation: string, timeoutMs: number, run: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
+  const unavailable = () => new RedisUnavailableError(operation, { cause: lastError === undefined ? undefined : sanitize(lastError) });
   for (;;) {
     const remaining = deadline - Date.now();
-    if (remaining <= 0) throw new RedisUnavailableError(operation, { cause: lastError === undefined ? undefined : sanitize(lastError) });
+    if (remaining <= 0) throw unavailable();
+    if (commander.ready && !commander.ready()) {
+      lastError = new Error('The Redis connection is down (the client is reconnecting).');
+      await sleep(Math.min(25, remaining));
+      continue;
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), remaining);
     });
     const attempt = run();
-    // The client may settle the abandoned attempt later (after a reconnect): nothing waits for it.
+    // An abandoned attempt may still settle later: nothing waits for it.
     attempt.catch(() => undefined);
     try {
       const outcome = await Promise.race([attempt, timedOut]);
-      if (outcome === 'timeout') throw new RedisUnavailableError(operation, { cause: lastError === undefined ? undefined : sanitize(lastError) });
+      if (outcome === 'timeout') throw unavailable();
       return outcome as T;
     } catch (error) {
       if (error instanceof RedisUnavailableError) throw error;
       const reply = replyErrorPrefix(error);
-      if (reply !== null && reply !== 'LOADING' && reply !== 'BUSY' && reply !== 'TRYAGAIN' && reply !== 'MASTERDOWN' && reply !== 'CLUSTERDOWN') {
-        throw new RedisUnavailableError(operation, { cause: sanitize(error) });
-      }
+      if (reply !== null && !RETRYABLE_REPLIES.has(reply)) throw new RedisUnavailableError(operation, { cause: sanitize(error) });
       lastError = error;
-      await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
+      await sleep(Math.min(50, Math.max(0, deadline - Date.now())));
     } finally {
       clearTimeout(timer);
     }
   }
 }
+
+const RETRYABLE_REPLIES = new Set(['LOADING', 'BUSY', 'TRYAGAIN', 'MASTERDOWN', 'CLUSTERDOWN']);

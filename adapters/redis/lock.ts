@@ -64,9 +64,9 @@ export function redisLock(options: RedisLockOptions): RefreshLock {
   const hub = options.subscriber ? hubFor(options.subscriber, keys.channel) : null;
 
   const take = (owner: string, boundMs: number) =>
-    bounded('take the refresh lock', boundMs, () => runScript(commander, acquireScript, keys.lock, [owner, ttlMs]));
+    bounded(commander, 'take the refresh lock', boundMs, () => runScript(commander, acquireScript, keys.lock, [owner, ttlMs]));
   const release = (owner: string) =>
-    bounded('release the refresh lock', operationTimeoutMs, () => runScript(commander, releaseScript, keys.lock, [owner, keys.channel, keys.id]));
+    bounded(commander, 'release the refresh lock', operationTimeoutMs, () => runScript(commander, releaseScript, keys.lock, [owner, keys.channel, keys.id]));
 
   const hold = (owner: string): LockHandle => {
     const acquiredAt = Date.now();
@@ -79,7 +79,7 @@ export function redisLock(options: RedisLockOptions): RefreshLock {
         return;
       }
       renewing = true;
-      bounded('renew the refresh lock', Math.min(operationTimeoutMs, renewIntervalMs), () => runScript(commander, renewScript, keys.lock, [owner, ttlMs]))
+      bounded(commander, 'renew the refresh lock', Math.min(operationTimeoutMs, renewIntervalMs), () => runScript(commander, renewScript, keys.lock, [owner, ttlMs]))
         .then((still) => {
           // Lost (expired while Redis was unreachable, or taken over): stop; the store's
           // compare-and-set keeps a late write from overwriting the new holder's tokens.
@@ -134,7 +134,15 @@ export function redisLock(options: RedisLockOptions): RefreshLock {
           const remaining = deadline - Date.now();
           if (remaining <= 0) throw lockTimeoutError(timeoutMs);
           released = false;
-          const reply = await take(owner, Math.min(operationTimeoutMs, remaining));
+          let reply: unknown;
+          try {
+            reply = await take(owner, Math.min(operationTimeoutMs, remaining));
+          } catch (error) {
+            // A take that went unanswered may still run later and leave a lock nobody
+            // releases (until its TTL): queue the owner's release behind it, best effort.
+            void release(owner).catch(() => undefined);
+            throw error;
+          }
           const [won, pttl] = Array.isArray(reply) ? reply.map(Number) : [0, -2];
           if (won === 1) {
             const handle = hold(owner);

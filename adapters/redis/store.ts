@@ -126,7 +126,7 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
 
   const store: TokenStore = {
     async get() {
-      const fields = await bounded('read tokens', timeoutMs, () =>
+      const fields = await bounded(commander, 'read tokens', timeoutMs, () =>
         commander.send(['HMGET', keys.tokens, 'v', 'd'], keys.tokens).catch((error: unknown) => {
           // Another type under our key is corrupt data, not an outage.
           if (replyErrorPrefix(error) === 'WRONGTYPE') return null;
@@ -141,7 +141,7 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
       if (typeof record.accessToken !== 'string' || record.accessToken === '') throw new InvalidOptionsError('A token set needs an access token.');
       const data = JSON.stringify({ format: FORMAT, ...record });
       const expected = setOptions?.expectedVersion;
-      const version = await bounded('write tokens', timeoutMs, () =>
+      const version = await bounded(commander, 'write tokens', timeoutMs, () =>
         runScript(commander, setScript, keys.tokens, [data, expected === undefined ? '' : String(expected), ttlOf(record), keys.channel, keys.id]),
       );
       if (version === null || version === undefined) return null;
@@ -150,7 +150,7 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
       return written;
     },
     async clear() {
-      await bounded('clear tokens', timeoutMs, () => runScript(commander, clearScript, keys.tokens, [keys.channel, keys.id]));
+      await bounded(commander, 'clear tokens', timeoutMs, () => runScript(commander, clearScript, keys.tokens, [keys.channel, keys.id]));
     },
   };
   if (options.subscriber) {
