@@ -1,6 +1,11 @@
 import { InvalidOptionsError, lockTimeoutError } from '../core/errors.js';
 import type { LockHandle, RefreshLock } from '../core/ports.js';
 
+/**
+ * Options of {@link memoryLock}.
+ * @example
+ * memoryLock({ maxHoldMs: 30_000 })
+ */
 export interface MemoryLockOptions {
   /**
    * Longest a handle holds the lock. A handle that is never released (a bug, a refresh that

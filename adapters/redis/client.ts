@@ -1,6 +1,6 @@
 /**
  * The tiny part of a Redis client authchart uses, and the two wrappers that give it from
- * node-redis (`redis` v4/v5) and ioredis. authchart never creates a connection: the user
+ * node-redis (`redis` v4-v6) and ioredis. authchart never creates a connection: the user
  * passes the clients they already have.
  */
 import { RedisUnavailableError } from '../core/errors.js';

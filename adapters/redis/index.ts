@@ -1,6 +1,6 @@
 /**
  * `authchart/redis`: many server instances. A token store and a refresh lock on Redis, and a
- * session manager over them. Bring your own client: node-redis (`redis` v4/v5) or ioredis,
+ * session manager over them. Bring your own client: node-redis (`redis` v4-v6) or ioredis,
  * both optional peer dependencies; authchart never opens a connection.
  */
 export { redisStore, defaultRecordTtlMs } from './store.js';

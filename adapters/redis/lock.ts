@@ -7,6 +7,11 @@ import { hubFor } from './pubsub.js';
 import { acquireScript, releaseScript, renewScript, runScript } from './scripts.js';
 import type { RedisConnectionOptions } from './store.js';
 
+/**
+ * Options of {@link redisLock}.
+ * @example
+ * redisLock({ client, subscriber, sessionId, ttlMs: 5000, pollIntervalMs: 250 })
+ */
 export interface RedisLockOptions extends RedisConnectionOptions {
   /** The session the lock belongs to (hashed into the key name). */
   sessionId: string;

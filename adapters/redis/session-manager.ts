@@ -4,10 +4,21 @@ import { redisStore, type RedisConnectionOptions, type RedisStoreOptions } from 
 
 type DriverOptions<T> = Omit<T, keyof RedisConnectionOptions | 'sessionId'>;
 
+/**
+ * Options of {@link redisSessionManager}: the connection, the manager's, and per-driver options.
+ * @example
+ * redisSessionManager({ client, subscriber, refresh, prefix: 'myapp:', lock: { ttlMs: 3000 }, store: { ttlMs: 7 * 24 * 3600_000 } })
+ */
 export interface RedisSessionManagerOptions extends RedisConnectionOptions, Omit<SessionManagerOptions, 'store' | 'lock'> {
-  /** Options of every session's store (`ttlMs`). */
+  /**
+   * Options of every session's store (`ttlMs`).
+   * @default { ttlMs: 30 days }
+   */
   store?: DriverOptions<RedisStoreOptions>;
-  /** Options of every session's lock (`ttlMs`, `renewIntervalMs`, `maxHoldMs`, `pollIntervalMs`). */
+  /**
+   * Options of every session's lock (`ttlMs`, `renewIntervalMs`, `maxHoldMs`, `pollIntervalMs`).
+   * @default { ttlMs: 5000, maxHoldMs: 60000 }
+   */
   lock?: DriverOptions<RedisLockOptions>;
 }
 

@@ -9,7 +9,7 @@ import { clearScript, runScript, setScript } from './scripts.js';
 /** Options shared by the Redis store, lock and session manager. */
 export interface RedisConnectionOptions {
   /**
-   * Your connected client: node-redis (`createClient()`, `createCluster()`, v4/v5) or ioredis
+   * Your connected client: node-redis (`createClient()`, `createCluster()`, v4-v6) or ioredis
    * (`new Redis()`, `new Redis.Cluster()`). authchart never opens a connection itself.
    * @example
    * const client = await createClient({ url: process.env.REDIS_URL }).on('error', console.error).connect()
@@ -39,6 +39,11 @@ export interface RedisConnectionOptions {
   operationTimeoutMs?: number;
 }
 
+/**
+ * Options of {@link redisStore}.
+ * @example
+ * redisStore({ client, subscriber, sessionId, prefix: 'myapp:auth:', ttlMs: 14 * 24 * 3600_000 })
+ */
 export interface RedisStoreOptions extends RedisConnectionOptions {
   /** The session the record belongs to (hashed into the key name; never stored in clear). */
   sessionId: string;

@@ -5,6 +5,11 @@ import type { RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from 
 /** Session options a manager passes to every session it creates. */
 export type ManagedSessionOptions = Omit<SessionOptions, 'refresh' | 'store' | 'lock' | 'tokens'>;
 
+/**
+ * Options of {@link createSessionManager}.
+ * @example
+ * createSessionManager({ refresh, store: (id) => memoryStore(), idleTimeoutMs: 300_000, session: { maxWaitMs: 10_000 } })
+ */
 export interface SessionManagerOptions {
   /** How to refresh (one refresher for every session, e.g. `oauthRefresher(...)`). */
   refresh: Refresher;
