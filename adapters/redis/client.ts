@@ -61,7 +61,8 @@ export function toCommander(client: RedisClientLike): Commander {
   if (isFunction(anyClient.call)) {
     const io = client as IoRedisClientLike;
     const commander: Commander = { send: ([command, ...args]) => io.call(command!, ...args) };
-    if (typeof anyClient.status === 'string') commander.ready = () => anyClient.status === 'ready';
+    // 'wait': created with lazyConnect and not connected yet; its first command connects it.
+    if (typeof anyClient.status === 'string') commander.ready = () => anyClient.status === 'ready' || anyClient.status === 'wait';
     return commander;
   }
   if (isFunction(anyClient.sendCommand)) {
