@@ -15,7 +15,10 @@ afterEach(() => {
 function flakyStore() {
   const inner = memoryStore({ accessToken: 'at-stored', refreshToken: 'rt-stored', expiresAt: Date.now() + 3600_000 });
   const state = { down: true };
-  const guard = <T>(op: () => T): Promise<T> => (state.down ? Promise.reject(new RedisUnavailableError('read tokens')) : Promise.resolve(op()));
+  const guard = async <T>(op: () => T | Promise<T>): Promise<T> => {
+    if (state.down) throw new RedisUnavailableError('read tokens');
+    return op();
+  };
   const store: TokenStore = {
     get: () => guard(() => inner.get()),
     set: (tokens, options) => guard(() => inner.set(tokens, options)),
