@@ -10,6 +10,7 @@ export default defineConfig({
     'cross-tab': 'adapters/cross-tab/index.ts',
     testing: 'adapters/testing/index.ts',
     'testing-node': 'adapters/testing/node.ts',
+    redis: 'adapters/redis/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -17,5 +18,5 @@ export default defineConfig({
   treeshake: true,
   clean: true,
   target: 'es2022',
-  external: ['xstate', 'msw', 'oauth4webapi', 'axios'],
+  external: ['xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis'],
 });

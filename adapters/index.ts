@@ -1,7 +1,7 @@
 /**
  * authchart: one statechart that ends the token-refresh thundering herd.
  * The core: the session, the errors, the token stores, the machine and its selectors.
- * Front ends live in subpaths: `authchart/fetch`, `authchart/oauth`, `authchart/testing`.
+ * Front ends live in subpaths: `authchart/fetch`, `authchart/oauth`, `authchart/redis`, `authchart/testing`.
  */
 export {
   refreshMachine,
@@ -43,6 +43,7 @@ export {
   InvalidOptionsError,
   RefreshError,
   InvalidTokenResponseError,
+  RedisUnavailableError,
   parseRetryAfter,
   classifyTokenFailure,
 } from './core/errors.js';
@@ -50,3 +51,7 @@ export type { RefreshErrorDetails, RefreshFailureKind } from './core/errors.js';
 export { memoryStore } from './stores/memory.js';
 export { webStorageStore } from './stores/web-storage.js';
 export type { WebStorageStoreOptions } from './stores/web-storage.js';
+export { memoryLock } from './locks/memory.js';
+export type { MemoryLockOptions } from './locks/memory.js';
+export { createSessionManager } from './server/session-manager.js';
+export type { SessionManager, SessionManagerOptions, ManagedSessionOptions } from './server/session-manager.js';

@@ -27,6 +27,8 @@ export const ErrorCode = {
   DISPOSED: 'DISPOSED',
   /** The options given are invalid. */
   INVALID_OPTIONS: 'INVALID_OPTIONS',
+  /** Redis (token store or refresh lock) did not answer within its bound, or refused the command. Transient. */
+  REDIS_UNAVAILABLE: 'REDIS_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -231,4 +233,26 @@ export function toRefreshError(error: unknown): RefreshError {
   if (name === 'TimeoutError') return new RefreshError({ kind: 'transient', reason: 'TIMEOUT', cause: error });
   if (error instanceof TypeError) return new RefreshError({ kind: 'transient', reason: 'NETWORK', cause: error });
   return new RefreshError({ kind: 'transient', reason: 'UNKNOWN', cause: error });
+}
+
+/**
+ * Redis did not answer (connection down, restarting, or slower than the bound). Transient:
+ * a refresh that meets it backs off and retries; a request that meets it outside a refresh
+ * gets it as is. The cause carries the client's error name and message only (never the
+ * command's arguments, which may hold tokens).
+ */
+export class RedisUnavailableError extends RefreshError {
+  constructor(operation: string, options?: { cause?: unknown }) {
+    super(
+      { kind: 'transient', reason: ErrorCode.REDIS_UNAVAILABLE, cause: options?.cause },
+      `Redis did not answer or refused (${operation}). Check the connection; refreshes are retried with backoff.`,
+      ErrorCode.REDIS_UNAVAILABLE,
+    );
+    this.name = 'RedisUnavailableError';
+  }
+}
+
+/** The error every lock driver rejects with when `timeoutMs` passes (transient, code `LOCK_TIMEOUT`). */
+export function lockTimeoutError(timeoutMs: number): RefreshError {
+  return new RefreshError({ kind: 'transient', reason: ErrorCode.LOCK_TIMEOUT }, `The refresh lock was not acquired within ${timeoutMs} ms.`, ErrorCode.LOCK_TIMEOUT);
 }

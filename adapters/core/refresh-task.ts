@@ -1,5 +1,5 @@
 import type { RefreshSuccess } from '../../machines/refresh.machine.js';
-import { ErrorCode, InvalidTokenResponseError, RefreshError, toRefreshError } from './errors.js';
+import { InvalidTokenResponseError, lockTimeoutError, RefreshError, toRefreshError } from './errors.js';
 import type { LockHandle, RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from './ports.js';
 import { jwtExpiresAt } from './jwt.js';
 import { withTimeout } from './timeout.js';
@@ -60,7 +60,7 @@ async function acquireBounded(lock: RefreshLock, timeoutMs: number, signal: Abor
           if (abandoned) void Promise.resolve(handle.release()).catch(() => undefined);
           return handle;
         }),
-      () => new RefreshError({ kind: 'transient', reason: ErrorCode.LOCK_TIMEOUT }, `The refresh lock was not acquired within ${timeoutMs} ms.`, ErrorCode.LOCK_TIMEOUT),
+      () => lockTimeoutError(timeoutMs),
     );
   } catch (error) {
     abandoned = true;

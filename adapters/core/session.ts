@@ -334,7 +334,10 @@ export function createSession(options: SessionOptions): Session {
   const initial = options.tokens ? writeStore(withExpiry(options.tokens)) : store.get();
   let ready: Promise<void> | null = null;
   if (initial instanceof Promise) {
-    ready = initial.then(begin, () => begin(null)).finally(() => {
+    // A store that cannot be read now (Redis down) is not "no session": stay idle without
+    // tokens, so the first request starts a refresh whose double-check reads the store again
+    // (and backs off while it is still unreachable) instead of logging out for good.
+    ready = initial.then(begin, () => undefined).finally(() => {
       ready = null;
     });
   } else {

@@ -1,6 +1,6 @@
 import type { LockHandle, RefreshLock } from '../core/ports.js';
 import { openDatabase, requestResult } from './idb.js';
-import { lockTimeout } from './lock-errors.js';
+import { lockTimeoutError } from '../core/errors.js';
 
 export interface LeaseLockOptions {
   /**
@@ -91,7 +91,7 @@ export function leaseLock(options: LeaseLockOptions = {}): RefreshLock {
           if (signal.aborted) throw signal.reason;
           if (await tryTake(owner)) break;
           const left = deadline - Date.now();
-          if (left <= 0) throw lockTimeout(timeoutMs);
+          if (left <= 0) throw lockTimeoutError(timeoutMs);
           await new Promise<void>((resolve) => {
             const timer = setTimeout(done, Math.min(pollMs, left));
             function done() {

@@ -1,5 +1,5 @@
 import type { LockHandle, RefreshLock } from '../core/ports.js';
-import { lockTimeout } from './lock-errors.js';
+import { lockTimeoutError } from '../core/errors.js';
 
 export interface WebLocksLockOptions {
   /**
@@ -32,7 +32,7 @@ export function webLocksLock(options: WebLocksLockOptions = {}): RefreshLock {
       return new Promise<LockHandle>((resolve, reject) => {
         const waiting = new AbortController();
         const onAbort = () => waiting.abort(signal.reason);
-        const timer = setTimeout(() => waiting.abort(lockTimeout(timeoutMs)), timeoutMs);
+        const timer = setTimeout(() => waiting.abort(lockTimeoutError(timeoutMs)), timeoutMs);
         signal.addEventListener('abort', onAbort, { once: true });
         const stopWaiting = () => {
           clearTimeout(timer);

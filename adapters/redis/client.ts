@@ -1,0 +1,168 @@
+/**
+ * The tiny part of a Redis client authchart uses, and the two wrappers that give it from
+ * node-redis (`redis` v4-v6) and ioredis. authchart never creates a connection: the user
+ * passes the clients they already have.
+ */
+import { RedisUnavailableError } from '../core/errors.js';
+
+/**
+ * A node-redis client (`createClient()` or `createCluster()` from `redis` v4/v5), connected.
+ * Only `sendCommand` is used.
+ */
+export interface NodeRedisClientLike {
+  // Method syntax on purpose: node-redis' client and cluster signatures differ and both fit.
+  sendCommand(...args: any[]): Promise<unknown>;
+}
+
+/** An ioredis client (`new Redis()` or `new Redis.Cluster()`). Only `call` is used. */
+export interface IoRedisClientLike {
+  call(command: string, ...args: any[]): Promise<unknown>;
+}
+
+/** A node-redis or ioredis client. */
+export type RedisClientLike = NodeRedisClientLike | IoRedisClientLike;
+
+/**
+ * A separate connection in subscriber mode, for pub/sub: node-redis `client.duplicate()`
+ * (connected) or ioredis `client.duplicate()`. A connection that subscribes can run no
+ * other command, which is why it is its own option.
+ */
+export type RedisSubscriberLike =
+  | { subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>; unsubscribe(...args: any[]): Promise<unknown> }
+  | { subscribe(...channels: any[]): Promise<unknown>; on(event: 'message', listener: (channel: string, message: string) => void): unknown; call(command: string, ...args: any[]): Promise<unknown> };
+
+/** What authchart's Redis drivers need: one raw command, routed by its first key. */
+export interface Commander {
+  send(args: readonly string[], key: string): Promise<unknown>;
+  /**
+   * Whether the connection is up now, when the client says. Commands are not sent while it
+   * is down: clients queue them until they reconnect, and a command that runs after its
+   * caller was told it failed (a lock nobody releases, an old write over a newer one) is
+   * worse than a clear failure.
+   */
+  ready?: () => boolean;
+}
+
+/** What authchart needs of a subscriber connection. */
+export interface SubscriberPort {
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
+}
+
+const isFunction = (value: unknown): value is (...args: any[]) => any => typeof value === 'function';
+
+/** True for node-redis' cluster client, whose `sendCommand` takes the routing key first. */
+function isNodeRedisCluster(client: object): boolean {
+  return 'masters' in client && 'slots' in client;
+}
+
+/** Wrap a user's client. ioredis is recognised by `call`, node-redis by `sendCommand`. */
+export function toCommander(client: RedisClientLike): Commander {
+  const anyClient = client as unknown as Record<string, unknown>;
+  if (isFunction(anyClient.call)) {
+    const io = client as IoRedisClientLike;
+    const commander: Commander = { send: ([command, ...args]) => io.call(command!, ...args) };
+    // 'wait': created with lazyConnect and not connected yet; its first command connects it.
+    if (typeof anyClient.status === 'string') commander.ready = () => anyClient.status === 'ready' || anyClient.status === 'wait';
+    return commander;
+  }
+  if (isFunction(anyClient.sendCommand)) {
+    const node = client as NodeRedisClientLike;
+    if (isNodeRedisCluster(client)) return { send: (args, key) => node.sendCommand(key, false, args) };
+    const commander: Commander = { send: (args) => node.sendCommand(args) };
+    if (typeof anyClient.isReady === 'boolean') commander.ready = () => anyClient.isReady === true;
+    return commander;
+  }
+  throw new TypeError('[authchart] The Redis client must be a node-redis client (sendCommand) or an ioredis client (call).');
+}
+
+/** Wrap a user's subscriber connection. */
+export function toSubscriberPort(subscriber: RedisSubscriberLike): SubscriberPort {
+  const anySub = subscriber as unknown as Record<string, unknown>;
+  if (isFunction(anySub.call) && isFunction(anySub.on)) {
+    // ioredis: one 'message' event for every channel.
+    const io = subscriber as { subscribe(channel: string): Promise<unknown>; on(event: 'message', listener: (channel: string, message: string) => void): unknown };
+    const handlers = new Map<string, (message: string) => void>();
+    let listening = false;
+    return {
+      async subscribe(channel, onMessage) {
+        handlers.set(channel, onMessage);
+        if (!listening) {
+          listening = true;
+          io.on('message', (from, message) => handlers.get(from)?.(message));
+        }
+        await io.subscribe(channel);
+      },
+    };
+  }
+  if (isFunction(anySub.subscribe)) {
+    const node = subscriber as { subscribe(channel: string, listener: (message: string) => void): Promise<unknown> };
+    return {
+      async subscribe(channel, onMessage) {
+        await node.subscribe(channel, (message) => onMessage(String(message)));
+      },
+    };
+  }
+  throw new TypeError('[authchart] The subscriber must be a node-redis or ioredis connection (client.duplicate()).');
+}
+
+/** Copy only what identifies a client error: its arguments (tokens) must not travel in a cause. */
+function sanitize(error: unknown): Error {
+  const source = error as { name?: unknown; message?: unknown; code?: unknown } | null;
+  const copy = new Error(typeof source?.message === 'string' ? source.message : String(error));
+  copy.name = typeof source?.name === 'string' ? source.name : 'Error';
+  if (typeof source?.code === 'string') (copy as Error & { code?: string }).code = source.code;
+  return copy;
+}
+
+/** An error Redis itself answered with (as opposed to a connection that failed). */
+export function replyErrorPrefix(error: unknown): string | null {
+  const message = (error as { message?: unknown } | null)?.message;
+  if (typeof message !== 'string') return null;
+  const match = /^(NOSCRIPT|WRONGTYPE|BUSY|LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|ERR)\b/.exec(message);
+  return match ? match[1]! : null;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Run one idempotent operation within `timeoutMs`: not sent while the connection is down
+ * (see {@link Commander.ready}), retried after a quick failure, awaited while it hangs. Past
+ * the bound: {@link RedisUnavailableError}. Errors Redis answered with (other than the
+ * retryable LOADING/BUSY/TRYAGAIN/…DOWN) are thrown at once, wrapped the same way.
+ */
+export async function bounded<T>(commander: Commander, operation: string, timeoutMs: number, run: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  const unavailable = () => new RedisUnavailableError(operation, { cause: lastError === undefined ? undefined : sanitize(lastError) });
+  for (;;) {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) throw unavailable();
+    if (commander.ready && !commander.ready()) {
+      lastError = new Error('The Redis connection is down (the client is reconnecting).');
+      await sleep(Math.min(25, remaining));
+      continue;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), remaining);
+    });
+    const attempt = run();
+    // An abandoned attempt may still settle later: nothing waits for it.
+    attempt.catch(() => undefined);
+    try {
+      const outcome = await Promise.race([attempt, timedOut]);
+      if (outcome === 'timeout') throw unavailable();
+      return outcome as T;
+    } catch (error) {
+      if (error instanceof RedisUnavailableError) throw error;
+      const reply = replyErrorPrefix(error);
+      if (reply !== null && !RETRYABLE_REPLIES.has(reply)) throw new RedisUnavailableError(operation, { cause: sanitize(error) });
+      lastError = error;
+      await sleep(Math.min(50, Math.max(0, deadline - Date.now())));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+const RETRYABLE_REPLIES = new Set(['LOADING', 'BUSY', 'TRYAGAIN', 'MASTERDOWN', 'CLUSTERDOWN']);

@@ -1,0 +1,172 @@
+import type { StoredTokens, TokenSet, TokenStore } from '../core/ports.js';
+import { InvalidOptionsError } from '../core/errors.js';
+import { pickTokens } from '../stores/memory.js';
+import { bounded, replyErrorPrefix, toCommander, type RedisClientLike, type RedisSubscriberLike } from './client.js';
+import { defaultPrefix, sessionKeys } from './keys.js';
+import { hubFor } from './pubsub.js';
+import { clearScript, runScript, setScript } from './scripts.js';
+
+/** Options shared by the Redis store, lock and session manager. */
+export interface RedisConnectionOptions {
+  /**
+   * Your connected client: node-redis (`createClient()`, `createCluster()`, v4-v6) or ioredis
+   * (`new Redis()`, `new Redis.Cluster()`). authchart never opens a connection itself.
+   * @example
+   * const client = await createClient({ url: process.env.REDIS_URL }).on('error', console.error).connect()
+   */
+  client: RedisClientLike;
+  /**
+   * A second connection for pub/sub (`client.duplicate()`, connected): other instances learn
+   * of new tokens at once, and lock waiters wake when the lock is released. Without it, lock
+   * waiters poll (`pollIntervalMs`) and other instances adopt new tokens at their next
+   * refresh (after taking the lock they re-read the store), so there is still one token call
+   * per expiry.
+   * @default undefined (polling)
+   * @example
+   * const subscriber = await client.duplicate().connect()
+   */
+  subscriber?: RedisSubscriberLike;
+  /**
+   * Prefix of every key and of the pub/sub channel (`<prefix>events`).
+   * @default 'authchart:'
+   */
+  prefix?: string;
+  /**
+   * Bound of one Redis operation (retries included while the connection is down). Past it
+   * the call fails with `REDIS_UNAVAILABLE`.
+   * @default 2000
+   */
+  operationTimeoutMs?: number;
+}
+
+/**
+ * Options of {@link redisStore}.
+ * @example
+ * redisStore({ client, subscriber, sessionId, prefix: 'myapp:auth:', ttlMs: 14 * 24 * 3600_000 })
+ */
+export interface RedisStoreOptions extends RedisConnectionOptions {
+  /** The session the record belongs to (hashed into the key name; never stored in clear). */
+  sessionId: string;
+  /**
+   * How long the record lives after each write: the refresh token's lifetime, so abandoned
+   * sessions leave Redis on their own. A number, or a function of the tokens written
+   * (return `null` or `0` for no expiry).
+   * @default 2592000000 (30 days)
+   * @example
+   * ttlMs: (tokens) => (tokens.refreshToken ? 14 * 24 * 3600_000 : Math.max(1, (tokens.expiresAt ?? Date.now()) - Date.now()))
+   */
+  ttlMs?: number | ((tokens: TokenSet) => number | null);
+}
+
+/** @default 30 days */
+export const defaultRecordTtlMs = 30 * 24 * 60 * 60 * 1000;
+const FORMAT = 1;
+
+/** Parse the stored fields; anything unexpected is "no tokens". */
+export function parseStored(version: unknown, data: unknown): StoredTokens | null {
+  if (typeof data !== 'string' || (typeof version !== 'string' && typeof version !== 'number')) return null;
+  const v = Number(version);
+  if (!Number.isInteger(v) || v < 1) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const record = value as Record<string, unknown>;
+  if (record.format !== FORMAT) return null;
+  if (typeof record.accessToken !== 'string' || record.accessToken === '') return null;
+  if (record.refreshToken !== undefined && typeof record.refreshToken !== 'string') return null;
+  if (record.expiresAt !== undefined && !(typeof record.expiresAt === 'number' && Number.isFinite(record.expiresAt))) return null;
+  const tokens: StoredTokens = { accessToken: record.accessToken, version: v };
+  if (typeof record.refreshToken === 'string') tokens.refreshToken = record.refreshToken;
+  if (typeof record.expiresAt === 'number') tokens.expiresAt = record.expiresAt;
+  return tokens;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) throw new InvalidOptionsError(`${name} must be a positive number of milliseconds.`);
+  return value;
+}
+
+/**
+ * The token store of one session in Redis: one hash per session (`v` version, `d` record),
+ * written by a Lua compare-and-set on the version, with a TTL renewed on every write.
+ * What is stored is validated on every read: corrupt data is "no tokens", never a crash.
+ * With a `subscriber`, `subscribe` hears writes made by other instances (the message names
+ * the hashed session id and the new version, never a token).
+ *
+ * Every call is bounded by `operationTimeoutMs` and fails with `REDIS_UNAVAILABLE` past it.
+ * @example
+ * import { createClient } from 'redis'
+ * import { redisStore, redisLock } from 'authchart/redis'
+ * const client = await createClient().connect()
+ * const subscriber = await client.duplicate().connect()
+ * const session = createSession({
+ *   refresh,
+ *   store: redisStore({ client, subscriber, sessionId }),
+ *   lock: redisLock({ client, subscriber, sessionId }),
+ * })
+ */
+export function redisStore(options: RedisStoreOptions): TokenStore {
+  if (typeof options.sessionId !== 'string' || options.sessionId === '') throw new InvalidOptionsError('redisStore needs a sessionId.');
+  const commander = toCommander(options.client);
+  const keys = sessionKeys(options.prefix ?? defaultPrefix, options.sessionId);
+  const timeoutMs = positive('operationTimeoutMs', options.operationTimeoutMs, 2000);
+  const ttlOption = options.ttlMs ?? defaultRecordTtlMs;
+  const ttlOf = (tokens: TokenSet): number => {
+    const ttl = typeof ttlOption === 'function' ? ttlOption(tokens) : ttlOption;
+    return ttl && ttl > 0 && Number.isFinite(ttl) ? Math.ceil(ttl) : 0;
+  };
+  // The newest version this store object has read or written: its own writes, echoed back
+  // by pub/sub, need not wake its listeners.
+  let seenVersion = 0;
+  // (Reset when the record is gone: after a TTL expiry the counter starts again at 1.)
+  const seen = (record: StoredTokens | null) => {
+    seenVersion = record ? Math.max(seenVersion, record.version) : 0;
+    return record;
+  };
+
+  const store: TokenStore = {
+    async get() {
+      const fields = await bounded(commander, 'read tokens', timeoutMs, () =>
+        commander.send(['HMGET', keys.tokens, 'v', 'd'], keys.tokens).catch((error: unknown) => {
+          // Another type under our key is corrupt data, not an outage.
+          if (replyErrorPrefix(error) === 'WRONGTYPE') return null;
+          throw error;
+        }),
+      );
+      if (!Array.isArray(fields)) return null;
+      return seen(parseStored(fields[0], fields[1]));
+    },
+    async set(tokens, setOptions) {
+      const record = pickTokens(tokens);
+      if (typeof record.accessToken !== 'string' || record.accessToken === '') throw new InvalidOptionsError('A token set needs an access token.');
+      const data = JSON.stringify({ format: FORMAT, ...record });
+      const expected = setOptions?.expectedVersion;
+      const version = await bounded(commander, 'write tokens', timeoutMs, () =>
+        runScript(commander, setScript, keys.tokens, [data, expected === undefined ? '' : String(expected), ttlOf(record), keys.channel, keys.id]),
+      );
+      if (version === null || version === undefined) return null;
+      const written: StoredTokens = { ...record, version: Number(version) };
+      seenVersion = Math.max(seenVersion, written.version);
+      return written;
+    },
+    async clear() {
+      await bounded(commander, 'clear tokens', timeoutMs, () => runScript(commander, clearScript, keys.tokens, [keys.channel, keys.id]));
+    },
+  };
+  if (options.subscriber) {
+    const hub = hubFor(options.subscriber, keys.channel);
+    store.subscribe = (listener) =>
+      hub.listen(keys.id, (event) => {
+        if (event.kind === 'l') return;
+        if (event.kind === 't' && event.version <= seenVersion) return;
+        if (event.kind === 'c') seenVersion = 0;
+        listener();
+      });
+  }
+  return store;
+}

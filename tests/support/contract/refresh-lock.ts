@@ -1,0 +1,139 @@
+/**
+ * The RefreshLock contract: the same tests for every driver (memory, Redis with node-redis,
+ * Redis with ioredis). `lock` and `peer` are two handles on one lock (two instances); the
+ * driver is created with `maxHoldMs` as given (Redis: lock TTL below it).
+ * These cross real servers, so they use real time, in short bounded waits.
+ */
+import { describe, expect, it } from 'vitest';
+import { isAuthchartError } from '../../../adapters/core/errors.js';
+import type { LockHandle, RefreshLock } from '../../../adapters/core/ports.js';
+
+export interface RefreshLockDriver {
+  name: string;
+  create(options: { maxHoldMs: number }): Promise<{ lock: RefreshLock; peer: RefreshLock }>;
+}
+
+const never = () => new AbortController().signal;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function track<T>(promise: Promise<T>) {
+  const outcome: { settled: boolean; value?: T; error?: unknown; at?: number } = { settled: false };
+  promise.then(
+    (value) => Object.assign(outcome, { settled: true, value, at: Date.now() }),
+    (error) => Object.assign(outcome, { settled: true, error, at: Date.now() }),
+  );
+  return outcome;
+}
+
+export function describeRefreshLockContract(driver: RefreshLockDriver): void {
+  describe(`RefreshLock contract: ${driver.name}`, () => {
+    it('a free lock is taken at once', async () => {
+      const { lock } = await driver.create({ maxHoldMs: 5000 });
+      const started = Date.now();
+      const handle = await lock.acquire({ signal: never(), timeoutMs: 1000 });
+      expect(Date.now() - started).toBeLessThan(200);
+      await handle.release();
+    });
+
+    it('a second acquirer waits while the lock is held and gets it after the release', async () => {
+      const { lock, peer } = await driver.create({ maxHoldMs: 5000 });
+      const held = await lock.acquire({ signal: never(), timeoutMs: 1000 });
+      const second = track(peer.acquire({ signal: never(), timeoutMs: 3000 }));
+      await sleep(150);
+      expect(second.settled).toBe(false);
+      const releasedAt = Date.now();
+      await held.release();
+      await expectSettled(second, 1000);
+      expect(second.error).toBeUndefined();
+      expect(second.at! - releasedAt).toBeLessThan(600);
+      await (second.value as LockHandle).release();
+    });
+
+    it('waiting gives up after timeoutMs with a LOCK_TIMEOUT error', async () => {
+      const { lock, peer } = await driver.create({ maxHoldMs: 5000 });
+      const held = await lock.acquire({ signal: never(), timeoutMs: 1000 });
+      const started = Date.now();
+      const error = await peer.acquire({ signal: never(), timeoutMs: 200 }).catch((e: unknown) => e);
+      const waited = Date.now() - started;
+      expect(isAuthchartError(error, 'LOCK_TIMEOUT')).toBe(true);
+      expect(waited).toBeGreaterThanOrEqual(190);
+      expect(waited).toBeLessThan(700);
+      await held.release();
+    });
+
+    it('an aborted wait stops at once with the abort reason and leaves nothing behind', async () => {
+      const { lock, peer } = await driver.create({ maxHoldMs: 5000 });
+      const held = await lock.acquire({ signal: never(), timeoutMs: 1000 });
+      const controller = new AbortController();
+      const waiting = track(peer.acquire({ signal: controller.signal, timeoutMs: 3000 }));
+      await sleep(50);
+      const reason = new Error('caller went away');
+      const abortedAt = Date.now();
+      controller.abort(reason);
+      await expectSettled(waiting, 500);
+      expect(waiting.error).toBe(reason);
+      expect(waiting.at! - abortedAt).toBeLessThan(200);
+      await held.release();
+      // The aborted waiter did not take the lock on its way out.
+      const next = await peer.acquire({ signal: never(), timeoutMs: 500 });
+      await next.release();
+    });
+
+    it('an already aborted signal is refused without waiting', async () => {
+      const { lock } = await driver.create({ maxHoldMs: 5000 });
+      const controller = new AbortController();
+      controller.abort(new Error('gone'));
+      await expect(lock.acquire({ signal: controller.signal, timeoutMs: 1000 })).rejects.toThrow('gone');
+      const handle = await lock.acquire({ signal: never(), timeoutMs: 500 });
+      await handle.release();
+    });
+
+    it('release is idempotent, and a former holder cannot release the next holder’s lock', async () => {
+      const { lock, peer } = await driver.create({ maxHoldMs: 5000 });
+      const first = await lock.acquire({ signal: never(), timeoutMs: 500 });
+      await first.release();
+      await first.release();
+      const second = await peer.acquire({ signal: never(), timeoutMs: 500 });
+      await first.release();
+      const third = await lock.acquire({ signal: never(), timeoutMs: 200 }).catch((e: unknown) => e);
+      expect(isAuthchartError(third, 'LOCK_TIMEOUT')).toBe(true);
+      await second.release();
+    });
+
+    it('never two holders at once, and every contender gets its turn', async () => {
+      const { lock, peer } = await driver.create({ maxHoldMs: 5000 });
+      let holding = 0;
+      let most = 0;
+      const turns = await Promise.all(
+        Array.from({ length: 8 }, async (_, i) => {
+          const handle = await (i % 2 ? peer : lock).acquire({ signal: never(), timeoutMs: 5000 });
+          holding++;
+          most = Math.max(most, holding);
+          await sleep(10);
+          holding--;
+          await handle.release();
+          return i;
+        }),
+      );
+      expect(turns).toHaveLength(8);
+      expect(most).toBe(1);
+    });
+
+    it('a handle that is never released loses the lock after maxHoldMs, so nobody waits forever', async () => {
+      const { lock, peer } = await driver.create({ maxHoldMs: 300 });
+      const started = Date.now();
+      await lock.acquire({ signal: never(), timeoutMs: 500 }); // never released
+      const next = await peer.acquire({ signal: never(), timeoutMs: 3000 });
+      const waited = Date.now() - started;
+      expect(waited).toBeGreaterThanOrEqual(280);
+      expect(waited).toBeLessThan(1500);
+      await next.release();
+    });
+  });
+}
+
+async function expectSettled(outcome: { settled: boolean }, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!outcome.settled && Date.now() < deadline) await sleep(5);
+  expect(outcome.settled).toBe(true);
+}
