@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'adapters/index.ts',
     fetch: 'adapters/fetch/index.ts',
     oauth: 'adapters/oauth/index.ts',
+    react: 'adapters/react/index.ts',
     testing: 'adapters/testing/index.ts',
     'testing-node': 'adapters/testing/node.ts',
   },
@@ -14,5 +15,5 @@ export default defineConfig({
   treeshake: true,
   clean: true,
   target: 'es2022',
-  external: ['xstate', 'msw', 'oauth4webapi'],
+  external: ['xstate', 'msw', 'oauth4webapi', 'react', '@xstate/react'],
 });
