@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 /** Debian packages the suites use, by the binary that proves they are there. */
 export const requirements = [
   // { binary: '/usr/bin/redis-server', pkg: 'redis-server', for: 'the Redis suites' },
-  // { binary: '/usr/bin/chromium', pkg: 'chromium', for: 'the browser suites' },
+  { binary: '/usr/bin/chromium', pkg: 'chromium', for: 'the browser suites' },
 ];
 
 export function missing() {
