@@ -8,6 +8,7 @@ export default defineConfig({
     axios: 'adapters/axios/index.ts',
     presets: 'adapters/presets/index.ts',
     'cross-tab': 'adapters/cross-tab/index.ts',
+    react: 'adapters/react/index.ts',
     testing: 'adapters/testing/index.ts',
     'testing-node': 'adapters/testing/node.ts',
     redis: 'adapters/redis/index.ts',
@@ -18,5 +19,5 @@ export default defineConfig({
   treeshake: true,
   clean: true,
   target: 'es2022',
-  external: ['xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis'],
+  external: ['xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis', 'react', '@xstate/react'],
 });

@@ -7,6 +7,7 @@ const steps = [
   ['setup: Debian packages for the end-to-end suites', 'node', ['scripts/setup.mjs']],
   ['types: machines/ (no DOM, no Node)', 'npx', ['tsc', '-p', 'machines/tsconfig.json']],
   ['types: everything', 'npx', ['tsc', '-p', '.']],
+  ['types: the React example (browser, bundler resolution)', 'npx', ['tsc', '-p', 'examples/react-dashboard/tsconfig.json']],
   ['tests', 'npx', ['vitest', 'run']],
   ['build', 'npx', ['tsup', '--silent']],
   ['package exports', 'npx', ['publint', '--strict']],

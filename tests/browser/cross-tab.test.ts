@@ -7,11 +7,12 @@ import { build } from 'esbuild';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTokenServer, startTestServers, type TestServers } from '../../adapters/testing/node.js';
 import type { TokenServer } from '../../adapters/testing/index.js';
-import { launchChromium, type LaunchedBrowser } from '../support/chromium.js';
+import { describeWithChromium, launchChromium, type LaunchedBrowser } from '../support/browser.js';
 
+describeWithChromium('one refresh for all tabs (Chromium, Web Locks + IndexedDB + BroadcastChannel)', () => {
 let bundle = '';
 let site: Server;
 let siteUrl = '';
@@ -105,7 +106,6 @@ async function sessionAlive(w: World, page = w.pages[0]!): Promise<boolean> {
   return outcome === 'ok' && w.server.calls.slice(before).some((c) => c.outcome === 'rotated');
 }
 
-describe('one refresh for all tabs (Chromium, Web Locks + IndexedDB + BroadcastChannel)', () => {
   it.each([
     [4, 10],
     [4, 25],
