@@ -27,8 +27,8 @@ export type {
   LoggedOutReason,
   SessionStatus,
 } from '../machines/refresh.machine.js';
-export { createSession } from './core/session.js';
-export type { Session, SessionOptions, SessionEvents, SessionStatusReport, LogEntry, Credential } from './core/session.js';
+export { createSession, sessionApi } from './core/session.js';
+export type { Session, SessionApi, SessionOptions, SessionEvents, SessionStatusReport, LogEntry, Credential } from './core/session.js';
 export type { TokenSet, StoredTokens, TokenStore, Refresher, RefreshedTokens, RefreshLock, LockHandle, MaybePromise } from './core/ports.js';
 export {
   ErrorCode,

@@ -1,6 +1,6 @@
 import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import { NonReplayableBodyError, UnauthorizedAfterRefreshError } from '../core/errors.js';
-import { createSession, type Session, type SessionOptions } from '../core/session.js';
+import { createSession, sessionApi, type Session, type SessionApi, type SessionOptions } from '../core/session.js';
 import { originMatcher, pageBase, type AllowedOrigins } from '../fetch/origins.js';
 
 export interface AuthAxiosOptions extends Partial<SessionOptions> {
@@ -24,8 +24,7 @@ export interface AuthAxiosOptions extends Partial<SessionOptions> {
 }
 
 /** The session's API, plus `detach()` to remove the interceptors. */
-export interface AuthAxios extends Pick<Session, 'login' | 'logout' | 'refresh' | 'updateTokens' | 'getAccessToken' | 'on' | 'getStatus' | 'dispose'> {
-  readonly session: Session;
+export interface AuthAxios extends SessionApi {
   /** Remove the interceptors (the session keeps running; `dispose()` stops it). */
   detach(): void;
 }
@@ -130,15 +129,7 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
   );
 
   return {
-    session,
-    login: session.login,
-    logout: session.logout,
-    refresh: session.refresh,
-    updateTokens: session.updateTokens,
-    getAccessToken: session.getAccessToken,
-    on: session.on,
-    getStatus: session.getStatus,
-    dispose: session.dispose,
+    ...sessionApi(session),
     detach() {
       instance.interceptors.request.eject(requestId);
       instance.interceptors.response.eject(responseId);

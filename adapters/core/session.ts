@@ -144,6 +144,17 @@ export interface Session {
   reportUnauthorized(tokenVersion: number): void;
 }
 
+/** The part of a session that front ends put on what they return. */
+export type SessionApi = Pick<Session, 'login' | 'logout' | 'refresh' | 'updateTokens' | 'getAccessToken' | 'on' | 'getStatus' | 'dispose'> & {
+  readonly session: Session;
+};
+
+/** The session's API as front ends expose it (its methods need no `this`). */
+export function sessionApi(session: Session): SessionApi {
+  const { login, logout, refresh, updateTokens, getAccessToken, on, getStatus, dispose } = session;
+  return { session, login, logout, refresh, updateTokens, getAccessToken, on, getStatus, dispose };
+}
+
 /**
  * Create a session: one statechart, one token store, one queue.
  * @example

@@ -1,5 +1,5 @@
 import { NonReplayableBodyError, UnauthorizedAfterRefreshError } from '../core/errors.js';
-import { createSession, type Session, type SessionOptions } from '../core/session.js';
+import { createSession, sessionApi, type Session, type SessionApi, type SessionOptions } from '../core/session.js';
 import type { Credential } from '../core/waiters.js';
 import { originMatcher, pageBase, type AllowedOrigins } from './origins.js';
 
@@ -40,9 +40,8 @@ export interface AuthFetchOptions extends Partial<SessionOptions> {
 }
 
 /** `fetch` with the token attached, plus the session's API. */
-export interface AuthFetch extends Pick<Session, 'login' | 'logout' | 'refresh' | 'updateTokens' | 'getAccessToken' | 'on' | 'getStatus' | 'dispose'> {
+export interface AuthFetch extends SessionApi {
   (input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
-  readonly session: Session;
 }
 
 /** One attempt of a request, rebuilt from what the caller gave so it can be replayed. */
@@ -147,15 +146,5 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     return replayed;
   };
 
-  return Object.assign(authFetch, {
-    session,
-    login: session.login,
-    logout: session.logout,
-    refresh: session.refresh,
-    updateTokens: session.updateTokens,
-    getAccessToken: session.getAccessToken,
-    on: session.on,
-    getStatus: session.getStatus,
-    dispose: session.dispose,
-  });
+  return Object.assign(authFetch, sessionApi(session));
 }

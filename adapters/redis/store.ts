@@ -1,6 +1,7 @@
 import type { StoredTokens, TokenSet, TokenStore } from '../core/ports.js';
 import { InvalidOptionsError } from '../core/errors.js';
 import { pickTokens } from '../stores/memory.js';
+import { RECORD_FORMAT, validateRecord } from '../stores/web-storage.js';
 import { bounded, replyErrorPrefix, toCommander, type RedisClientLike, type RedisSubscriberLike } from './client.js';
 import { defaultPrefix, sessionKeys } from './keys.js';
 import { hubFor } from './pubsub.js';
@@ -60,29 +61,17 @@ export interface RedisStoreOptions extends RedisConnectionOptions {
 
 /** @default 30 days */
 export const defaultRecordTtlMs = 30 * 24 * 60 * 60 * 1000;
-const FORMAT = 1;
 
-/** Parse the stored fields; anything unexpected is "no tokens". */
+/** Parse the stored fields; anything unexpected is "no tokens". The version lives in its own field. */
 export function parseStored(version: unknown, data: unknown): StoredTokens | null {
   if (typeof data !== 'string' || (typeof version !== 'string' && typeof version !== 'number')) return null;
-  const v = Number(version);
-  if (!Number.isInteger(v) || v < 1) return null;
   let value: unknown;
   try {
     value = JSON.parse(data);
   } catch {
     return null;
   }
-  if (typeof value !== 'object' || value === null) return null;
-  const record = value as Record<string, unknown>;
-  if (record.format !== FORMAT) return null;
-  if (typeof record.accessToken !== 'string' || record.accessToken === '') return null;
-  if (record.refreshToken !== undefined && typeof record.refreshToken !== 'string') return null;
-  if (record.expiresAt !== undefined && !(typeof record.expiresAt === 'number' && Number.isFinite(record.expiresAt))) return null;
-  const tokens: StoredTokens = { accessToken: record.accessToken, version: v };
-  if (typeof record.refreshToken === 'string') tokens.refreshToken = record.refreshToken;
-  if (typeof record.expiresAt === 'number') tokens.expiresAt = record.expiresAt;
-  return tokens;
+  return typeof value === 'object' && value !== null ? validateRecord({ ...value, version: Number(version) }) : null;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -144,7 +133,8 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
     async set(tokens, setOptions) {
       const record = pickTokens(tokens);
       if (typeof record.accessToken !== 'string' || record.accessToken === '') throw new InvalidOptionsError('A token set needs an access token.');
-      const data = JSON.stringify({ format: FORMAT, ...record });
+      // The version is kept in its own field, set by the script.
+      const data = JSON.stringify({ format: RECORD_FORMAT, ...record });
       const expected = setOptions?.expectedVersion;
       const version = await bounded(commander, 'write tokens', timeoutMs, () =>
         runScript(commander, setScript, keys.tokens, [data, expected === undefined ? '' : String(expected), ttlOf(record), keys.channel, keys.id]),

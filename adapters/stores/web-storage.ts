@@ -14,7 +14,8 @@ export interface WebStorageStoreOptions {
   key?: string;
 }
 
-const FORMAT = 1;
+/** Format tag of a stored record, shared by the stores that serialise one. */
+export const RECORD_FORMAT = 1;
 
 /**
  * Tokens in Web Storage (`localStorage` by default), as one JSON record with a version.
@@ -76,14 +77,14 @@ export function parseRecord(raw: string | null): StoredTokens | null {
 
 /** The stored form of a record (what `validateRecord` accepts back). */
 export function serializeRecord(record: StoredTokens): Record<string, unknown> {
-  return { format: FORMAT, ...record };
+  return { format: RECORD_FORMAT, ...record };
 }
 
 /** Validate a stored record object; anything unexpected is null. */
 export function validateRecord(value: unknown): StoredTokens | null {
   if (typeof value !== 'object' || value === null) return null;
   const v = value as Record<string, unknown>;
-  if (v.format !== FORMAT) return null;
+  if (v.format !== RECORD_FORMAT) return null;
   if (typeof v.accessToken !== 'string' || v.accessToken === '') return null;
   if (v.refreshToken !== undefined && typeof v.refreshToken !== 'string') return null;
   if (v.expiresAt !== undefined && !(typeof v.expiresAt === 'number' && Number.isFinite(v.expiresAt))) return null;
