@@ -22,16 +22,19 @@ export function setup() {
   const names = needed.map((r) => r.pkg);
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const hasApt = existsSync('/usr/bin/apt-get');
-  if (!isRoot || !hasApt) {
-    console.warn(`setup: cannot install ${names.join(', ')} here (${isRoot ? 'no apt-get' : 'not root'}); install them with your package manager.`);
+  // Not root: a password-less sudo will do.
+  const sudo = !isRoot && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0;
+  if (!hasApt || (!isRoot && !sudo)) {
+    console.warn(`setup: cannot install ${names.join(', ')} here (${hasApt ? 'not root, no sudo' : 'no apt-get'}); install them with your package manager.`);
     return false;
   }
   console.log(`setup: installing ${names.join(', ')} (for ${needed.map((r) => r.for).join(', ')})`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let result = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...names], { stdio: 'inherit', env });
+  const apt = (args) => (sudo ? spawnSync('sudo', ['-n', '-E', 'apt-get', ...args], { stdio: 'inherit', env }) : spawnSync('apt-get', args, { stdio: 'inherit', env }));
+  let result = apt(['install', '-y', '--no-install-recommends', ...names]);
   if (result.status !== 0) {
-    spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
-    result = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...names], { stdio: 'inherit', env });
+    apt(['update']);
+    result = apt(['install', '-y', '--no-install-recommends', ...names]);
   }
   return result.status === 0 && missing().length === 0;
 }
