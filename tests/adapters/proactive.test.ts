@@ -52,6 +52,19 @@ describe('rule 8: proactive refresh', () => {
     expect(server.stats.refreshCalls).toBe(1);
   });
 
+  it('a login while idle re-arms the proactive timer for the new expiry', async () => {
+    const { server, authFetch } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
+    await vi.advanceTimersByTimeAsync(0);
+    // Signed in again with tokens that expire in 2 minutes: the refresh is due 30 s before.
+    const fresh = server.login();
+    await authFetch.login({ accessToken: fresh.access_token, refreshToken: fresh.refresh_token, expiresAt: Date.now() + 120_000 });
+    await vi.advanceTimersByTimeAsync(89_000);
+    expect(server.stats.refreshCalls).toBe(0);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(server.stats.refreshCalls).toBe(1);
+    expect(authFetch.getStatus().lastRefresh).toMatchObject({ outcome: 'ok' });
+  });
+
   it('proactive: false refreshes only on a 401', async () => {
     const { server } = await createHarness({ server: { accessTokenTtlSeconds: 60 }, client: { proactive: false } });
     await vi.advanceTimersByTimeAsync(5 * 60_000);
