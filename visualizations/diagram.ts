@@ -247,3 +247,19 @@ export function generateDiagrams(machine: RefreshMachine): Record<string, string
     'refresh-machine.json': toMachineJson(machine),
   };
 }
+
+/** Mermaid state diagrams embedded in a Markdown text (```mermaid blocks that start with stateDiagram-v2). */
+const EMBEDDED = /```mermaid\n(stateDiagram-v2\n[\s\S]*?)```/g;
+
+export function embeddedStateDiagrams(markdown: string): string[] {
+  return [...markdown.matchAll(EMBEDDED)].map((m) => m[1]!);
+}
+
+/** Replace every embedded state diagram with `mermaid`. */
+export function replaceEmbeddedStateDiagrams(markdown: string, mermaid: string): string {
+  return markdown.replace(EMBEDDED, () => `\`\`\`mermaid\n${mermaid}\`\`\``);
+}
+
+/** Markdown pages (relative to the repository root) whose embedded state diagram is kept in step. */
+export const PAGES_WITH_DIAGRAM = ['README.md', 'docs/model-and-diagrams.md'];
+

@@ -3,11 +3,11 @@
  * the SVG with Graphviz (`dot`, offline). `--check` only compares, without writing.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { refreshMachine } from '../machines/refresh.machine.js';
-import { generateDiagrams } from './diagram.js';
+import { PAGES_WITH_DIAGRAM, generateDiagrams, replaceEmbeddedStateDiagrams } from './diagram.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const files = generateDiagrams(refreshMachine);
@@ -31,6 +31,16 @@ if (process.argv.includes('--check')) {
 for (const [name, text] of Object.entries(files)) {
   writeFileSync(join(here, name), text);
   console.log(`wrote visualizations/${name}`);
+}
+for (const page of PAGES_WITH_DIAGRAM) {
+  const path = join(here, '..', page);
+  if (!existsSync(path)) continue;
+  const before = readFileSync(path, 'utf8');
+  const after = replaceEmbeddedStateDiagrams(before, files['refresh-machine.mmd']!);
+  if (after !== before) {
+    writeFileSync(path, after);
+    console.log(`updated the state diagram in ${page}`);
+  }
 }
 
 const dot = spawnSync('dot', ['-Tsvg', join(here, 'refresh-machine.dot'), '-o', join(here, 'refresh-machine.svg')], { encoding: 'utf8' });

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { refreshMachine } from '../../machines/refresh.machine.js';
-import { describeMachine, generateDiagrams, toMermaid } from '../../visualizations/diagram.js';
+import { PAGES_WITH_DIAGRAM, describeMachine, embeddedStateDiagrams, generateDiagrams, toMermaid } from '../../visualizations/diagram.js';
 import { definedTransitions } from '../model/model.js';
 
 const committed = (name: string) => readFileSync(new URL(`../../visualizations/${name}`, import.meta.url), 'utf8');
@@ -10,6 +10,13 @@ describe('the committed diagrams are what the machine generates', () => {
   const generated = generateDiagrams(refreshMachine);
   it.each(Object.keys(generated))('visualizations/%s is up to date (run `npm run diagrams`)', (name) => {
     expect(committed(name)).toBe(generated[name]);
+  });
+
+  it.each(PAGES_WITH_DIAGRAM)('the state diagram embedded in %s (when the page exists) is the generated one', (page) => {
+    const path = new URL(`../../${page}`, import.meta.url);
+    if (!existsSync(path)) return;
+    const embedded = embeddedStateDiagrams(readFileSync(path, 'utf8'));
+    for (const diagram of embedded) expect(diagram).toBe(generated['refresh-machine.mmd']);
   });
 
   it('the SVG was rendered from the committed DOT (same states and labels)', () => {
