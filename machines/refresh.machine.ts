@@ -305,7 +305,10 @@ export const refreshMachine = setup({
       willRetry: true,
     })),
     rejectQueueUnavailable: emit({ type: 'queue.reject' as const, code: 'REFRESH_UNAVAILABLE' as const }),
-    resetCycle: assign({ queued: 0, attempt: 0 }),
+    // The cycle gave up. Forget refreshAt: it is past, so the proactive timer would start the
+    // next cycle at once, and again after that, against a server that is down. The next
+    // request that needs a token (a 401, an expired token, refresh()) starts one instead.
+    resetCycle: assign({ queued: 0, attempt: 0, refreshAt: null }),
     setLoggedOutReason: assign({
       loggedOutReason: ({ event }) => {
         if (event.type === 'LOGOUT') return event.reason ?? 'logout';

@@ -1,4 +1,4 @@
-import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate';
+import { createActor, fromPromise, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import {
   defaultRefreshOptions,
   proactiveDelay,
@@ -54,8 +54,15 @@ export interface SessionOptions extends Partial<RefreshMachineOptions> {
   lockTimeoutMs?: number;
   /** Debug events, never with a secret in them. */
   logger?: (entry: LogEntry) => void;
-  /** An XState inspector, for instance `createBrowserInspector().inspect` from `@statelyai/inspect`. */
-  inspect?: (event: InspectionEvent) => void;
+  /**
+   * An XState inspector: an observer such as `createBrowserInspector().inspect` from
+   * `@statelyai/inspect`, or a function called with every inspection event. Tokens never
+   * reach it (the machine holds none).
+   * @example
+   * import { createBrowserInspector } from '@statelyai/inspect'
+   * const authFetch = createAuthFetch({ refresh, allowedOrigins, inspect: createBrowserInspector().inspect })
+   */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /**
    * Refresh this long before a known expiry (`expires_in`, or `expiresAt` given at login),
    * so that in steady state no request sees a 401. Never more than half the token's

@@ -133,8 +133,11 @@ export interface TokenServer {
   authenticate(authorization: string | null): ResourceCheck;
   /** Queue faults for the next token calls, in order. */
   fault(...faults: TokenServerFault[]): void;
-  /** Make every access token issued so far expired. */
-  expireAccessTokens(): void;
+  /**
+   * Make every access token issued so far expired, or only the ones given (a request that
+   * was sent with an old token and reaches the server after that token's expiry).
+   */
+  expireAccessTokens(only?: readonly string[]): void;
   /** Revoke the family a refresh token belongs to. */
   revoke(refreshToken: string): void;
   /** Whether this refresh token is the current one of a live family (the session would survive a refresh). */
@@ -288,9 +291,10 @@ export function createTokenServer(options: TokenServerOptions = {}): TokenServer
     fault(...more) {
       faults.push(...more);
     },
-    expireAccessTokens() {
+    expireAccessTokens(only) {
       const at = now();
-      for (const entry of byAccess.values()) entry.expiresAt = Math.min(entry.expiresAt, at);
+      const entries = only ? only.map((token) => byAccess.get(token)).filter((entry) => entry !== undefined) : byAccess.values();
+      for (const entry of entries) entry.expiresAt = Math.min(entry.expiresAt, at);
     },
     revoke(refreshToken) {
       const family = byRefresh.get(refreshToken);

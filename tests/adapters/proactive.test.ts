@@ -52,6 +52,19 @@ describe('rule 8: proactive refresh', () => {
     expect(server.stats.refreshCalls).toBe(1);
   });
 
+  it('a login while idle re-arms the proactive timer for the new expiry', async () => {
+    const { server, authFetch } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
+    await vi.advanceTimersByTimeAsync(0);
+    // Signed in again with tokens that expire in 2 minutes: the refresh is due 30 s before.
+    const fresh = server.login();
+    await authFetch.login({ accessToken: fresh.access_token, refreshToken: fresh.refresh_token, expiresAt: Date.now() + 120_000 });
+    await vi.advanceTimersByTimeAsync(89_000);
+    expect(server.stats.refreshCalls).toBe(0);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(server.stats.refreshCalls).toBe(1);
+    expect(authFetch.getStatus().lastRefresh).toMatchObject({ outcome: 'ok' });
+  });
+
   it('proactive: false refreshes only on a 401', async () => {
     const { server } = await createHarness({ server: { accessTokenTtlSeconds: 60 }, client: { proactive: false } });
     await vi.advanceTimersByTimeAsync(5 * 60_000);
@@ -92,3 +105,29 @@ describe('rule 8: the wall clock is re-checked on wake', () => {
     expect(server.stats.refreshCalls).toBe(1);
   });
 });
+
+describe('rule 6 with rule 8: a refresh cycle that gave up does not restart itself', () => {
+  it('after the retries are exhausted past refreshAt, no further token call happens until something asks for a token', async () => {
+    const win = new EventTarget();
+    vi.stubGlobal('addEventListener', win.addEventListener.bind(win));
+    vi.stubGlobal('removeEventListener', win.removeEventListener.bind(win));
+    const { server, authFetch, api } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
+    await vi.advanceTimersByTimeAsync(0); // the session has taken its tokens
+    server.fault({ type: 'unavailable' }, { type: 'unavailable' }, { type: 'unavailable' }, { type: 'unavailable' });
+    // Past refreshAt (slept), the server is down: one cycle of four attempts, 1 s + 2 s + 4 s apart.
+    vi.setSystemTime(Date.now() + HOUR - 10_000);
+    win.dispatchEvent(new Event('focus'));
+    await vi.advanceTimersByTimeAsync(7_100);
+    expect(server.stats.refreshCalls).toBe(4);
+    expect(authFetch.getStatus()).toMatchObject({ state: 'idle', status: 'authenticated', attempt: 0 });
+    // Left alone, the session does not start cycle after cycle against a server that is down.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(server.stats.refreshCalls).toBe(4);
+    // The next request that needs a token refreshes (the token is expired by now) and succeeds.
+    const response = track(authFetch(api('/after-outage')));
+    await vi.advanceTimersByTimeAsync(10);
+    expect((response.value as Response).status).toBe(200);
+    expect(server.stats.refreshCalls).toBe(5);
+  });
+});
+
