@@ -1,6 +1,6 @@
 /**
  * authchart: one statechart that ends the token-refresh thundering herd.
- * The core: the session, the errors, the token stores, the machine and its selectors.
+ * The core: the session, the errors, the token stores, the in-process lock, the machine and its selectors.
  * Front ends live in subpaths: `authchart/fetch`, `authchart/oauth`, `authchart/testing`.
  */
 export {
@@ -50,3 +50,4 @@ export type { RefreshErrorDetails, RefreshFailureKind } from './core/errors.js';
 export { memoryStore } from './stores/memory.js';
 export { webStorageStore } from './stores/web-storage.js';
 export type { WebStorageStoreOptions } from './stores/web-storage.js';
+export { memoryLock } from './locks/memory.js';
