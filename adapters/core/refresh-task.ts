@@ -11,7 +11,7 @@ export interface RefreshTaskDeps {
   refreshTimeoutMs: number;
   lockTimeoutMs: number;
   now: () => number;
-  /** The tokens the session holds now (what a 401 was for). */
+  /** The tokens the session holds now; read when the refresh starts (what a 401 was for). */
   held: () => StoredTokens | null;
   /** Make `record` the session's tokens; returns the facts the machine keeps of it. */
   adopt: (record: StoredTokens) => Omit<RefreshSuccess, 'source'>;
@@ -46,6 +46,10 @@ export async function runRefresh(deps: RefreshTaskDeps, signal: AbortSignal): Pr
 
 async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Promise<RefreshSuccess> {
   const { store, now } = deps;
+  // The tokens this refresh was started for. Read before waiting for the lock: while we
+  // wait, the session may already follow another tab's write (store.subscribe), and
+  // comparing with what it holds then would miss that someone else refreshed.
+  const startedWith = deps.held();
   let handle: LockHandle | undefined;
   if (deps.lock) {
     handle = await withTimeout(
@@ -64,7 +68,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
     const stored = await store.get();
     if (!stored) throw sessionGone('NO_SESSION');
     const fresh = stored.expiresAt === undefined || stored.expiresAt > now();
-    if (fresh && differs(stored, deps.held())) return accept(stored, 'store');
+    if (fresh && differs(stored, startedWith)) return accept(stored, 'store');
     if (!stored.refreshToken) throw sessionGone('NO_REFRESH_TOKEN');
 
     let answer;

@@ -1,6 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ErrorCode, isAuthchartError, memoryLock, type LockHandle } from '../../adapters/index.js';
-import { track, useMockNetwork } from '../support/harness.js';
+import { createAuthFetch } from '../../adapters/fetch/index.js';
+import { ErrorCode, isAuthchartError, memoryLock, memoryStore, type LockHandle } from '../../adapters/index.js';
+import { oauthRefresher } from '../../adapters/oauth/index.js';
+import { createTokenServer, testUrls, tokenServerHandlers } from '../../adapters/testing/index.js';
+import { mock, track, useMockNetwork } from '../support/harness.js';
 
 useMockNetwork();
 
@@ -81,5 +84,36 @@ describe('memoryLock', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(b.settled).toBe(true);
     expect(c.settled).toBe(false);
+  });
+});
+
+// The double-check after the lock (DESIGN, RefreshLock), with sessions that follow the
+// shared store while they wait for the lock.
+describe('sessions sharing a store and a lock (a stand-in for tabs)', () => {
+  it('four sessions sharing one memoryStore and one memoryLock make one token call for one expiry', async () => {
+    const server = createTokenServer({ accessTokenTtlSeconds: 3600 });
+    mock.use(...tokenServerHandlers(server));
+    const login = server.login();
+    const store = memoryStore({ accessToken: login.access_token, refreshToken: login.refresh_token });
+    const lock = memoryLock();
+    const tabs = Array.from({ length: 4 }, () =>
+      createAuthFetch({
+        refresh: oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'tabs' }),
+        allowedOrigins: [new URL(testUrls.api).origin],
+        store,
+        lock,
+      }),
+    );
+    server.expireAccessTokens();
+    // A slow token call: every tab is past its debounce window and waits for the lock.
+    server.fault({ type: 'delay', ms: 300 });
+    const all = track(Promise.all(tabs.flatMap((tab) => [tab(`${testUrls.api}/a`), tab(`${testUrls.api}/b`)])));
+    await vi.advanceTimersByTimeAsync(2000);
+    expect((all.value as Response[]).map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect(tabs.map((tab) => tab.getStatus().state)).toEqual(['idle', 'idle', 'idle', 'idle']);
+    // The tabs that waited for the lock found the rotated tokens in the store and adopted them.
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated']);
+    expect(server.isAlive((store.get() as { refreshToken: string }).refreshToken)).toBe(true);
+    for (const tab of tabs) await tab.dispose();
   });
 });
