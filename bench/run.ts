@@ -5,10 +5,12 @@
  *
  *   npm run bench               the full run (a few minutes)
  *   npm run bench -- --quick    small N, one repetition, written to the system temp dir
+ *   npm run bench -- --render   write RESULTS.md again from the last run's figures (kept in
+ *                               node_modules/.cache/authchart-bench), e.g. after editing report.ts
  */
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,6 +23,7 @@ import { bundleSizes, type SizeRow } from './size.js';
 import { strategies } from './strategies.js';
 
 const quick = process.argv.includes('--quick');
+const CACHE = join(process.cwd(), 'node_modules', '.cache', 'authchart-bench');
 const TIME_BUDGET_MS = 8 * 60_000;
 const TOKEN_LATENCY_MS = 50;
 const LONG_TTL_S = 3_600;
@@ -59,9 +62,8 @@ async function runScenarios(labs: Record<Scenario['lab'], Lab>, skipped: string[
 
 /** The micro-benchmarks run bundled (as the package ships) in a child process with --expose-gc. */
 async function runMicro(): Promise<{ hotPath: HotPathRow[]; release: ReleaseRow[] } | null> {
-  const dir = join(process.cwd(), 'node_modules', '.cache', 'authchart-bench');
-  mkdirSync(dir, { recursive: true });
-  const outfile = join(dir, 'micro.mjs');
+  mkdirSync(CACHE, { recursive: true });
+  const outfile = join(CACHE, 'micro.mjs');
   await build({
     entryPoints: [fileURLToPath(new URL('./micro-main.ts', import.meta.url))],
     outfile,
@@ -133,6 +135,14 @@ async function main() {
     sizes,
     notes: [`Free memory at the end: ${(freemem() / 1024 ** 3).toFixed(1)} GB.`],
   };
+  mkdirSync(CACHE, { recursive: true });
+  writeFileSync(join(CACHE, quick ? 'last-quick-run.json' : 'last-run.json'), JSON.stringify({ ...report, scenarios: undefined, strategies: undefined }));
+  write(report);
+}
+
+type StoredReport = Omit<RunReport, 'scenarios' | 'strategies'>;
+
+function write(report: RunReport): void {
   const markdown = renderReport(report);
   const target = quick ? join(tmpdir(), 'authchart-RESULTS.quick.md') : fileURLToPath(new URL('./RESULTS.md', import.meta.url));
   writeFileSync(target, markdown);
@@ -141,7 +151,14 @@ async function main() {
   say(`wrote ${target}`);
 }
 
-main().catch((error: unknown) => {
+/** `--render`: the last run's figures, through the current report.ts. */
+function render(): void {
+  const stored = JSON.parse(readFileSync(join(CACHE, quick ? 'last-quick-run.json' : 'last-run.json'), 'utf8')) as StoredReport;
+  const ran = new Set(stored.cells.map((cell) => cell.scenario));
+  write({ ...stored, scenarios: scenarios.filter((s) => ran.has(s.key)), strategies: strategies.filter((s) => stored.cells.some((c) => c.strategy === s.key)) });
+}
+
+(process.argv.includes('--render') ? Promise.resolve().then(render) : main()).catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;
 });
