@@ -1,6 +1,6 @@
 /**
  * authchart: one statechart that ends the token-refresh thundering herd.
- * The core: the session, the errors, the token stores, the machine and its selectors.
+ * The core: the session, the errors, the token stores, the in-process lock, the machine and its selectors.
  * Front ends live in subpaths: `authchart/fetch`, `authchart/oauth`, `authchart/redis`, `authchart/testing`.
  */
 export {

@@ -61,6 +61,34 @@ function redact(error: AxiosError): AxiosError {
   return error;
 }
 
+/** Scheme and authority of an absolute http(s) URL string: the WHATWG parser ends the authority at `/`, `?`, `#` or `\`, so this prefix alone decides the origin. */
+const SCHEME_AND_AUTHORITY = /^https?:\/\/[^/?#\\]+/i;
+/** What axios's `isAbsoluteURL` calls absolute: `scheme://…` or `//…`. */
+const AXIOS_ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i;
+
+/**
+ * The part of the URL axios will send to that decides its origin, read from the config
+ * without `instance.getUri()` (which merges the instance defaults into the config once
+ * more, the costliest step of the whole interceptor). axios builds the URL as an absolute
+ * `url` alone, or `baseURL` + `/` + `url`; joined after that `/`, a relative `url` never
+ * reaches the authority. Undefined whenever this reading is not certain (no absolute
+ * http(s) base, `allowAbsoluteUrls: false`, a `url` axios would refuse as `http:x`): then
+ * `getUri()` decides.
+ */
+function originPart(config: InternalAxiosRequestConfig, defaults: AxiosInstance['defaults']): string | undefined {
+  const url: unknown = config.url;
+  if (url !== undefined && typeof url !== 'string') return undefined;
+  if (config.allowAbsoluteUrls === false || defaults.allowAbsoluteUrls === false) return undefined;
+  if (url !== undefined && AXIOS_ABSOLUTE.test(url)) return SCHEME_AND_AUTHORITY.exec(url)?.[0];
+  // axios rejects a relative url that looks like "http:…" (after dropping what the URL parser drops).
+  if (url !== undefined && /^https?:/i.test(url.replace(/^[\x00-\x20]+/, '').replace(/[\t\n\r]/g, ''))) return undefined;
+  const baseURL: unknown = config.baseURL !== undefined ? config.baseURL : defaults.baseURL;
+  return typeof baseURL === 'string' ? SCHEME_AND_AUTHORITY.exec(baseURL)?.[0] : undefined;
+}
+
+/** Origins remembered per instance; an app talks to a handful. */
+const MAX_REMEMBERED_ORIGINS = 64;
+
 function signalOf(config: InternalAxiosRequestConfig): AbortSignal | undefined {
   const signal = config.signal as AbortSignal | undefined;
   return signal && typeof signal.addEventListener === 'function' ? signal : undefined;
@@ -87,16 +115,30 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
   const isUnauthorized = options.isUnauthorized ?? ((error: AxiosError) => error.response?.status === 401);
   const onResponse = options.onResponse;
 
+  const byAuthority = new Map<string, boolean>();
+  const parsedAllowed = (uri: () => string) => {
+    try {
+      return allowed(new URL(uri(), pageBase()));
+    } catch {
+      return false;
+    }
+  };
+  const isAllowed = (config: InternalAxiosRequestConfig): boolean => {
+    const authority = typeof options.allowedOrigins === 'function' ? undefined : originPart(config, instance.defaults);
+    if (authority === undefined) return parsedAllowed(() => instance.getUri(config));
+    let decision = byAuthority.get(authority);
+    if (decision === undefined) {
+      decision = parsedAllowed(() => authority);
+      if (byAuthority.size >= MAX_REMEMBERED_ORIGINS) byAuthority.clear();
+      byAuthority.set(authority, decision);
+    }
+    return decision;
+  };
+
   const requestId = instance.interceptors.request.use(async (config: MarkedConfig) => {
     const mark = config[MARK];
     if (mark) return config; // a replay: its token is already set
-    let url: URL;
-    try {
-      url = new URL(instance.getUri(config), pageBase());
-    } catch {
-      return config;
-    }
-    if (!allowed(url) || config.headers.has('authorization')) return config;
+    if (!isAllowed(config) || config.headers.has('authorization')) return config;
     const credential = await session.credential(signalOf(config));
     config.headers.set('Authorization', `Bearer ${credential.accessToken}`);
     config[MARK] = { tokenVersion: credential.tokenVersion, replayed: false };

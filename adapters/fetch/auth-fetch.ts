@@ -55,10 +55,15 @@ function isRequest(value: unknown): value is Request {
  * Prepare a request for one or two attempts. Returns null when the body is a one-shot
  * stream (then it is sent once, and a 401 cannot be replayed).
  */
-function prepare(baseFetch: typeof fetch, input: RequestInfo | URL, init: RequestInit | undefined): { attempt: Attempt; replayable: boolean } {
-  if (isRequest(input)) {
+function prepare(
+  baseFetch: typeof fetch,
+  input: RequestInfo | URL,
+  request: Request | undefined,
+  init: RequestInit | undefined,
+): { attempt: Attempt; replayable: boolean } {
+  if (request) {
     // A Request (ky, openapi-fetch): keep a clone for the replay; its body is buffered by tee.
-    const template = init ? new Request(input, init) : input;
+    const template = init ? new Request(request, init) : request;
     let spare: Request | undefined;
     return {
       replayable: true,
@@ -82,17 +87,54 @@ function prepare(baseFetch: typeof fetch, input: RequestInfo | URL, init: Reques
   };
 }
 
-function hasAuthorization(input: RequestInfo | URL, init: RequestInit | undefined): boolean {
+function hasAuthorization(request: Request | undefined, init: RequestInit | undefined): boolean {
   if (init?.headers && new Headers(init.headers).has('authorization')) return true;
-  return isRequest(input) && input.headers.has('authorization');
+  return request !== undefined && request.headers.has('authorization');
 }
 
-function targetUrl(input: RequestInfo | URL): URL | null {
+function targetUrl(input: RequestInfo | URL, request: Request | undefined): URL | null {
   try {
-    return new URL(isRequest(input) ? input.url : input instanceof URL ? input.href : String(input), pageBase());
+    return new URL(request ? request.url : input instanceof URL ? input.href : String(input), pageBase());
   } catch {
     return null;
   }
+}
+
+/**
+ * The scheme and authority of an absolute http(s) URL string, e.g. `https://api.example.com:8443`.
+ * In the WHATWG URL parser the authority ends at the first `/`, `?`, `#` or `\`, and what
+ * follows never changes the host or port, so this prefix has the same origin as the whole URL.
+ * An empty authority (`https:///host`, where the parser skips the extra slash) is not matched.
+ */
+const SCHEME_AND_AUTHORITY = /^https?:\/\/[^/?#\\]+/i;
+
+/** Origins remembered by {@link allowedTargets}; a page talks to a handful. */
+const MAX_REMEMBERED_ORIGINS = 64;
+
+/**
+ * Whether a request goes to an allowed origin. With a list of origins, absolute http(s)
+ * URL strings are decided once per scheme and authority instead of parsing every URL (the
+ * decision depends on the origin alone); everything else, and a predicate, sees the parsed URL.
+ */
+function allowedTargets(allowedOrigins: AllowedOrigins | undefined): (input: RequestInfo | URL, request: Request | undefined) => boolean {
+  const allowed = originMatcher(allowedOrigins);
+  const parsed = (input: RequestInfo | URL, request: Request | undefined) => {
+    const url = targetUrl(input, request);
+    return url !== null && allowed(url);
+  };
+  if (typeof allowedOrigins === 'function') return parsed;
+  const byAuthority = new Map<string, boolean>();
+  return (input, request) => {
+    const authority = typeof input === 'string' ? SCHEME_AND_AUTHORITY.exec(input)?.[0] : undefined;
+    if (authority === undefined) return parsed(input, request);
+    let decision = byAuthority.get(authority);
+    if (decision === undefined) {
+      decision = parsed(authority, undefined);
+      if (byAuthority.size >= MAX_REMEMBERED_ORIGINS) byAuthority.clear();
+      byAuthority.set(authority, decision);
+    }
+    return decision;
+  };
 }
 
 /** Free the connection of a response we will not read. Not awaited: cancelling can wait on the peer. */
@@ -112,24 +154,28 @@ function discard(response: Response): void {
  * const me = await authFetch('https://api.example.com/me').then((r) => r.json())
  */
 export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
-  const allowed = originMatcher(options.allowedOrigins);
+  const isAllowed = allowedTargets(options.allowedOrigins);
   const session = options.session ?? createSession(options as SessionOptions);
   const baseFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
   const isUnauthorized = options.isUnauthorized ?? ((response: Response) => response.status === 401);
   const onResponse = options.onResponse;
-  const send = async (attempt: Attempt, credential: Credential) => {
-    const response = await attempt(`Bearer ${credential.accessToken}`);
-    if (onResponse) await onResponse(response, session);
-    return response;
-  };
+  const send = onResponse
+    ? async (attempt: Attempt, credential: Credential) => {
+        const response = await attempt(`Bearer ${credential.accessToken}`);
+        await onResponse(response, session);
+        return response;
+      }
+    : (attempt: Attempt, credential: Credential) => attempt(`Bearer ${credential.accessToken}`);
 
   const authFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-    const url = targetUrl(input);
-    if (!url || !allowed(url) || hasAuthorization(input, init)) return baseFetch(input, init);
-    const signal = init?.signal ?? (isRequest(input) ? input.signal : undefined) ?? undefined;
-    const { attempt, replayable } = prepare(baseFetch, input, init);
+    const request = isRequest(input) ? input : undefined;
+    if (!isAllowed(input, request) || hasAuthorization(request, init)) return baseFetch(input, init);
+    const signal = init?.signal ?? request?.signal ?? undefined;
+    const { attempt, replayable } = prepare(baseFetch, input, request, init);
 
-    const first: Credential = await session.credential(signal);
+    // A valid token comes back synchronously: send at once, without waiting a turn.
+    const credential = session.credential(signal);
+    const first = credential instanceof Promise ? await credential : credential;
     const response = await send(attempt, first);
     if (!isUnauthorized(response)) return response;
 

@@ -146,3 +146,71 @@ describe('authchart/axios specifics', () => {
     expect(server.stats.refreshCalls).toBe(1);
   });
 });
+
+describe('authchart/axios: the token goes only where axios really sends the request', () => {
+  const ALLOWED = 'https://api.example.test';
+  // [baseURL, url, allowAbsoluteUrls]
+  const cases: [string | undefined, string | undefined, boolean | undefined][] = [
+    [ALLOWED, '/items/1', undefined],
+    [ALLOWED, 'items/1', undefined],
+    [`${ALLOWED}/v1/`, '../items', undefined],
+    [ALLOWED, '', undefined],
+    [ALLOWED, undefined, undefined],
+    [`${ALLOWED}?q=1`, 'x', undefined],
+    ['HTTPS://API.EXAMPLE.TEST:443', '/x', undefined],
+    [ALLOWED, '//evil.test/x', undefined],
+    [ALLOWED, ' //evil.test/x', undefined],
+    [ALLOWED, '\\\\evil.test/x', undefined],
+    [ALLOWED, '/\\evil.test/x', undefined],
+    [ALLOWED, '@evil.test/x', undefined],
+    [ALLOWED, 'https://evil.test/x', undefined],
+    [ALLOWED, 'https://api.example.test@evil.test/x', undefined],
+    [ALLOWED, 'http:evil.test', undefined],
+    [ALLOWED, ' https:evil.test', undefined],
+    ['https://evil.test', `${ALLOWED}/x`, undefined],
+    ['https://evil.test', `${ALLOWED}/x`, false],
+    [ALLOWED, 'https://evil.test/x', false],
+    ['https://api.example.test@evil.test', '/x', undefined],
+    ['https://api.example.test.evil.test', '/x', undefined],
+    ['https://evil.test\\api.example.test', '/x', undefined],
+    ['/api', '/x', undefined],
+    [undefined, `${ALLOWED}/x`, undefined],
+    [undefined, '/x', undefined],
+  ];
+
+  it('attaches the token exactly when the URL axios builds (getUri) has an allowed origin, every time', async () => {
+    const sent = new Map<string, boolean[]>();
+    const instance = axios.create({
+      adapter: async (config) => {
+        const key = String(config.headers.get('x-case'));
+        sent.set(key, [...(sent.get(key) ?? []), config.headers.get('authorization') === 'Bearer secret']);
+        return { data: null, status: 200, statusText: 'OK', headers: {}, config, request: {} };
+      },
+    });
+    const auth = attachAuth(instance, {
+      refresh: async () => ({ accessToken: 'unused' }),
+      allowedOrigins: [ALLOWED],
+      tokens: { accessToken: 'secret', refreshToken: 'r' },
+    });
+    const oracle = cases.map(([baseURL, url, allowAbsoluteUrls]) => {
+      try {
+        return new URL(instance.getUri({ baseURL, url, allowAbsoluteUrls })).origin === ALLOWED;
+      } catch {
+        return false;
+      }
+    });
+    // The oracle agrees with a careful reading of each case (the first 7 and 9–12 stay on
+    // the base; an absolute url wins unless allowAbsoluteUrls is false).
+    expect(oracle.map((ok, i) => (ok ? i : -1)).filter((i) => i >= 0)).toEqual([0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 16, 18, 23]);
+    for (let round = 0; round < 2; round++) {
+      for (const [i, [baseURL, url, allowAbsoluteUrls]] of cases.entries()) {
+        await instance.request({ baseURL, url, allowAbsoluteUrls, headers: { 'x-case': String(i) } }).catch(() => undefined);
+      }
+    }
+    for (const [i, allowed] of oracle.entries()) {
+      // Sent twice (the first decision and the remembered one), with the token iff allowed.
+      expect({ case: cases[i], attached: sent.get(String(i)) }).toEqual({ case: cases[i], attached: [allowed, allowed] });
+    }
+    await auth.dispose();
+  });
+});

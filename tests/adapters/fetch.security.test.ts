@@ -33,6 +33,55 @@ describe('the bearer token stays with allowed origins', () => {
     expect(authFetch.getStatus().state).toBe('idle');
   });
 
+  it('URL strings that only look like an allowed origin never get the token, on first sight or again', async () => {
+    const sent: { url: string; authorization: string | null }[] = [];
+    const authFetch = createAuthFetch({
+      refresh: async () => ({ accessToken: 'unused' }),
+      allowedOrigins: ['https://api.example.test'],
+      tokens: { accessToken: 'secret', refreshToken: 'r' },
+      fetch: async (input, init) => {
+        sent.push({ url: String(input), authorization: new Headers(init?.headers).get('authorization') });
+        return new Response(null);
+      },
+    });
+    const cases: [url: string, allowed: boolean][] = [
+      ['https://api.example.test/x', true],
+      ['HTTPS://API.EXAMPLE.TEST/x', true],
+      ['https://api.example.test:443/x', true],
+      ['https://api.example.test', true],
+      ['https://api.example.test?to=https://evil.test', true],
+      ['https://api.example.test#@evil.test', true],
+      ['https://api.exa\tmple.test/x', true], // the URL parser drops tabs
+      [' https://api.example.test/x', true], // and leading spaces
+      ['https://api.example.test@evil.test/x', false],
+      ['https://u:p@evil.test/x', false],
+      ['https://api.example.test.evil.test/x', false],
+      ['https://api.example.test:8443/x', false],
+      ['http://api.example.test/x', false],
+      ['https://evil.test\\@api.example.test/x', false], // a backslash ends the authority, as / does
+      ['https://evil.test\\api.example.test', false],
+      ['https:///api.example.test/x', true], // extra slashes are skipped
+      ['https://\\evil.test/api.example.test', false],
+      ['https://api.example.test:bad/x', false], // not a URL: passed on untouched
+    ];
+    const origin = (url: string) => {
+      try {
+        return new URL(url).origin;
+      } catch {
+        return null;
+      }
+    };
+    // The table agrees with the URL parser…
+    expect(cases.map(([url]) => origin(url) === 'https://api.example.test')).toEqual(cases.map(([, allowed]) => allowed));
+    // …and so does authFetch, the first time it sees an origin and from memory after.
+    for (let round = 0; round < 2; round++) {
+      for (const [url] of cases) await authFetch(url);
+    }
+    expect(sent.map((s) => s.authorization !== null)).toEqual([...cases, ...cases].map(([, allowed]) => allowed));
+    expect(sent.filter((s) => s.authorization !== null).every((s) => s.authorization === 'Bearer secret')).toBe(true);
+    await authFetch.dispose();
+  });
+
   it('outside a browser, allowedOrigins must be given', () => {
     expect(() => createAuthFetch({ refresh: async () => ({ accessToken: 'x' }) })).toThrow(
       expect.objectContaining({ code: ErrorCode.INVALID_OPTIONS }),
