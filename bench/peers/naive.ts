@@ -4,23 +4,12 @@
  * a failed refresh logs the user out. Against a server that rotates refresh tokens, the
  * second concurrent refresh presents a rotated token and the session is revoked.
  */
-import { ACCESS_TOKEN, REFRESH_TOKEN, logout, refreshForm, saveTokens, type PeerOptions } from './storage.js';
+import { ACCESS_TOKEN, refreshWithFetch, type PeerOptions } from './storage.js';
 
 export function naiveFetch(options: PeerOptions & { fetch: typeof fetch }) {
   const { storage } = options;
 
-  async function refresh(): Promise<string> {
-    const refreshToken = storage.getItem(REFRESH_TOKEN);
-    if (!refreshToken) throw new Error('logged out');
-    const response = await options.fetch(options.tokenEndpoint, { method: 'POST', body: refreshForm(options, refreshToken) });
-    if (!response.ok) {
-      logout(storage);
-      throw new Error(`refresh failed: HTTP ${response.status}`);
-    }
-    const body = (await response.json()) as { access_token: string; refresh_token?: string };
-    saveTokens(storage, body);
-    return body.access_token;
-  }
+  const refresh = () => refreshWithFetch(options);
 
   return async function request(url: string): Promise<Response> {
     const token = storage.getItem(ACCESS_TOKEN);

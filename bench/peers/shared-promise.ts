@@ -5,24 +5,13 @@
  * (the request was in flight with the old token) starts another refresh, and every client
  * (tab) has its own promise. A failed refresh logs the user out.
  */
-import { ACCESS_TOKEN, REFRESH_TOKEN, logout, refreshForm, saveTokens, type PeerOptions } from './storage.js';
+import { ACCESS_TOKEN, refreshWithFetch, type PeerOptions } from './storage.js';
 
 export function sharedPromiseFetch(options: PeerOptions & { fetch: typeof fetch }) {
   const { storage } = options;
   let refreshPromise: Promise<string> | null = null;
 
-  async function doRefresh(): Promise<string> {
-    const refreshToken = storage.getItem(REFRESH_TOKEN);
-    if (!refreshToken) throw new Error('logged out');
-    const response = await options.fetch(options.tokenEndpoint, { method: 'POST', body: refreshForm(options, refreshToken) });
-    if (!response.ok) {
-      logout(storage);
-      throw new Error(`refresh failed: HTTP ${response.status}`);
-    }
-    const body = (await response.json()) as { access_token: string; refresh_token?: string };
-    saveTokens(storage, body);
-    return body.access_token;
-  }
+  const doRefresh = () => refreshWithFetch(options);
 
   function refresh(): Promise<string> {
     refreshPromise ??= doRefresh().finally(() => {

@@ -54,3 +54,21 @@ export function saveTokens(storage: Storage, body: { access_token: string; refre
   storage.setItem(ACCESS_TOKEN, body.access_token);
   if (body.refresh_token) storage.setItem(REFRESH_TOKEN, body.refresh_token);
 }
+
+/**
+ * The refresh every fetch peer does: post the stored refresh token, store what comes back,
+ * and "log out" when the server refuses. Only when and how often they call it differs.
+ */
+export async function refreshWithFetch(options: PeerOptions & { fetch: typeof fetch }): Promise<string> {
+  const { storage } = options;
+  const refreshToken = storage.getItem(REFRESH_TOKEN);
+  if (!refreshToken) throw new Error('logged out');
+  const response = await options.fetch(options.tokenEndpoint, { method: 'POST', body: refreshForm(options, refreshToken) });
+  if (!response.ok) {
+    logout(storage);
+    throw new Error(`refresh failed: HTTP ${response.status}`);
+  }
+  const body = (await response.json()) as { access_token: string; refresh_token?: string };
+  saveTokens(storage, body);
+  return body.access_token;
+}
