@@ -1,4 +1,5 @@
-import { InvalidOptionsError, lockTimeoutError } from '../core/errors.js';
+import { lockTimeoutError } from '../core/errors.js';
+import { positiveOption } from '../core/options.js';
 import type { LockHandle, RefreshLock } from '../core/ports.js';
 
 /**
@@ -32,8 +33,7 @@ interface Waiter {
  * const b = createSession({ refresh, store, lock })
  */
 export function memoryLock(options: MemoryLockOptions = {}): RefreshLock {
-  const maxHoldMs = options.maxHoldMs ?? 60_000;
-  if (!(typeof maxHoldMs === 'number' && maxHoldMs > 0)) throw new InvalidOptionsError('maxHoldMs must be a positive number of milliseconds.');
+  const maxHoldMs = positiveOption('maxHoldMs', options.maxHoldMs, 60_000, 'number of milliseconds');
   let holder: object | null = null;
   const queue: Waiter[] = [];
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { positiveOption } from '../core/options.js';
 import { InvalidOptionsError, lockTimeoutError } from '../core/errors.js';
 import type { LockHandle, RefreshLock } from '../core/ports.js';
 import { bounded, toCommander } from './client.js';
@@ -42,12 +43,6 @@ export interface RedisLockOptions extends RedisConnectionOptions {
   pollIntervalMs?: number;
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) throw new InvalidOptionsError(`${name} must be a positive number of milliseconds.`);
-  return value;
-}
-
 /**
  * The refresh lock of one session in Redis: `SET key owner NX PX ttl`, released only by its
  * owner (compare-and-delete in Lua), renewed while the refresh runs, with a bounded wait
@@ -61,11 +56,11 @@ export function redisLock(options: RedisLockOptions): RefreshLock {
   if (typeof options.sessionId !== 'string' || options.sessionId === '') throw new InvalidOptionsError('redisLock needs a sessionId.');
   const commander = toCommander(options.client);
   const keys = sessionKeys(options.prefix ?? defaultPrefix, options.sessionId);
-  const operationTimeoutMs = positive('operationTimeoutMs', options.operationTimeoutMs, 2000);
-  const ttlMs = Math.ceil(positive('ttlMs', options.ttlMs, 5000));
-  const renewIntervalMs = positive('renewIntervalMs', options.renewIntervalMs, Math.max(1, Math.floor(ttlMs / 3)));
-  const maxHoldMs = positive('maxHoldMs', options.maxHoldMs, 60_000);
-  const pollIntervalMs = positive('pollIntervalMs', options.pollIntervalMs, options.subscriber ? 500 : 100);
+  const operationTimeoutMs = positiveOption('operationTimeoutMs', options.operationTimeoutMs, 2000, 'number of milliseconds');
+  const ttlMs = Math.ceil(positiveOption('ttlMs', options.ttlMs, 5000, 'number of milliseconds'));
+  const renewIntervalMs = positiveOption('renewIntervalMs', options.renewIntervalMs, Math.max(1, Math.floor(ttlMs / 3)), 'number of milliseconds');
+  const maxHoldMs = positiveOption('maxHoldMs', options.maxHoldMs, 60_000, 'number of milliseconds');
+  const pollIntervalMs = positiveOption('pollIntervalMs', options.pollIntervalMs, options.subscriber ? 500 : 100, 'number of milliseconds');
   const hub = options.subscriber ? hubFor(options.subscriber, keys.channel) : null;
 
   const take = (owner: string, boundMs: number) =>

@@ -1,4 +1,5 @@
 import type { StoredTokens, TokenSet, TokenStore } from '../core/ports.js';
+import { positiveOption } from '../core/options.js';
 import { InvalidOptionsError } from '../core/errors.js';
 import { pickTokens } from '../stores/memory.js';
 import { RECORD_FORMAT, validateRecord } from '../stores/web-storage.js';
@@ -74,12 +75,6 @@ export function parseStored(version: unknown, data: unknown): StoredTokens | nul
   return typeof value === 'object' && value !== null ? validateRecord({ ...value, version: Number(version) }) : null;
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) throw new InvalidOptionsError(`${name} must be a positive number of milliseconds.`);
-  return value;
-}
-
 /**
  * The token store of one session in Redis: one hash per session (`v` version, `d` record),
  * written by a Lua compare-and-set on the version, with a TTL renewed on every write.
@@ -103,7 +98,7 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
   if (typeof options.sessionId !== 'string' || options.sessionId === '') throw new InvalidOptionsError('redisStore needs a sessionId.');
   const commander = toCommander(options.client);
   const keys = sessionKeys(options.prefix ?? defaultPrefix, options.sessionId);
-  const timeoutMs = positive('operationTimeoutMs', options.operationTimeoutMs, 2000);
+  const timeoutMs = positiveOption('operationTimeoutMs', options.operationTimeoutMs, 2000, 'number of milliseconds');
   const ttlOption = options.ttlMs ?? defaultRecordTtlMs;
   const ttlOf = (tokens: TokenSet): number => {
     const ttl = typeof ttlOption === 'function' ? ttlOption(tokens) : ttlOption;

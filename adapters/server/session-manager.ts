@@ -1,6 +1,7 @@
 import { createSession, type Session, type SessionOptions } from '../core/session.js';
 import { DisposedError, InvalidOptionsError, SessionExpiredError } from '../core/errors.js';
 import type { RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from '../core/ports.js';
+import { positiveOption } from '../core/options.js';
 
 /** Session options a manager passes to every session it creates. */
 export type ManagedSessionOptions = Omit<SessionOptions, 'refresh' | 'store' | 'lock' | 'tokens'>;
@@ -60,12 +61,6 @@ interface Entry {
   pins: number;
   lastUsed: number;
   gone: boolean;
-}
-
-function positiveOption(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!(typeof value === 'number' && value > 0)) throw new InvalidOptionsError(`${name} must be a positive number.`);
-  return value;
 }
 
 /** A store whose first read is one already made (the manager read it to see whether the session exists). */
