@@ -52,16 +52,18 @@ function isRequest(value: unknown): value is Request {
 }
 
 /**
- * Prepare a request for one or two attempts. Returns null when the body is a one-shot
- * stream (then it is sent once, and a 401 cannot be replayed).
+ * Prepare a request for one or two attempts, or return null when the caller set its own
+ * Authorization header (then it is sent untouched). `replayable` is false when the body is
+ * a one-shot stream: it is sent once, and a 401 cannot be replayed.
  */
 function prepare(
   baseFetch: typeof fetch,
   input: RequestInfo | URL,
   request: Request | undefined,
   init: RequestInit | undefined,
-): { attempt: Attempt; replayable: boolean } {
+): { attempt: Attempt; replayable: boolean } | null {
   if (request) {
+    if (request.headers.has('authorization') || (init?.headers && new Headers(init.headers).has('authorization'))) return null;
     // A Request (ky, openapi-fetch): keep a clone for the replay; its body is buffered by tee.
     const template = init ? new Request(request, init) : request;
     let spare: Request | undefined;
@@ -76,20 +78,17 @@ function prepare(
       },
     };
   }
+  // Built once: the same object serves both attempts (fetch copies it; set() replaces the token).
+  const headers = new Headers(init?.headers);
+  if (headers.has('authorization')) return null;
   const replayable = !(typeof ReadableStream !== 'undefined' && init?.body instanceof ReadableStream);
   return {
     replayable,
     attempt: (authorization) => {
-      const headers = new Headers(init?.headers);
       headers.set('authorization', authorization);
       return baseFetch(input, { ...init, headers });
     },
   };
-}
-
-function hasAuthorization(request: Request | undefined, init: RequestInit | undefined): boolean {
-  if (init?.headers && new Headers(init.headers).has('authorization')) return true;
-  return request !== undefined && request.headers.has('authorization');
 }
 
 function targetUrl(input: RequestInfo | URL, request: Request | undefined): URL | null {
@@ -169,9 +168,10 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
 
   const authFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const request = isRequest(input) ? input : undefined;
-    if (!isAllowed(input, request) || hasAuthorization(request, init)) return baseFetch(input, init);
+    const prepared = isAllowed(input, request) ? prepare(baseFetch, input, request, init) : null;
+    if (!prepared) return baseFetch(input, init);
+    const { attempt, replayable } = prepared;
     const signal = init?.signal ?? request?.signal ?? undefined;
-    const { attempt, replayable } = prepare(baseFetch, input, request, init);
 
     // A valid token comes back synchronously: send at once, without waiting a turn.
     const credential = session.credential(signal);
