@@ -175,15 +175,44 @@ export class RefreshError extends AuthchartError {
   }
 }
 
-/** The token endpoint answered 2xx with something that is not a valid token response. Transient. */
+/** What a 2xx token answer carried that is worth keeping even when the answer is refused (rule 11). */
+export interface RotatedTokens {
+  /** The new refresh token: the server has rotated the old one away. */
+  refreshToken?: string;
+  /** The new access token, when it is usable as a Bearer token despite the refusal. */
+  accessToken?: string;
+  /** Its lifetime in seconds, when the answer gave a valid one. */
+  expiresIn?: number;
+}
+
+/**
+ * The token endpoint answered 2xx with something authchart refuses (no access token, a
+ * token type other than Bearer, an id_token that fails validation, HTML…). Transient: it
+ * never counts toward logout.
+ *
+ * A 2xx answer is a rotation that happened (rule 11): when it carried a new refresh token
+ * (or a usable access token), give them as `rotated` and the session keeps them, so the
+ * retry never presents the refresh token the server has just rotated away. They are held
+ * in a private field: no log, `console.error` or `JSON.stringify` of the error shows them.
+ * @example
+ * throw new InvalidTokenResponseError('the answer has no access_token', { status: 200, rotated: { refreshToken: body.refresh_token } })
+ */
 export class InvalidTokenResponseError extends RefreshError {
-  constructor(problem: string, status?: number) {
+  readonly #rotated: RotatedTokens | undefined;
+
+  constructor(problem: string, { status, rotated }: { status?: number; rotated?: RotatedTokens } = {}) {
     super(
       { kind: 'transient', reason: ErrorCode.INVALID_TOKEN_RESPONSE, status },
       `The token endpoint's answer is not a valid token response: ${problem}.`,
       ErrorCode.INVALID_TOKEN_RESPONSE,
     );
     this.name = 'InvalidTokenResponseError';
+    this.#rotated = rotated && (rotated.refreshToken || rotated.accessToken) ? { ...rotated } : undefined;
+  }
+
+  /** The tokens the refused answer carried, if any (see the class description). */
+  static rotatedTokensOf(error: unknown): RotatedTokens | undefined {
+    return error instanceof InvalidTokenResponseError ? error.#rotated : undefined;
   }
 }
 

@@ -1,6 +1,6 @@
 import type { RefreshSuccess } from '../../machines/refresh.machine.js';
 import { InvalidTokenResponseError, lockTimeoutError, RefreshError, toRefreshError } from './errors.js';
-import type { LockHandle, RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from './ports.js';
+import type { LockHandle, RefreshedTokens, RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from './ports.js';
 import { jwtExpiresAt } from './jwt.js';
 import { withTimeout } from './timeout.js';
 
@@ -17,6 +17,13 @@ export interface RefreshTaskDeps {
   adopt: (record: StoredTokens) => Omit<RefreshSuccess, 'source'>;
   /** Called with the full error (cause included) before the machine sees its summary. */
   onError: (error: RefreshError) => void;
+  /** A refresh that succeeded with a problem worth telling (a refused part of a 2xx answer). */
+  onWarning: (error: RefreshError) => void;
+  /**
+   * Keep `record` (a rotated refresh token from a refused answer) without a new token
+   * version: the access token is the same one, so a 401 for it is not stale.
+   */
+  keep: (record: StoredTokens) => void;
 }
 
 function sessionGone(reason: string): RefreshError {
@@ -87,7 +94,8 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
     if (fresh && differs(stored, startedWith)) return accept(stored, 'store');
     if (!stored.refreshToken) throw sessionGone('NO_REFRESH_TOKEN');
 
-    let answer;
+    let answer: RefreshedTokens;
+    let warning: RefreshError | undefined;
     try {
       answer = await withTimeout(
         signal,
@@ -97,13 +105,30 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
       );
     } catch (error) {
       const refreshError = toRefreshError(error);
-      if (refreshError.kind === 'permanent' && !signal.aborted) {
-        // Rule 5: before counting a permanent failure, see whether another tab or instance
-        // rotated the refresh token meanwhile; if so, theirs is the session now.
-        const again = await store.get();
-        if (again && again.refreshToken !== stored.refreshToken) return accept(again, 'store');
+      const rotated = InvalidTokenResponseError.rotatedTokensOf(error);
+      if (rotated && !signal.aborted) {
+        // Rule 11: the server answered 2xx, so it may have rotated the refresh token. Keep
+        // what it sent; with a usable access token the refresh is done (the refusal is a
+        // warning), otherwise the retry presents the new refresh token, never the old one.
+        const salvaged: TokenSet = { accessToken: rotated.accessToken ?? stored.accessToken, refreshToken: rotated.refreshToken ?? stored.refreshToken };
+        if (rotated.accessToken) {
+          answer = { ...salvaged, accessToken: rotated.accessToken, expiresIn: rotated.expiresIn };
+          warning = refreshError;
+        } else {
+          if (stored.expiresAt !== undefined) salvaged.expiresAt = stored.expiresAt;
+          const kept = await store.set(salvaged, { expectedVersion: stored.version });
+          if (kept) deps.keep(kept);
+          throw refreshError;
+        }
+      } else {
+        if (refreshError.kind === 'permanent' && !signal.aborted) {
+          // Rule 5: before counting a permanent failure, see whether another tab or instance
+          // rotated the refresh token meanwhile; if so, theirs is the session now.
+          const again = await store.get();
+          if (again && again.refreshToken !== stored.refreshToken) return accept(again, 'store');
+        }
+        throw refreshError;
       }
-      throw refreshError;
     }
     if (signal.aborted) throw signal.reason;
     if (typeof answer?.accessToken !== 'string' || answer.accessToken === '') {
@@ -120,7 +145,11 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
     // Stored before anything is released; compare-and-set so a login or logout that
     // happened meanwhile is not overwritten by this older session.
     const written = await store.set(next, { expectedVersion: stored.version });
-    if (written) return accept(written, 'server');
+    if (written) {
+      const success = accept(written, 'server');
+      if (warning) deps.onWarning(warning);
+      return success;
+    }
     const current = await store.get();
     if (current) return accept(current, 'store');
     throw sessionGone('NO_SESSION');

@@ -15,6 +15,7 @@ import {
   type SessionStatus,
 } from '../../machines/refresh.machine.js';
 import {
+  type AuthchartError,
   DisposedError,
   QueueTimeoutError,
   RefreshUnavailableError,
@@ -93,6 +94,7 @@ export type LogEntry =
   | { type: 'state'; from: string; to: string; queued: number }
   | { type: 'refresh.start'; attempt: number; reason: RefreshReason }
   | { type: 'refresh.done'; source: 'server' | 'store'; durationMs: number }
+  | { type: 'refresh.warning'; code: string }
   | { type: 'refresh.failed'; kind: RefreshFailure['kind']; reason: string; status?: number; willRetry: boolean }
   | { type: 'queue.released'; count: number }
   | { type: 'queue.rejected'; code: string; count: number }
@@ -103,6 +105,11 @@ export interface SessionEvents {
   refreshed: { tokenVersion: number; source: 'server' | 'store'; reason: RefreshReason; expiresAt: number | null };
   refreshFailed: { error: RefreshError | null; failure: RefreshFailure; attempt: number; willRetry: boolean };
   loggedOut: { reason: LoggedOutReason };
+  /**
+   * A refresh succeeded, but part of the answer was refused (for instance an `id_token`
+   * that failed validation). The tokens were kept; the error says what to fix.
+   */
+  warning: { error: AuthchartError };
 }
 
 /** What {@link Session.getStatus} returns. Never a secret. */
@@ -186,6 +193,7 @@ export function createSession(options: SessionOptions): Session {
     refreshed: new Set(),
     refreshFailed: new Set(),
     loggedOut: new Set(),
+    warning: new Set(),
   };
 
   /** Fill in `expiresAt` from the JWT `exp` claim when the caller did not give one. */
@@ -239,6 +247,13 @@ export function createSession(options: SessionOptions): Session {
             adopt: hold,
             onError: (error) => {
               lastRefreshError = error;
+            },
+            onWarning: (error) => {
+              log?.({ type: 'refresh.warning', code: error.code });
+              for (const listener of listeners.warning) listener({ error });
+            },
+            keep: (record) => {
+              if (held) held = { tokens: record, tokenVersion: held.tokenVersion };
             },
           },
           signal,

@@ -113,13 +113,27 @@ describe('Supabase Auth (GoTrue)', () => {
   const url = 'https://xyzcompany.supabase.co';
   const apiKey = 'sb_publishable_test_key';
 
-  it('JSON body with the apikey header; rotation; expiry from expires_at', async () => {
+  it('JSON body with the apikey header; rotation', async () => {
     const server = supabase({ url, apiKey });
     mock.use(server.handler);
     const session = await herdTwice(supabaseRefresher({ url: `${url}/`, apiKey }), server.state.current);
     expect(server.state.calls).toBe(2);
-    const status = session.getStatus();
-    expect(status.expiresAt! % 1000).toBe(0); // seconds-precision expires_at
+    expect(session.getStatus().expiresAt).toBeGreaterThan(0);
+  });
+
+  it('the expiry is expires_in on the local clock, not the server clock\'s expires_at (rule 12)', async () => {
+    // The server's clock is a day behind: its expires_at is long past on ours.
+    const server = supabase({ url, apiKey, serverClockOffsetMs: -86_400_000 });
+    mock.use(server.handler);
+    const session = createSession({ refresh: supabaseRefresher({ url, apiKey }), tokens: { accessToken: 'x', refreshToken: server.state.current, expiresAt: Date.now() - 1 } });
+    const sentAt = Date.now();
+    const token = track(session.getAccessToken());
+    await vi.advanceTimersByTimeAsync(50);
+    expect(typeof token.value).toBe('string');
+    const { expiresAt } = session.getStatus();
+    expect(expiresAt).toBeGreaterThanOrEqual(sentAt + 3_600_000);
+    expect(expiresAt).toBeLessThanOrEqual(Date.now() + 3_600_000);
+    await session.dispose();
   });
 
   it('refresh_token_already_used is permanent; over_request_rate_limit (429) transient', async () => {
