@@ -27,6 +27,7 @@ import { jwtExpiresAt } from './jwt.js';
 import { runRefresh } from './refresh-task.js';
 import { memoryStore } from '../stores/memory.js';
 import { Waiters, type Credential } from './waiters.js';
+import { attachFrontEnd, type FrontEndPort } from './front-end.js';
 
 export type { Credential } from './waiters.js';
 
@@ -148,14 +149,6 @@ export interface Session {
   dispose(): Promise<void>;
   /** The running statechart actor (for `@xstate/react`, inspection, tests). */
   readonly actor: Actor<RefreshMachine>;
-
-  // For front ends (fetch, axios):
-  /** The credential to send now; a promise when the request has to wait for a refresh first. */
-  credential(signal?: AbortSignal): Credential | Promise<Credential>;
-  /** A request sent with `tokenVersion` got 401: wait for the credential to replay it with. */
-  unauthorized(tokenVersion: number, signal?: AbortSignal): Promise<Credential>;
-  /** A 401 for a request that will not wait (its body cannot be replayed): still start the refresh. */
-  reportUnauthorized(tokenVersion: number): void;
 }
 
 /** The part of a session that front ends put on what they return. */
@@ -389,8 +382,7 @@ export function createSession(options: SessionOptions): Session {
     return waiters.wait(signal, (requestId) => actor.send({ type: 'REFRESH', requestId }));
   };
 
-  const session: Session = {
-    actor,
+  const frontEnd: FrontEndPort = {
     credential,
     unauthorized(tokenVersion, signal) {
       if (disposed) return Promise.reject(new DisposedError());
@@ -399,6 +391,10 @@ export function createSession(options: SessionOptions): Session {
     reportUnauthorized(tokenVersion) {
       if (!disposed) actor.send({ type: 'UNAUTHORIZED', tokenVersion });
     },
+  };
+
+  const session: Session = {
+    actor,
     async getAccessToken(callOptions) {
       return (await credential(callOptions?.signal)).accessToken;
     },
@@ -461,7 +457,7 @@ export function createSession(options: SessionOptions): Session {
       await storeOps;
     },
   };
-  return session;
+  return attachFrontEnd(session, frontEnd);
 }
 
 /**
