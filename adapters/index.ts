@@ -29,6 +29,8 @@ export type {
 } from '../machines/refresh.machine.js';
 export { createSession, sessionApi } from './core/session.js';
 export type { Session, SessionApi, SessionOptions, SessionEvents, SessionStatusReport, LogEntry, Credential } from './core/session.js';
+export type { WakeSource } from './core/wake.js';
+export { browserWake } from './wake/browser.js';
 export type { TokenSet, StoredTokens, TokenStore, Refresher, RefreshedTokens, RefreshLock, LockHandle, MaybePromise } from './core/ports.js';
 export {
   ErrorCode,

@@ -28,6 +28,8 @@ import { runRefresh } from './refresh-task.js';
 import { memoryStore } from '../stores/memory.js';
 import { Waiters, type Credential } from './waiters.js';
 import { attachFrontEnd, type FrontEndPort } from './front-end.js';
+import type { WakeSource } from './wake.js';
+import { browserWake } from '../wake/browser.js';
 
 export type { Credential } from './waiters.js';
 
@@ -78,10 +80,13 @@ export interface SessionOptions extends Partial<RefreshMachineOptions> {
    */
   proactive?: boolean;
   /**
-   * In a browser, re-check the clock on `focus`, `online` and `visibilitychange` (timers
-   * drift while a machine sleeps or a tab is in the background).
-   * @default true
+   * Where the session hears that the host may have slept, to re-check the clock (timers
+   * drift while a machine sleeps or a tab is in the background): a {@link WakeSource}, or
+   * `false` for none.
+   * @default browserWake (focus, online, visibilitychange; nothing outside a browser)
    */
+  wake?: WakeSource | false;
+  /** @deprecated Use `wake: false`. */
   wakeEvents?: boolean;
   /**
    * Clock for expiries.
@@ -344,7 +349,8 @@ export function createSession(options: SessionOptions): Session {
     actor.send(snapshot.hasTag('loggedOut') ? { type: 'LOGIN', ...facts } : { type: 'TOKENS_UPDATED', ...facts });
   };
   const unsubscribeStore = store.subscribe?.(() => void syncFromStore().catch(() => undefined));
-  const unsubscribeWake = options.wakeEvents === false ? undefined : listenForWake(() => {
+  const wakeSource = options.wake ?? (options.wakeEvents === false ? false : browserWake);
+  const unsubscribeWake = wakeSource === false ? undefined : wakeSource(() => {
     if (!disposed) actor.send({ type: 'WAKE' });
   });
 
@@ -458,25 +464,4 @@ export function createSession(options: SessionOptions): Session {
     },
   };
   return attachFrontEnd(session, frontEnd);
-}
-
-/**
- * Call `onWake` when a browser tab may have slept: window `focus` and `online`, and the
- * document becoming visible. Nothing outside a browser.
- */
-function listenForWake(onWake: () => void): (() => void) | undefined {
-  const win = globalThis as unknown as Partial<Window>;
-  const doc = win.document;
-  if (typeof win.addEventListener !== 'function' || typeof win.removeEventListener !== 'function') return undefined;
-  const onVisibility = () => {
-    if (doc?.visibilityState === 'visible') onWake();
-  };
-  win.addEventListener('focus', onWake);
-  win.addEventListener('online', onWake);
-  doc?.addEventListener('visibilitychange', onVisibility);
-  return () => {
-    win.removeEventListener!('focus', onWake);
-    win.removeEventListener!('online', onWake);
-    doc?.removeEventListener('visibilitychange', onVisibility);
-  };
 }

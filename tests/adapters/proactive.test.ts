@@ -106,6 +106,40 @@ describe('rule 8: the wall clock is re-checked on wake', () => {
   });
 });
 
+describe('rule 8: a wake source of the host', () => {
+  it('a custom wake source (React Native AppState, a worker) re-checks the clock, and is stopped by dispose()', async () => {
+    let wake: (() => void) | undefined;
+    let stopped = 0;
+    const { server, authFetch } = await createHarness({
+      server: { accessTokenTtlSeconds: 3600 },
+      client: {
+        wake: (onWake) => {
+          wake = onWake;
+          return () => stopped++;
+        },
+      },
+    });
+    vi.setSystemTime(Date.now() + 2 * HOUR);
+    expect(server.stats.refreshCalls).toBe(0);
+    wake!();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(server.stats.refreshCalls).toBe(1);
+    await authFetch.dispose();
+    expect(stopped).toBe(1);
+  });
+
+  it('wake: false listens to nothing, even in a browser', async () => {
+    const win = new EventTarget();
+    vi.stubGlobal('addEventListener', win.addEventListener.bind(win));
+    vi.stubGlobal('removeEventListener', win.removeEventListener.bind(win));
+    const { server } = await createHarness({ server: { accessTokenTtlSeconds: 3600 }, client: { wake: false } });
+    vi.setSystemTime(Date.now() + 2 * HOUR);
+    win.dispatchEvent(new Event('focus'));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(server.stats.refreshCalls).toBe(0);
+  });
+});
+
 describe('rule 6 with rule 8: a refresh cycle that gave up does not restart itself', () => {
   it('after the retries are exhausted past refreshAt, no further token call happens until something asks for a token', async () => {
     const win = new EventTarget();

@@ -34,7 +34,7 @@ function setup(options: Partial<SessionManagerOptions> = {}) {
     },
     lock: () => memoryLock(),
     idleTimeoutMs: 10_000,
-    session: { wakeEvents: false },
+    session: { wake: false },
     ...options,
   });
   return { manager, stores, storeCalls, presented, signIn };
@@ -117,7 +117,7 @@ describe('createSessionManager', () => {
         throw new RefreshError({ kind: 'permanent', reason: 'invalid_grant', status: 400 });
       },
       store: (id) => stores.get(id) ?? memoryStore(),
-      session: { wakeEvents: false, backoffBaseMs: 10, maxPermanentFailures: 1 },
+      session: { wake: false, backoffBaseMs: 10, maxPermanentFailures: 1 },
     });
     const outcome = manager.getValidAccessToken('alice').catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(100);

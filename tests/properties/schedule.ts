@@ -200,7 +200,7 @@ export async function runSchedule(schedule: Schedule, options: { reuseGraceMs?: 
     allowedOrigins: [new URL(testUrls.api).origin],
     tokens: { accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: Date.now() + login.expires_in * 1000 },
     inspect: (event) => afterSuccess(event),
-    wakeEvents: false,
+    wake: false,
   });
 
   // loggedOut exactly when three consecutive permanent failures happened, or on logout().
