@@ -7,6 +7,8 @@ import { withTimeout } from './timeout.js';
 export interface RefreshTaskDeps {
   store: TokenStore;
   refresher: Refresher;
+  /** `cookie`: the refresh token is an httpOnly cookie; the refresher gets `''` and none is stored. */
+  refreshTokenIn: 'store' | 'cookie';
   lock?: RefreshLock;
   refreshTimeoutMs: number;
   lockTimeoutMs: number;
@@ -92,7 +94,9 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
     if (!stored) throw sessionGone('NO_SESSION');
     const fresh = stored.expiresAt === undefined || stored.expiresAt > now();
     if (fresh && differs(stored, startedWith)) return accept(stored, 'store');
-    if (!stored.refreshToken) throw sessionGone('NO_REFRESH_TOKEN');
+    const inCookie = deps.refreshTokenIn === 'cookie';
+    if (!stored.refreshToken && !inCookie) throw sessionGone('NO_REFRESH_TOKEN');
+    const presented = inCookie ? '' : stored.refreshToken!;
 
     let answer: RefreshedTokens;
     let warning: RefreshError | undefined;
@@ -100,7 +104,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
       answer = await withTimeout(
         signal,
         deps.refreshTimeoutMs,
-        (callSignal) => deps.refresher(stored.refreshToken!, { signal: callSignal }),
+        (callSignal) => deps.refresher(presented, { signal: callSignal }),
         () => new RefreshError({ kind: 'transient', reason: 'TIMEOUT' }, `The token endpoint did not answer within ${deps.refreshTimeoutMs} ms.`),
       );
     } catch (error) {
@@ -125,7 +129,9 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
           // Rule 5: before counting a permanent failure, see whether another tab or instance
           // rotated the refresh token meanwhile; if so, theirs is the session now.
           const again = await store.get();
-          if (again && again.refreshToken !== stored.refreshToken) return accept(again, 'store');
+          // (With the refresh token in a cookie, a new access token is the sign.)
+          const moved = again && (inCookie ? again.accessToken !== stored.accessToken : again.refreshToken !== stored.refreshToken);
+          if (again && moved) return accept(again, 'store');
         }
         throw refreshError;
       }

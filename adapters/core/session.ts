@@ -47,6 +47,17 @@ export interface SessionOptions extends Partial<RefreshMachineOptions> {
   /** Tokens to sign in with at creation (written to the store). Otherwise the store's tokens, if any, are used. */
   tokens?: TokenSet;
   /**
+   * Where the refresh token lives. `'store'`: with the access token, presented by the
+   * refresher. `'cookie'`: in an httpOnly cookie that JavaScript never sees and the browser
+   * sends to the refresh endpoint (`credentials: 'include'`); the store then holds only
+   * access tokens, the refresher is called with `''`, and a missing refresh token does not
+   * end the session (the endpoint's 401 does). Single flight, queue, backoff, logout rules
+   * and the cross-tab lock are unchanged: several tabs refreshing with one rotating cookie
+   * is the same race.
+   * @default 'store'
+   */
+  refreshTokenIn?: 'store' | 'cookie';
+  /**
    * Bound of one refresh call; past it the attempt counts as a transient failure.
    * @default 10000
    */
@@ -237,6 +248,7 @@ export function createSession(options: SessionOptions): Session {
               clear: () => store.clear(),
             },
             refresher: options.refresh,
+            refreshTokenIn: options.refreshTokenIn ?? 'store',
             lock: options.lock,
             refreshTimeoutMs: options.refreshTimeoutMs ?? 10_000,
             lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
@@ -444,7 +456,7 @@ export function createSession(options: SessionOptions): Session {
         status: selectSessionStatus(snapshot),
         tokenVersion: context.tokenVersion,
         expiresAt: context.expiresAt,
-        hasRefreshToken: Boolean(held?.tokens.refreshToken),
+        hasRefreshToken: options.refreshTokenIn === 'cookie' ? held !== null : Boolean(held?.tokens.refreshToken),
         attempt: context.attempt,
         permanentFailures: context.permanentFailures,
         queued: waiters.size,
