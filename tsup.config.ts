@@ -12,6 +12,8 @@ export default defineConfig({
     testing: 'adapters/testing/index.ts',
     'testing-node': 'adapters/testing/node.ts',
     redis: 'adapters/redis/index.ts',
+    server: 'adapters/server/index.ts',
+    machine: 'adapters/machine/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

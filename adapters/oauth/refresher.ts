@@ -1,5 +1,6 @@
 import * as oauth from 'oauth4webapi';
-import { classifyTokenFailure, InvalidOptionsError, InvalidTokenResponseError, RefreshError, parseRetryAfter, type RotatedTokens } from '../core/errors.js';
+import { InvalidOptionsError, InvalidTokenResponseError, RefreshError, type RotatedTokens } from '../core/errors.js';
+import { httpRefreshError } from '../core/http-failure.js';
 import type { RefreshedTokens, Refresher } from '../core/ports.js';
 
 export interface OAuthRefresherOptions {
@@ -52,12 +53,7 @@ function responseOf(error: unknown): Response | undefined {
 }
 
 function httpFailure(status: number, oauthError: string | undefined, response: Response | undefined): RefreshError {
-  return new RefreshError({
-    kind: classifyTokenFailure(status, oauthError),
-    reason: oauthError ?? `HTTP_${status}`,
-    status,
-    retryAfterMs: parseRetryAfter(response?.headers.get('retry-after')),
-  });
+  return httpRefreshError(status, oauthError, response?.headers.get('retry-after'));
 }
 
 /**

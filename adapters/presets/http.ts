@@ -1,4 +1,5 @@
-import { classifyTokenFailure, InvalidTokenResponseError, parseRetryAfter, RefreshError, type RotatedTokens } from '../core/errors.js';
+import { InvalidTokenResponseError, type RefreshError, type RotatedTokens } from '../core/errors.js';
+import { httpRefreshError } from '../core/http-failure.js';
 import type { RefreshedTokens } from '../core/ports.js';
 
 /**
@@ -7,25 +8,14 @@ import type { RefreshedTokens } from '../core/ports.js';
  * body: it may hold tokens.
  */
 export async function failureFrom(response: Response): Promise<RefreshError> {
-  let code: string | undefined;
+  let code: unknown;
   try {
     const body = (await response.json()) as Record<string, unknown>;
-    for (const field of ['error_code', 'code', 'error']) {
-      const value = body[field];
-      if (typeof value === 'string' && /^[\w.-]{1,64}$/.test(value)) {
-        code = value;
-        break;
-      }
-    }
+    code = ['error_code', 'code', 'error'].map((field) => body[field]).find((value) => typeof value === 'string');
   } catch {
     // Not JSON: the status alone classifies it.
   }
-  return new RefreshError({
-    kind: classifyTokenFailure(response.status, code),
-    reason: code ?? `HTTP_${response.status}`,
-    status: response.status,
-    retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
-  });
+  return httpRefreshError(response.status, code, response.headers.get('retry-after'));
 }
 
 /** Where a preset's 2xx answer carries each token field. */

@@ -41,7 +41,7 @@ describe('Django SimpleJWT (jsonRefresher defaults)', () => {
     mock.use(server.handler);
     const { session, error } = await permanentThenLoggedOut(jsonRefresher({ url: server.url }), 'rt_not_the_current_one');
     expect(isAuthchartError(error, ErrorCode.SESSION_EXPIRED)).toBe(true);
-    expect(session.getStatus()).toMatchObject({ state: 'loggedOut', lastError: { code: 'token_not_valid', status: 401, kind: 'permanent' } });
+    expect(session.getStatus()).toMatchObject({ state: 'loggedOut', lastError: { code: 'REFRESH_FAILED', reason: 'token_not_valid', status: 401, kind: 'permanent' } });
     expect(server.state.calls).toBe(3);
   });
 
@@ -105,7 +105,7 @@ describe('Spotify', () => {
     const server = spotify({ clientId: 'spotify-app', rotate: true });
     mock.use(server.handler);
     const { session } = await permanentThenLoggedOut(spotifyRefresher({ clientId: 'spotify-app' }), 'AQ_revoked');
-    expect(session.getStatus()).toMatchObject({ state: 'loggedOut', lastError: { code: 'invalid_grant', kind: 'permanent' } });
+    expect(session.getStatus()).toMatchObject({ state: 'loggedOut', lastError: { code: 'REFRESH_FAILED', reason: 'invalid_grant', kind: 'permanent' } });
   });
 });
 
@@ -147,13 +147,13 @@ describe('Supabase Auth (GoTrue)', () => {
     expect(typeof token.value).toBe('string');
     // Presenting the rotated-away token again:
     const again = await permanentThenLoggedOut(supabaseRefresher({ url, apiKey }), first);
-    expect(again.session.getStatus().lastError).toMatchObject({ code: 'refresh_token_already_used', kind: 'permanent', status: 400 });
+    expect(again.session.getStatus().lastError).toMatchObject({ code: 'REFRESH_FAILED', reason: 'refresh_token_already_used', kind: 'permanent', status: 400 });
   });
 
   it('a wrong API key is a permanent failure, reported as HTTP_401', async () => {
     const server = supabase({ url, apiKey });
     mock.use(server.handler);
     const { session } = await permanentThenLoggedOut(supabaseRefresher({ url, apiKey: 'wrong' }), server.state.current);
-    expect(session.getStatus().lastError).toMatchObject({ code: 'HTTP_401', kind: 'permanent' });
+    expect(session.getStatus().lastError).toMatchObject({ code: 'REFRESH_FAILED', reason: 'HTTP_401', kind: 'permanent' });
   });
 });

@@ -1,6 +1,7 @@
 /** A token store that cannot be read (Redis down) is not "no session". Fake timers. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RedisUnavailableError, isAuthchartError } from '../../adapters/core/errors.js';
+import { isAuthchartError } from '../../adapters/core/errors.js';
+import { RedisUnavailableError } from '../../adapters/redis/errors.js';
 import type { TokenStore } from '../../adapters/core/ports.js';
 import { createSession } from '../../adapters/core/session.js';
 import { memoryStore } from '../../adapters/stores/memory.js';

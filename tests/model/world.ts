@@ -205,6 +205,7 @@ export async function createWorld(): Promise<World> {
   const inspections: InspectionEvent[] = [];
   const authFetch = createAuthFetch({
     ...MODEL_INPUT,
+    maxWaitMs: WORLD_OPTIONS.maxWaitMs,
     refresh: refresher,
     store,
     lock,

@@ -9,7 +9,7 @@ import { vi } from 'vitest';
 import { fc } from '@fast-check/vitest';
 import type { InspectionEvent } from 'xstate';
 import { createAuthFetch } from '../../adapters/fetch/index.js';
-import { ErrorCode, defaultRefreshOptions, isAuthchartError, type Refresher } from '../../adapters/index.js';
+import { ErrorCode, isAuthchartError, sessionDefaults as defaultRefreshOptions, type Refresher } from '../../adapters/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
 import { createTokenServer, resourceReply, testUrls, type TokenServerFault, type TokenServerReply } from '../../adapters/testing/index.js';
 import { mock } from '../support/harness.js';

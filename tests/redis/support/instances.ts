@@ -18,7 +18,8 @@ export async function startInstance(config: WorkerConfig): Promise<Instance> {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('worker did not start within 15 s')), 15_000);
+    // A bound against a hang, not a timing: a cold tsx start on a busy 2-core machine takes tens of seconds.
+    const timer = setTimeout(() => reject(new Error('worker did not start within 90 s')), 90_000);
     child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready`)));
     child.once('message', (message: FromWorker) => {
       clearTimeout(timer);
