@@ -3,7 +3,13 @@ import { classifyTokenFailure, InvalidOptionsError, InvalidTokenResponseError, R
 import type { RefreshedTokens, Refresher } from '../core/ports.js';
 
 export interface OAuthRefresherOptions {
-  /** The authorization server's token endpoint. */
+  /**
+   * The authorization server's token endpoint. In a browser it may be relative to the page
+   * (`'/oauth/token'`, for a token endpoint on the app's own origin or behind its proxy): it
+   * is resolved once, against `location.href` when `oauthRefresher` is called. Outside a
+   * browser it must be absolute (`INVALID_OPTIONS` otherwise).
+   * @example 'https://auth.example.com/oauth/token'
+   */
   tokenEndpoint: string | URL;
   /** The OAuth client id. */
   clientId: string;
@@ -43,6 +49,31 @@ export interface OAuthRefresherOptions {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/**
+ * The token endpoint as an absolute URL. In a browser a relative one (`'/oauth/token'`) is
+ * resolved against the page's URL once, here, as `fetch('/oauth/token')` would be; outside a
+ * browser there is no page to resolve it against, so it is refused.
+ */
+function tokenEndpointUrl(value: string | URL): URL {
+  const text = String(value);
+  const page = (globalThis as { location?: { href?: unknown } }).location?.href;
+  try {
+    return new URL(text);
+  } catch {
+    // Not absolute: resolved against the page below, or refused.
+  }
+  if (typeof page !== 'string') {
+    throw new InvalidOptionsError(
+      `tokenEndpoint "${text.slice(0, 200)}" is not an absolute URL. A relative token endpoint is resolved against the page's URL in a browser; elsewhere give the full URL (https://auth.example.com/oauth/token).`,
+    );
+  }
+  try {
+    return new URL(text, page);
+  } catch {
+    throw new InvalidOptionsError(`tokenEndpoint "${text.slice(0, 200)}" is not a URL.`);
+  }
+}
 
 function responseOf(error: unknown): Response | undefined {
   const candidate = (error as { response?: unknown; cause?: unknown }) ?? {};
@@ -94,12 +125,7 @@ function toRefreshFailure(error: unknown, status: number | undefined): RefreshEr
  * const refresh = oauthRefresher({ tokenEndpoint: 'https://auth.example.com/oauth/token', clientId: 'spa' })
  */
 export function oauthRefresher(options: OAuthRefresherOptions): Refresher {
-  let endpoint: URL;
-  try {
-    endpoint = new URL(options.tokenEndpoint);
-  } catch {
-    throw new InvalidOptionsError(`tokenEndpoint "${String(options.tokenEndpoint)}" is not a URL.`);
-  }
+  const endpoint = tokenEndpointUrl(options.tokenEndpoint);
   if (!options.clientId) throw new InvalidOptionsError('clientId is required.');
   const as: oauth.AuthorizationServer = {
     // Used only to validate an id_token, which happens only when the user gave the issuer.
