@@ -29,7 +29,8 @@ export type {
 } from '../machines/refresh.machine.js';
 export { createSession, sessionApi } from './core/session.js';
 export type { Session, SessionApi, SessionOptions, SessionEvents, SessionStatusReport, LogEntry, Credential } from './core/session.js';
-export type { TokenSet, StoredTokens, TokenStore, Refresher, RefreshedTokens, RefreshLock, LockHandle, MaybePromise } from './core/ports.js';
+export type { TokenSet, StoredTokens, TokenStore, Refresher, RefresherContext, RefreshedTokens, RefreshLock, LockHandle, MaybePromise, DPoPKeyStore } from './core/ports.js';
+export { memoryDPoPKeys, generateDPoPKeyPair } from './dpop/keys.js';
 export {
   ErrorCode,
   AuthchartError,

@@ -1,6 +1,6 @@
 import type { RefreshSuccess } from '../../machines/refresh.machine.js';
 import { InvalidTokenResponseError, lockTimeoutError, RefreshError, toRefreshError } from './errors.js';
-import type { LockHandle, RefreshedTokens, RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from './ports.js';
+import type { DPoPKeyStore, LockHandle, RefreshedTokens, RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from './ports.js';
 import { jwtExpiresAt } from './jwt.js';
 import { withTimeout } from './timeout.js';
 
@@ -8,6 +8,8 @@ export interface RefreshTaskDeps {
   store: TokenStore;
   refresher: Refresher;
   lock?: RefreshLock;
+  /** The session's DPoP key pair, read under the lock for each token call and handed to the refresher. */
+  dpop?: DPoPKeyStore;
   refreshTimeoutMs: number;
   lockTimeoutMs: number;
   now: () => number;
@@ -28,6 +30,15 @@ export interface RefreshTaskDeps {
 
 function sessionGone(reason: string): RefreshError {
   return new RefreshError({ kind: 'permanent', reason, sessionGone: true }, 'There is no refresh token to present; sign in again.');
+}
+
+/** The session's DPoP key pair; a key store that fails is a transient failure (nothing was presented). */
+async function dpopKeyOf(keys: DPoPKeyStore): Promise<CryptoKeyPair> {
+  try {
+    return await keys.getOrCreate();
+  } catch (cause) {
+    throw new RefreshError({ kind: 'transient', reason: 'DPOP_KEY_UNAVAILABLE', cause }, 'The DPoP key store could not give the key pair; the refresh is retried.');
+  }
 }
 
 function differs(a: TokenSet, b: TokenSet | null): boolean {
@@ -100,7 +111,10 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
       answer = await withTimeout(
         signal,
         deps.refreshTimeoutMs,
-        (callSignal) => deps.refresher(stored.refreshToken!, { signal: callSignal }),
+        async (callSignal) => {
+          const dpopKeyPair = deps.dpop ? await dpopKeyOf(deps.dpop) : undefined;
+          return deps.refresher(stored.refreshToken!, dpopKeyPair ? { signal: callSignal, dpopKeyPair } : { signal: callSignal });
+        },
         () => new RefreshError({ kind: 'transient', reason: 'TIMEOUT' }, `The token endpoint did not answer within ${deps.refreshTimeoutMs} ms.`),
       );
     } catch (error) {

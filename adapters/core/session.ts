@@ -22,7 +22,7 @@ import {
   SessionExpiredError,
   type RefreshError,
 } from './errors.js';
-import type { RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from './ports.js';
+import type { DPoPKeyStore, RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from './ports.js';
 import { jwtExpiresAt } from './jwt.js';
 import { runRefresh } from './refresh-task.js';
 import { memoryStore } from '../stores/memory.js';
@@ -42,6 +42,17 @@ export interface SessionOptions extends Partial<RefreshMachineOptions> {
   store?: TokenStore;
   /** Who may refresh across tabs or instances. Without one, the machine's single flight holds within this process. */
   lock?: RefreshLock;
+  /**
+   * Turn on DPoP (RFC 9449): the session's key pair, shared by every tab or instance that may
+   * refresh it. Token calls carry a proof signed with it (`oauthRefresher` binds the tokens
+   * to it); sign-out forgets it. Start a sign-in with `await keys.rotate()` and exchange the
+   * authorization code with that key pair, so a new session has a new key.
+   * @default undefined (Bearer tokens)
+   * @example
+   * const keys = indexedDbDPoPKeys() // authchart/cross-tab; memoryDPoPKeys() in one process
+   * createSession({ refresh: oauthRefresher({ tokenEndpoint, clientId }), store, lock, dpop: keys })
+   */
+  dpop?: DPoPKeyStore;
   /** Tokens to sign in with at creation (written to the store). Otherwise the store's tokens, if any, are used. */
   tokens?: TokenSet;
   /**
@@ -233,6 +244,7 @@ export function createSession(options: SessionOptions): Session {
             },
             refresher: options.refresh,
             lock: options.lock,
+            dpop: options.dpop,
             refreshTimeoutMs: options.refreshTimeoutMs ?? 10_000,
             lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
             now,
@@ -309,7 +321,11 @@ export function createSession(options: SessionOptions): Session {
       }
       case 'loggedOut': {
         held = null;
-        if (event.reason !== 'noSession' && event.reason !== 'remote') void serialStore(() => store.clear());
+        if (event.reason !== 'noSession' && event.reason !== 'remote') {
+          void serialStore(() => store.clear());
+          // The key the ended session's tokens were bound to is of no further use.
+          if (options.dpop) void serialStore(() => options.dpop!.clear()).catch(() => undefined);
+        }
         log?.({ type: 'loggedOut', reason: event.reason });
         for (const listener of listeners.loggedOut) listener({ reason: event.reason });
         break;
