@@ -96,7 +96,7 @@ describe('a broken statechart makes the generated suite fail', () => {
   it('the unbroken copy passes (the breaking helper changes nothing by itself)', async () => {
     underTest.machine = broken({});
     expect(await firstFailure()).toBeNull();
-  }, 60_000);
+  }, 120_000);
 
   it.each(variants)('caught: %s', async (_name, change) => {
     underTest.machine = broken(change);
