@@ -88,8 +88,9 @@ export interface OidcFixture {
   /** RFC 7662 introspection of an access token, as the resource server's client. */
   introspect(token: string): Promise<{ active: boolean; cnf?: { jkt?: string }; client_id?: string; sub?: string; exp?: number }>;
   /**
-   * The next `DPoP-Nonce` the proxy passes to the client is replaced by a nonce the provider
-   * never issued, as a nonce that went stale between two calls looks to the provider.
+   * The next answer of the token endpoint carries a `DPoP-Nonce` the provider never issued
+   * (replacing its own, if any): the client's next proof carries a nonce the provider
+   * refuses, as it refuses one that went stale.
    */
   poisonNextNonce(): void;
   close(): Promise<void>;
@@ -164,6 +165,8 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
         redirect_uris: [REDIRECT_URI],
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
+        // With DPoP on, the provider refuses this client's token calls without a proof.
+        ...(options.dpop ? { dpop_bound_access_tokens: true } : {}),
       },
       {
         client_id: resourceClient.clientId,
@@ -251,7 +254,7 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
         { host: '127.0.0.1', port: backendPort, method: req.method, path: req.url, headers: req.headers },
         (answer) => {
           const headers = { ...answer.headers };
-          if (poisonNonce && headers['dpop-nonce']) {
+          if (poisonNonce && isToken) {
             poisonNonce = false;
             headers['dpop-nonce'] = randomBytes(32).toString('base64url');
           }
