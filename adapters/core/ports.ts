@@ -51,7 +51,14 @@ export interface RefreshedTokens {
   expiresAt?: number;
 }
 
-/** What a refresher is given besides the refresh token. */
+/**
+ * What a refresher is given besides the refresh token.
+ * @example
+ * const refresh: Refresher = async (refreshToken, { signal, dpopKeyPair }) => {
+ *   const DPoP = dpopKeyPair ? oauth.DPoP(client, dpopKeyPair) : undefined
+ *   // … the token call, with the proof when DPoP is on
+ * }
+ */
 export interface RefresherContext {
   /** Aborted when the refresh is given up (timeout, logout, dispose). */
   signal: AbortSignal;

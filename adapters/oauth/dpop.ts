@@ -44,10 +44,10 @@ export interface TokenEndpointDPoP {
   /**
    * Fetch a nonce without presenting a refresh token. `send` makes the probe's request with
    * the handle it is given (a fresh one, so the proof carries no nonce). Concurrent callers
-   * share one probe.
+   * share one probe; when the shared one fails, a caller makes its own.
    */
   probe(keyPair: CryptoKeyPair, send: (handle: oauth.DPoPHandle) => Promise<Response>): Promise<void>;
-  /** Read the nonce an answer carries (any status); `sentNonce`: the answer accepted the proof's nonce. */
+  /** Read the nonce an answer carries (any status); `accepted`: a 2xx answer, which took the proof's nonce. */
   learn(response: Response, accepted: boolean): void;
 }
 
@@ -85,19 +85,28 @@ export function tokenEndpointDPoP(client: oauth.Client, nonceMaxAgeMs: number, n
       return handle;
     },
     needsProbe: () => usesNonces && !fresh(),
-    probe(keyPair, send) {
-      probing ??= (async () => {
+    async probe(keyPair, send) {
+      const shared = probing;
+      if (shared) {
         try {
-          const response = await send(oauth.DPoP(client, keyPair));
-          // The body is of no use; not awaited (a stream's cancel may settle late).
-          void response.body?.cancel().catch(() => undefined);
-          if (response.headers.get('dpop-nonce')) state.learn(response, false);
-          else usesNonces = false;
-        } finally {
-          probing = null;
+          return await shared;
+        } catch {
+          // The other caller's probe failed (its refresh may have been given up): make our own.
         }
+      }
+      const own = (async () => {
+        const response = await send(oauth.DPoP(client, keyPair));
+        // The body is of no use; not awaited (a stream's cancel may settle late).
+        void response.body?.cancel().catch(() => undefined);
+        if (response.headers.get('dpop-nonce')) state.learn(response, false);
+        else usesNonces = false;
       })();
-      return probing;
+      probing = own;
+      try {
+        await own;
+      } finally {
+        if (probing === own) probing = null;
+      }
     },
     learn(response, accepted) {
       let value: string | null = null;

@@ -197,6 +197,47 @@ describe('atproto #3859: a server that consumes the refresh token before it chec
   });
 });
 
+describe('one refresher, many sessions (a server)', () => {
+  it('sessions share the nonce; when the session whose probe the others waited on gives up, another probes for itself', async () => {
+    const server = dpopTokenServer({ tokenEndpoint: TOKEN_ENDPOINT, order: 'consume-first' });
+    let openGate: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let heldProbes = 0;
+    const { http } = await import('msw');
+    mock.use(
+      http.post(TOKEN_ENDPOINT, async ({ request }) => {
+        const probe = new URLSearchParams(await request.clone().text()).get('refresh_token') === NONCE_PROBE_REFRESH_TOKEN;
+        // The first probe hangs until the test opens the gate (or its caller gives up).
+        if (probe && heldProbes++ === 0) await gate;
+        return undefined;
+      }),
+      server.handler,
+    );
+    const refresh = oauthRefresher({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' });
+    const [keysA, keysB] = [memoryDPoPKeys(), memoryDPoPKeys()];
+    const [pairA, pairB] = await Promise.all([keysA.getOrCreate(), keysB.getOrCreate()]);
+    const a = server.signIn(await keyThumbprint(pairA));
+    const b = server.signIn(await keyThumbprint(pairB));
+    const abortA = new AbortController();
+    const outcomeA = refresh(a.refreshToken, { signal: abortA.signal, dpopKeyPair: pairA }).then(() => 'ok', (e: unknown) => e);
+    let outcomeB: unknown = 'pending';
+    void refresh(b.refreshToken, { signal: new AbortController().signal, dpopKeyPair: pairB }).then(
+      () => (outcomeB = 'ok'),
+      (e: unknown) => (outcomeB = e),
+    );
+    await until(() => heldProbes === 1, 'the first probe');
+    abortA.abort(new DOMException('given up', 'AbortError'));
+    expect(((await outcomeA) as Error).name).toBe('AbortError');
+    await until(() => outcomeB !== 'pending', "the other session's refresh");
+    openGate();
+    expect(outcomeB).toBe('ok');
+    // B probed for itself, then presented its refresh token once; A's was never presented.
+    expect(heldProbes).toBe(2);
+    expect(presentedRefreshTokens(server)).toEqual([b.refreshToken]);
+    expect(server.stats.reuseDetected).toBe(0);
+  });
+});
+
 describe('a server that does not use nonces', () => {
   it('answers the first probe without a nonce; no probe is sent again', async () => {
     const { server, session } = await signedInSession({ order: 'proof-first', requireNonce: false });
