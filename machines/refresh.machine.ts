@@ -259,6 +259,9 @@ export const refreshMachine = setup({
       return failure.kind === 'permanent' && context.permanentFailures + 1 >= context.options.maxPermanentFailures;
     },
     retriesExhausted: ({ context }) => context.attempt >= context.options.maxRetries,
+    // DPoP (RFC 9449): the server asked for a new nonce. Not a failure: retried at once, once;
+    // a second request for a nonce in a row is an ordinary transient failure.
+    dpopNonceRequested: ({ context, event }) => failureOf(event).reason === 'use_dpop_nonce' && context.lastError?.reason !== 'use_dpop_nonce',
     refreshDue: ({ context }) => context.refreshAt !== null && Date.now() >= context.refreshAt,
     inUse: ({ context }) => context.inUse,
   },
@@ -397,7 +400,7 @@ export const refreshMachine = setup({
       },
     },
     refreshing: {
-      description: 'Exactly one refresh in flight.',
+      description: 'Exactly one refresh in flight. A DPoP use_dpop_nonce answer re-enters it at once with the new nonce: not a failure.',
       tags: ['waiting'],
       invoke: {
         id: 'refresh',
@@ -425,6 +428,7 @@ export const refreshMachine = setup({
           ],
         },
         onError: [
+          { guard: 'dpopNonceRequested', target: 'refreshing', reenter: true, actions: assign({ lastError: ({ event }) => failureOf(event) }) },
           {
             guard: 'sessionGone',
             target: 'loggedOut',

@@ -5,7 +5,7 @@
  */
 import { defaultRefreshOptions, MAX_TIMER_MS, type RefreshMachineOptions } from '../../machines/refresh.machine.js';
 import { InvalidOptionsError } from './errors.js';
-import type { RefreshLock, Refresher, TokenSet, TokenStore } from './ports.js';
+import type { DPoPKeyStore, RefreshLock, Refresher, TokenSet, TokenStore } from './ports.js';
 
 /** Defaults of every session option that has one. */
 export const sessionDefaults = Object.freeze({
@@ -35,6 +35,7 @@ export interface NormalizedOptions extends RefreshMachineOptions {
   refresh: Refresher;
   store: TokenStore | undefined;
   lock: RefreshLock | undefined;
+  dpop: DPoPKeyStore | undefined;
   tokens: TokenSet | undefined;
   maxWaitMs: number;
   refreshTimeoutMs: number;
@@ -114,6 +115,11 @@ export function normalizeOptions(options: Record<string, unknown>): NormalizedOp
   const lock = options.lock as Partial<RefreshLock> | undefined;
   if (lock !== undefined && (typeof lock !== 'object' || lock === null || typeof lock.acquire !== 'function')) fail('lock', 'a RefreshLock ({ acquire })', lock);
   out.lock = lock;
+  const dpop = options.dpop as Partial<DPoPKeyStore> | undefined;
+  if (dpop !== undefined && (typeof dpop !== 'object' || dpop === null || typeof dpop.getOrCreate !== 'function' || typeof dpop.clear !== 'function')) {
+    fail('dpop', 'a DPoPKeyStore ({ getOrCreate, rotate, clear }), e.g. memoryDPoPKeys()', dpop);
+  }
+  out.dpop = dpop;
   const tokens = options.tokens as Partial<TokenSet> | undefined;
   if (tokens !== undefined) {
     if (typeof tokens !== 'object' || tokens === null || typeof tokens.accessToken !== 'string' || tokens.accessToken === '') {

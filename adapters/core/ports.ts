@@ -52,6 +52,25 @@ export interface RefreshedTokens {
 }
 
 /**
+ * What a refresher is given besides the refresh token.
+ * @example
+ * const refresh: Refresher = async (refreshToken, { signal, dpopKeyPair }) => {
+ *   const DPoP = dpopKeyPair ? oauth.DPoP(client, dpopKeyPair) : undefined
+ *   // … the token call, with the proof when DPoP is on
+ * }
+ */
+export interface RefresherContext {
+  /** Aborted when the refresh is given up (timeout, logout, dispose). */
+  signal: AbortSignal;
+  /**
+   * The session's DPoP key pair (RFC 9449), when the session has a {@link DPoPKeyStore}:
+   * sign the token call's proof with it, since the refresh token is bound to it.
+   * `oauthRefresher` does; other refreshers may ignore it.
+   */
+  dpopKeyPair?: CryptoKeyPair;
+}
+
+/**
  * How to refresh: given the current refresh token, get new tokens. Throw a `RefreshError`
  * to say whether the failure is `transient` or `permanent`; anything else thrown is
  * classified (network errors and timeouts are transient). Honour `signal`.
@@ -63,7 +82,24 @@ export interface RefreshedTokens {
  *   return { accessToken: body.access, refreshToken: body.refresh }
  * }
  */
-export type Refresher = (refreshToken: string, context: { signal: AbortSignal }) => Promise<RefreshedTokens>;
+export type Refresher = (refreshToken: string, context: RefresherContext) => Promise<RefreshedTokens>;
+
+/**
+ * Where a session's DPoP key pair lives (RFC 9449). A DPoP-bound refresh token works only
+ * with the key it is bound to, so every tab or instance that may refresh the session must
+ * get the same key pair from here. Drivers: `memoryDPoPKeys()` (one process),
+ * `indexedDbDPoPKeys()` from `authchart/cross-tab` (every tab of an origin, non-extractable).
+ * @example
+ * const session = createSession({ refresh: oauthRefresher({ tokenEndpoint, clientId }), dpop: memoryDPoPKeys() })
+ */
+export interface DPoPKeyStore {
+  /** The key pair; created once (for every tab or instance sharing the store) when there is none. */
+  getOrCreate(): Promise<CryptoKeyPair>;
+  /** Replace the key pair with a new one and return it: a new sign-in starts with a new key. */
+  rotate(): Promise<CryptoKeyPair>;
+  /** Forget the key pair (sign-out). */
+  clear(): Promise<void>;
+}
 
 /** A held lock. Release is idempotent. */
 export interface LockHandle {

@@ -1,7 +1,7 @@
 import { toRefreshFailure, type RefreshSuccess } from '../../machines/refresh.machine.js';
 import { InvalidTokenResponseError, isAuthchartError, LockTimeoutError, RefreshError, StoreUnavailableError, toRefreshError } from './errors.js';
 import { expiryOfAnswer, isOlderToken } from './expiry.js';
-import type { LockHandle, RefreshedTokens, RefreshLock, Refresher, StoredTokens, TokenSet } from './ports.js';
+import type { DPoPKeyStore, LockHandle, RefreshedTokens, RefreshLock, Refresher, StoredTokens, TokenSet } from './ports.js';
 import { withTimeout } from './timeout.js';
 import type { TokenFacts, TokenHolder } from './token-holder.js';
 
@@ -11,6 +11,8 @@ export interface RefreshTaskDeps {
   /** `cookie`: the refresh token is an httpOnly cookie; the refresher gets `''` and none is stored. */
   refreshTokenIn: 'store' | 'cookie';
   lock?: RefreshLock;
+  /** The session's DPoP key pair, read under the lock for each token call and handed to the refresher. */
+  dpop?: DPoPKeyStore;
   refreshTimeoutMs: number;
   lockTimeoutMs: number;
   now: () => number;
@@ -25,6 +27,15 @@ const MERGE_ATTEMPTS = 3;
 
 function sessionGone(reason: string): RefreshError {
   return new RefreshError({ kind: 'permanent', reason, sessionGone: true }, 'There is no refresh token to present; sign in again.');
+}
+
+/** The session's DPoP key pair; a key store that fails is a transient failure (nothing was presented). */
+async function dpopKeyOf(keys: DPoPKeyStore): Promise<CryptoKeyPair> {
+  try {
+    return await keys.getOrCreate();
+  } catch (cause) {
+    throw new RefreshError({ kind: 'transient', reason: 'DPOP_KEY_UNAVAILABLE', cause }, 'The DPoP key store could not give the key pair; the refresh is retried.');
+  }
 }
 
 function differs(a: TokenSet, b: TokenSet | null): boolean {
@@ -119,7 +130,10 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
       answer = await withTimeout(
         signal,
         deps.refreshTimeoutMs,
-        (callSignal) => deps.refresher(presented, { signal: callSignal }),
+        async (callSignal) => {
+          const dpopKeyPair = deps.dpop ? await dpopKeyOf(deps.dpop) : undefined;
+          return deps.refresher(presented, dpopKeyPair ? { signal: callSignal, dpopKeyPair } : { signal: callSignal });
+        },
         () => new RefreshError({ kind: 'transient', reason: 'TIMEOUT' }, `The token endpoint did not answer within ${deps.refreshTimeoutMs} ms.`),
       );
     } catch (error) {

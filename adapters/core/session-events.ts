@@ -6,6 +6,7 @@ import type { Actor } from 'xstate';
 import { selectState, type RefreshEmitted, type RefreshMachine } from '../../machines/refresh.machine.js';
 import { RefreshUnavailableError, SessionExpiredError, type RefreshError } from './errors.js';
 import type { SessionEmitter } from './observers.js';
+import type { DPoPKeyStore } from './ports.js';
 import type { SessionStatusReport } from './session-types.js';
 import { adoptRecord } from './store-sync.js';
 import type { TokenHolder } from './token-holder.js';
@@ -26,11 +27,13 @@ export interface RoutingDeps {
   events: SessionEmitter;
   refreshes: RefreshRecord;
   now: () => number;
+  /** The session's DPoP keys: forgotten when the session ends for good. */
+  dpop?: DPoPKeyStore;
 }
 
 /** Act on every event the machine emits. Returns nothing to stop: it lives as long as the actor. */
 export function routeEmitted(deps: RoutingDeps): void {
-  const { actor, holder, waiters, events, refreshes, now } = deps;
+  const { actor, holder, waiters, events, refreshes, now, dpop } = deps;
   const settleWithCurrent = (settle: (outcome: Parameters<Waiters['settleAll']>[0]) => number) => {
     const credential = holder.credential();
     return settle(credential ? { credential } : { error: new SessionExpiredError() });
@@ -83,6 +86,9 @@ export function routeEmitted(deps: RoutingDeps): void {
             }
           }).catch(() => undefined);
         }
+        // The key the ended session's tokens were bound to is of no further use (not when
+        // another tab or instance ended it, or there never was a session here).
+        if (dpop && emitted.reason !== 'noSession' && emitted.reason !== 'remote') void holder.serial(() => dpop.clear()).catch(() => undefined);
         events.log({ type: 'loggedOut', reason: emitted.reason });
         events.emit('loggedOut', { reason: emitted.reason });
         break;

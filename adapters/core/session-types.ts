@@ -9,7 +9,7 @@ import type {
   SessionStatus,
 } from '../../machines/refresh.machine.js';
 import type { AuthchartError, RefreshError } from './errors.js';
-import type { RefreshLock, Refresher, TokenSet, TokenStore } from './ports.js';
+import type { DPoPKeyStore, RefreshLock, Refresher, TokenSet, TokenStore } from './ports.js';
 import type { WakeSource } from './wake.js';
 
 /**
@@ -27,6 +27,17 @@ export interface SessionOptions extends Partial<RefreshMachineOptions> {
   store?: TokenStore;
   /** Who may refresh across tabs or instances. Without one, the machine's single flight holds within this process. */
   lock?: RefreshLock;
+  /**
+   * Turn on DPoP (RFC 9449): the session's key pair, shared by every tab or instance that may
+   * refresh it. Token calls carry a proof signed with it (`oauthRefresher` binds the tokens
+   * to it); sign-out forgets it. Start a sign-in with `await keys.rotate()` and exchange the
+   * authorization code with that key pair, so a new session has a new key.
+   * @default undefined (Bearer tokens)
+   * @example
+   * const keys = indexedDbDPoPKeys() // authchart/cross-tab; memoryDPoPKeys() in one process
+   * createSession({ refresh: oauthRefresher({ tokenEndpoint, clientId }), store, lock, dpop: keys })
+   */
+  dpop?: DPoPKeyStore;
   /** Tokens to sign in with at creation (written to the store). Otherwise the store's tokens, if any, are used. */
   tokens?: TokenSet;
   /**

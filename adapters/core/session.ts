@@ -77,6 +77,7 @@ export function createSession(options: SessionOptions): Session {
           refresher: o.refresh,
           refreshTokenIn: o.refreshTokenIn,
           lock: o.lock,
+          dpop: o.dpop,
           refreshTimeoutMs: o.refreshTimeoutMs,
           lockTimeoutMs: o.lockTimeoutMs,
           now: o.now,
@@ -89,7 +90,7 @@ export function createSession(options: SessionOptions): Session {
       );
     },
   });
-  routeEmitted({ actor, holder, waiters, events, refreshes, now: o.now });
+  routeEmitted({ actor, holder, waiters, events, refreshes, now: o.now, dpop: o.dpop });
   actor.start();
 
   const sync = { holder, store, actor, disposed: isDisposed };

@@ -13,4 +13,6 @@ export type { BroadcastStoreOptions, ChangeMessage } from './broadcast-store.js'
 export { webLocksLock } from './web-locks.js';
 export type { WebLocksLockOptions } from './web-locks.js';
 export { leaseLock } from './lease-lock.js';
+export { indexedDbDPoPKeys } from './dpop-keys.js';
+export type { IndexedDbDPoPKeysOptions } from './dpop-keys.js';
 export type { LeaseLockOptions } from './lease-lock.js';

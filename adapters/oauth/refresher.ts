@@ -1,10 +1,18 @@
 import * as oauth from 'oauth4webapi';
 import { InvalidOptionsError, InvalidTokenResponseError, RefreshError, type RotatedTokens } from '../core/errors.js';
 import { httpRefreshError } from '../core/http-failure.js';
+import { positiveOption } from '../core/options.js';
 import type { RefreshedTokens, Refresher } from '../core/ports.js';
+import { NONCE_PROBE_REFRESH_TOKEN, nonceChallenge, tokenEndpointDPoP } from './dpop.js';
 
 export interface OAuthRefresherOptions {
-  /** The authorization server's token endpoint. */
+  /**
+   * The authorization server's token endpoint. In a browser it may be relative to the page
+   * (`'/oauth/token'`, for a token endpoint on the app's own origin or behind its proxy): it
+   * is resolved once, against `location.href` when `oauthRefresher` is called. Outside a
+   * browser it must be absolute (`INVALID_OPTIONS` otherwise).
+   * @example 'https://auth.example.com/oauth/token'
+   */
   tokenEndpoint: string | URL;
   /** The OAuth client id. */
   clientId: string;
@@ -41,9 +49,56 @@ export interface OAuthRefresherOptions {
    * localhost) may use `http:`; every other endpoint must be `https:`.
    */
   allowInsecureRequests?: boolean;
+  /**
+   * DPoP (RFC 9449). DPoP is on when the session has a key store (`createSession({ dpop })`):
+   * every token call then carries a proof signed with the session's key pair, and a
+   * `token_type` of `DPoP` is accepted (a server without DPoP support answers `Bearer`, which
+   * is accepted too). A refresh token is presented only with a nonce the server issued in the
+   * last `nonceMaxAgeMs` (when it uses nonces): otherwise a probe that presents no refresh
+   * token fetches one first, so a server that consumes the refresh token before checking the
+   * nonce never sees it presented twice. A `use_dpop_nonce` answer is retried at once with
+   * the new nonce and never counts as a failure.
+   * @default { nonceMaxAgeMs: 60000 }
+   * @example
+   * oauthRefresher({ tokenEndpoint, clientId, dpop: { nonceMaxAgeMs: 30_000 } })
+   */
+  dpop?: {
+    /**
+     * How long a nonce is trusted with a refresh token after the server issued (or last
+     * accepted) it. Keep it below the server's nonce lifetime (oidc-provider: 3 to 4 min;
+     * AT Protocol: 3 min).
+     * @default 60000
+     */
+    nonceMaxAgeMs?: number;
+  };
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/**
+ * The token endpoint as an absolute URL. In a browser a relative one (`'/oauth/token'`) is
+ * resolved against the page's URL once, here, as `fetch('/oauth/token')` would be; outside a
+ * browser there is no page to resolve it against, so it is refused.
+ */
+function tokenEndpointUrl(value: string | URL): URL {
+  const text = String(value);
+  const page = (globalThis as { location?: { href?: unknown } }).location?.href;
+  try {
+    return new URL(text);
+  } catch {
+    // Not absolute: resolved against the page below, or refused.
+  }
+  if (typeof page !== 'string') {
+    throw new InvalidOptionsError(
+      `tokenEndpoint "${text.slice(0, 200)}" is not an absolute URL. A relative token endpoint is resolved against the page's URL in a browser; elsewhere give the full URL (https://auth.example.com/oauth/token).`,
+    );
+  }
+  try {
+    return new URL(text, page);
+  } catch {
+    throw new InvalidOptionsError(`tokenEndpoint "${text.slice(0, 200)}" is not a URL.`);
+  }
+}
 
 function responseOf(error: unknown): Response | undefined {
   const candidate = (error as { response?: unknown; cause?: unknown }) ?? {};
@@ -90,12 +145,7 @@ function toRefreshFailure(error: unknown, status: number | undefined): RefreshEr
  * const refresh = oauthRefresher({ tokenEndpoint: 'https://auth.example.com/oauth/token', clientId: 'spa' })
  */
 export function oauthRefresher(options: OAuthRefresherOptions): Refresher {
-  let endpoint: URL;
-  try {
-    endpoint = new URL(options.tokenEndpoint);
-  } catch {
-    throw new InvalidOptionsError(`tokenEndpoint "${String(options.tokenEndpoint)}" is not a URL.`);
-  }
+  const endpoint = tokenEndpointUrl(options.tokenEndpoint);
   if (!options.clientId) throw new InvalidOptionsError('clientId is required.');
   const as: oauth.AuthorizationServer = {
     // Used only to validate an id_token, which happens only when the user gave the issuer.
@@ -115,32 +165,41 @@ export function oauthRefresher(options: OAuthRefresherOptions): Refresher {
   const baseFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
   const extra = new URLSearchParams(options.additionalParameters);
   if (options.scope) extra.set('scope', options.scope);
+  const dpop = tokenEndpointDPoP(client, positiveOption('dpop.nonceMaxAgeMs', options.dpop?.nonceMaxAgeMs, 60_000, 'number of milliseconds'));
 
-  return async (refreshToken, { signal }): Promise<RefreshedTokens> => {
+  const grantRequest = (refreshToken: string, signal: AbortSignal, handle: oauth.DPoPHandle | undefined) =>
+    oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, {
+      signal,
+      headers: options.headers,
+      additionalParameters: extra,
+      ...(handle ? { DPoP: handle } : {}),
+      [oauth.allowInsecureRequests]: insecure,
+      [oauth.customFetch]: (url, init) => baseFetch(url, init as RequestInit),
+    });
+
+  return async (refreshToken, { signal, dpopKeyPair }): Promise<RefreshedTokens> => {
     let response: Response;
     try {
-      response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, {
-        signal,
-        headers: options.headers,
-        additionalParameters: extra,
-        [oauth.allowInsecureRequests]: insecure,
-        [oauth.customFetch]: (url, init) => baseFetch(url, init as RequestInit),
-      });
+      if (dpopKeyPair && dpop.needsProbe()) await dpop.probe(dpopKeyPair, (probeHandle) => grantRequest(NONCE_PROBE_REFRESH_TOKEN, signal, probeHandle));
+      response = await grantRequest(refreshToken, signal, dpopKeyPair ? dpop.handle(dpopKeyPair) : undefined);
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       throw toRefreshFailure(error, undefined);
     }
     const status = response.status;
+    if (dpopKeyPair) dpop.learn(response, status >= 200 && status <= 299);
     if (status < 200 || status > 299) {
       try {
         await oauth.processRefreshTokenResponse(as, client, response);
       } catch (error) {
         if (signal.aborted) throw signal.reason;
+        // Asked for a nonce: the proof was checked before the grant, nothing was consumed.
+        if (dpopKeyPair && oauth.isDPoPNonceError(error)) throw nonceChallenge(status);
         throw toRefreshFailure(error, status);
       }
       throw httpFailure(status, undefined, response);
     }
-    return acceptAnswer(response, { as, client, validateIdToken: options.issuer !== undefined, signal });
+    return acceptAnswer(response, { as, client, validateIdToken: options.issuer !== undefined, dpop: dpopKeyPair !== undefined, signal });
   };
 }
 
@@ -172,17 +231,20 @@ function idTokenProblem(error: unknown): string | undefined {
  */
 async function acceptAnswer(
   response: Response,
-  context: { as: oauth.AuthorizationServer; client: oauth.Client; validateIdToken: boolean; signal: AbortSignal },
+  context: { as: oauth.AuthorizationServer; client: oauth.Client; validateIdToken: boolean; dpop: boolean; signal: AbortSignal },
 ): Promise<RefreshedTokens> {
   const status = response.status;
   const body = await jsonObject(response);
   if (context.signal.aborted) throw context.signal.reason;
   if (!body) throw new InvalidTokenResponseError('the body is not a JSON object', { status });
   const text = (field: string) => (typeof body[field] === 'string' && body[field] !== '' ? (body[field] as string) : undefined);
-  const bearer = typeof body.token_type === 'string' && body.token_type.toLowerCase() === 'bearer';
+  const tokenType = typeof body.token_type === 'string' ? body.token_type.toLowerCase() : undefined;
+  // DPoP-bound tokens only when the call was made with DPoP; Bearer always (RFC 9449 §5: a
+  // server without DPoP support ignores the proof and answers Bearer).
+  const usable = tokenType === 'bearer' || (context.dpop && tokenType === 'dpop');
   const rotated: RotatedTokens = {};
   if (text('refresh_token')) rotated.refreshToken = text('refresh_token');
-  if (text('access_token') && bearer) rotated.accessToken = text('access_token');
+  if (text('access_token') && usable) rotated.accessToken = text('access_token');
   if (typeof body.expires_in === 'number' && Number.isFinite(body.expires_in) && body.expires_in >= 0) rotated.expiresIn = body.expires_in;
   const refuse = (problem: string) => new InvalidTokenResponseError(problem, { status, rotated });
 
@@ -199,8 +261,12 @@ async function acceptAnswer(
   } catch (error) {
     throw refuse(idTokenProblem(error) ?? (error instanceof Error ? error.message : 'unreadable answer'));
   }
-  if (result.token_type !== 'bearer') {
-    throw refuse(`its token_type is "${String(body.token_type).slice(0, 16)}"; authchart sends Bearer tokens only (RFC 6750)`);
+  if (!usable) {
+    throw refuse(
+      context.dpop
+        ? `its token_type is "${String(body.token_type).slice(0, 16)}"; authchart uses DPoP and Bearer tokens only`
+        : `its token_type is "${String(body.token_type).slice(0, 16)}"; authchart sends Bearer tokens only (RFC 6750) unless DPoP is on (the session's \`dpop\` option)`,
+    );
   }
   if (typeof result.expires_in === 'number' && result.expires_in < 0) throw refuse('"expires_in" is negative');
   return { accessToken: result.access_token, refreshToken: result.refresh_token, expiresIn: result.expires_in };

@@ -144,9 +144,9 @@ describe('rule 12 and 13 together, over random skews and lifetimes (property)', 
       skewMs: fc.integer({ min: -24 * HOUR, max: 24 * HOUR }),
       lifetimeS: fc.integer({ min: 0, max: 24 * 3600 }),
       answer: fc.constantFrom('exp only' as const, 'exp and iat' as const, 'expires_in' as const),
-      requestEveryS: fc.constantFrom(0, 20, 60, 300),
+      requestEveryS: fc.constantFrom(0, 60, 300),
     },
-    { numRuns: 25 },
+    { numRuns: 20 },
   )('one simulated hour: token calls ≤ hours / lifetime + 1 without requests; one per token with them', async ({ skewMs, lifetimeS, answer, requestEveryS }) => {
     const server = skewedServer({ skewMs, lifetimeS, answer });
     const authFetch = createAuthFetch({ refresh: server.refresh, allowedOrigins: ['https://api.skew.test'], tokens: { accessToken: server.first(), refreshToken: 'rt' }, wake: false });
@@ -166,5 +166,6 @@ describe('rule 12 and 13 together, over random skews and lifetimes (property)', 
       expect(server.state.calls).toBeLessThanOrEqual(Math.min(perToken, perRequest) + 1);
     }
     await authFetch.dispose();
-  });
+    // CPU only (fake time): the bound stops a hang, it does not time anything.
+  }, 120_000);
 });

@@ -45,6 +45,8 @@ export const FAILURES = {
   timeout: { kind: 'transient', code: 'REFRESH_FAILED', reason: 'TIMEOUT' },
   invalidGrant: { kind: 'permanent', code: 'REFRESH_FAILED', reason: 'invalid_grant', status: 400 },
   sessionGone: { kind: 'permanent', code: 'REFRESH_FAILED', reason: 'NO_SESSION', sessionGone: true },
+  /** DPoP: the token endpoint asks for a new nonce (RFC 9449 §8); nothing was consumed. */
+  dpopNonce: { kind: 'transient', code: 'REFRESH_FAILED', reason: 'use_dpop_nonce', status: 400 },
 } as const satisfies Record<string, RefreshFailure>;
 export type FailureVariant = keyof typeof FAILURES;
 
@@ -110,10 +112,16 @@ export function definedTransitions(machine: RefreshMachine): { id: string; sourc
 /** The state node's path, e.g. `backoff`. */
 export const stateName = (snapshot: RefreshSnapshot): string => String(snapshot.value);
 
-/** Node identity: state, counters (so backoff(1..3) and the permanent-failure count are distinct), queue (0, 1, 2+), whether an older token version exists, and whether the current one is in use. */
+/**
+ * Node identity: state, counters (so backoff(1..3) and the permanent-failure count are
+ * distinct), queue (0, 1, 2+), whether an older token version exists, whether the current one
+ * is in use, and whether the last failure was a DPoP nonce request (a second one in a row is
+ * not retried at once).
+ */
 export function serializeState(snapshot: RefreshSnapshot): string {
   const c = snapshot.context;
-  return `${stateName(snapshot)}|attempt=${c.attempt}|permanent=${c.permanentFailures}|queued=${Math.min(c.queued, 2)}|older=${c.tokenVersion > 1 ? 1 : 0}|inUse=${c.inUse ? 1 : 0}`;
+  const nonce = c.lastError?.reason === FAILURES.dpopNonce.reason ? 1 : 0;
+  return `${stateName(snapshot)}|attempt=${c.attempt}|permanent=${c.permanentFailures}|queued=${Math.min(c.queued, 2)}|older=${c.tokenVersion > 1 ? 1 : 0}|inUse=${c.inUse ? 1 : 0}|nonce=${nonce}`;
 }
 
 export function serializeEvent(event: ModelEvent): string {

@@ -131,13 +131,17 @@ async function execute(world: World, step: ModelStep, expected: Expected): Promi
       case 'timeout':
         world.hangNext();
         break;
+      case 'dpopNonce':
+        // Refused before the token server's logic: nothing is presented to it, nothing rotates.
+        world.askForNonceNext();
+        break;
       case 'sessionGone':
         // Another tab signed out; its notice has not arrived when our refresh reads the store.
         world.store.holdNotices();
         await world.store.clear();
         break;
     }
-    if (variant !== 'timeout' && variant !== 'sessionGone') await presentRefreshToken();
+    if (variant !== 'timeout' && variant !== 'sessionGone' && variant !== 'dpopNonce') await presentRefreshToken();
     world.lock.grant();
     await world.settle();
     if (variant === 'timeout') {

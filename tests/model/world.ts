@@ -1,14 +1,17 @@
 /**
  * The real system a model path runs against: `createAuthFetch` (the machine inside the
  * session), the rotating token server behind msw, a token store another "tab" can write,
- * and a refresh lock the test opens when a step says how the refresh ends. Time is vitest's
- * fake clock. Everything the outside world saw is recorded here for the step checks.
+ * and a refresh lock the test opens when a step says how the refresh ends. The session uses
+ * DPoP, and a DPoP front before the token server issues nonces. Time is vitest's fake clock.
+ * Everything the outside world saw is recorded here for the step checks.
  */
 import { http, HttpResponse } from 'msw';
+import * as oauth from 'oauth4webapi';
 import { vi } from 'vitest';
 import { createAuthFetch, type AuthFetch } from '../../adapters/fetch/index.js';
-import { memoryStore, type LockHandle, type RefreshLock, type TokenSet, type TokenStore } from '../../adapters/index.js';
+import { generateDPoPKeyPair, memoryStore, type DPoPKeyStore, type LockHandle, type RefreshLock, type TokenSet, type TokenStore } from '../../adapters/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
+import { NONCE_PROBE_REFRESH_TOKEN } from '../../adapters/oauth/dpop.js';
 import { createTokenServer, resourceReply, testUrls, tokenServerHandlers, type TokenServer } from '../../adapters/testing/index.js';
 import type { InspectionEvent } from 'xstate';
 import { mock } from '../support/harness.js';
@@ -138,6 +141,10 @@ export interface World {
   /** The after-timer of the current state: when it was armed (elapsed) and its delay. */
   timer: { eventType: string; armedAt: number; delay: number } | null;
   hangNext(): void;
+  /** The next token call is refused with `use_dpop_nonce` and a new nonce, before the token server sees it. */
+  askForNonceNext(): void;
+  /** Nonce probes the DPoP front answered (they present no refresh token). */
+  nonceProbes: number;
   /** Send a request now; `hold` keeps its response at the server until {@link World.release}. */
   send(options?: { hold?: boolean }): TrackedRequest;
   /** Let a held request's response go: the server checks its token now (expired on purpose). */
@@ -156,6 +163,8 @@ export interface World {
 }
 
 let nextRequestId = 0;
+/** One key pair for every world of the run (made once: Web Crypto is slow on a busy machine). */
+let worldKeyPair: Promise<CryptoKeyPair> | undefined;
 
 export async function createWorld(): Promise<World> {
   const server = createTokenServer({ accessTokenTtlSeconds: WORLD_OPTIONS.accessTokenTtlSeconds });
@@ -166,10 +175,22 @@ export async function createWorld(): Promise<World> {
   const hangs = new Set<() => void>();
   const carried = new Map<number, string>();
   let hangNext = false;
+  let askForNonce = false;
+  let nonce = 0;
   const refresher = oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'authchart-model' });
 
   const resourceBase = `${testUrls.api}/t`;
   mock.use(
+    // A DPoP front that issues nonces (RFC 9449 §8): it answers nonce probes, and refuses the
+    // call a step asks it to with use_dpop_nonce, before the token server sees either.
+    http.post(testUrls.tokenEndpoint, async ({ request }) => {
+      const probe = new URLSearchParams(await request.clone().text()).get('refresh_token') === NONCE_PROBE_REFRESH_TOKEN;
+      if (!probe && !askForNonce) return undefined;
+      if (probe) world.nonceProbes++;
+      else askForNonce = false;
+      if (!probe || nonce === 0) nonce++;
+      return HttpResponse.json({ error: 'use_dpop_nonce' }, { status: 400, headers: { 'dpop-nonce': `nonce-${nonce}` } });
+    }),
     http.post(testUrls.tokenEndpoint, async ({ request }) => {
       if (!hangNext) return undefined;
       hangNext = false;
@@ -201,6 +222,23 @@ export async function createWorld(): Promise<World> {
   vi.stubGlobal('addEventListener', page.addEventListener.bind(page));
   vi.stubGlobal('removeEventListener', page.removeEventListener.bind(page));
 
+  // The session's DPoP key, made before the path runs. Web Crypto works on a thread pool,
+  // outside the fake clock's control, so while the path runs proofs are signed as a
+  // microtask (crypto.subtle.sign answers at once): the DPoP code path is the real one
+  // (proof handles, the shared nonce, probes, use_dpop_nonce), only the signature bytes are
+  // not. Real signatures, checked by a real server, are in tests/e2e/dpop.test.ts.
+  const keyPair = await (worldKeyPair ??= generateDPoPKeyPair().then(async (pair) => {
+    // One proof signed for real before any path runs: oauth4webapi caches the public JWK then.
+    const client = { client_id: 'authchart-model' };
+    await oauth.refreshTokenGrantRequest({ issuer: testUrls.tokenEndpoint, token_endpoint: testUrls.tokenEndpoint }, client, oauth.None(), 'warm-up', {
+      DPoP: oauth.DPoP({}, pair),
+      [oauth.customFetch]: async () => new Response('{}'),
+    });
+    return pair;
+  }));
+  const dpop: DPoPKeyStore = { getOrCreate: async () => keyPair, rotate: async () => keyPair, clear: async () => undefined };
+  vi.spyOn(globalThis.crypto.subtle, 'sign').mockImplementation(async () => new Uint8Array(64).buffer);
+
   const login = server.login();
   const inspections: InspectionEvent[] = [];
   const authFetch = createAuthFetch({
@@ -211,6 +249,7 @@ export async function createWorld(): Promise<World> {
     lock,
     refreshTimeoutMs: WORLD_OPTIONS.refreshTimeoutMs,
     lockTimeoutMs: WORLD_OPTIONS.lockTimeoutMs,
+    dpop,
     allowedOrigins: [new URL(testUrls.api).origin],
     tokens: { accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: Date.now() + login.expires_in * 1000 },
     inspect: (event) => inspections.push(event),
@@ -235,6 +274,10 @@ export async function createWorld(): Promise<World> {
     hung: 0,
     elapsed: 0,
     timer: null,
+    nonceProbes: 0,
+    askForNonceNext() {
+      askForNonce = true;
+    },
     hangNext() {
       hangNext = true;
     },
