@@ -101,6 +101,9 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
     let answer: RefreshedTokens;
     let warning: RefreshError | undefined;
     try {
+      // Lost the lock meanwhile (taken over while this tab was frozen, or held past its
+      // bound): the new holder presents this refresh token, so presenting it too is a reuse.
+      if (handle?.signal?.aborted) throw handle.signal.reason;
       answer = await withTimeout(
         signal,
         deps.refreshTimeoutMs,
@@ -125,9 +128,10 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
           throw refreshError;
         }
       } else {
-        if (refreshError.kind === 'permanent' && !signal.aborted) {
-          // Rule 5: before counting a permanent failure, see whether another tab or instance
-          // rotated the refresh token meanwhile; if so, theirs is the session now.
+        if ((refreshError.kind === 'permanent' || handle?.signal?.aborted) && !signal.aborted) {
+          // Rule 5: before counting a permanent failure (or one after losing the lock), see
+          // whether another tab or instance rotated the refresh token meanwhile; if so,
+          // theirs is the session now.
           const again = await store.get();
           // (With the refresh token in a cookie, a new access token is the sign.)
           const moved = again && (inCookie ? again.accessToken !== stored.accessToken : again.refreshToken !== stored.refreshToken);
