@@ -68,10 +68,13 @@ export function webLocksLock(options: WebLocksLockOptions = {}): RefreshLock {
   const answerPings = (locks: LockManager) => {
     const channel = openChannel(channelName);
     if (!channel) return undefined;
+    // Read once granted, when the holder is this client.
+    const me = holderOf(locks).catch(() => undefined);
     channel.onmessage = (event: MessageEvent) => {
       if (!isLivenessMessage(event.data, 'ping')) return;
-      void holderOf(locks).then(
-        (holder) => holder && post(channel, { source: 'authchart.lock', v: 1, kind: 'alive', holder }),
+      void Promise.all([me, holderOf(locks)]).then(
+        // Only while this client still holds it (not after a takeover it has yet to hear of).
+        ([mine, holder]) => mine && mine === holder && post(channel, { source: 'authchart.lock', v: 1, kind: 'alive', holder }),
         () => undefined,
       );
     };
