@@ -45,7 +45,8 @@ export function crossTab(options: CrossTabOptions = {}): CrossTab {
   const inner = g.indexedDB ? indexedDbStore({ database: name }) : webStorageStore({ key: `${name}.tokens` });
   const store = broadcastStore(inner, { channel: `${name}.tokens` });
   const bounds = { staleMs: options.staleMs, maxHoldMs: options.maxHoldMs };
-  if (g.navigator?.locks) return { store, lock: webLocksLock({ name: `${name}.refresh`, ...bounds }), lockKind: 'web-locks' };
-  if (g.indexedDB) return { store, lock: leaseLock({ database: name, name: `${name}.refresh`, ...bounds }), lockKind: 'lease' };
+  const lockName = `${name}.refresh`;
+  if (g.navigator?.locks) return { store, lock: webLocksLock({ name: lockName, ...bounds }), lockKind: 'web-locks' };
+  if (g.indexedDB) return { store, lock: leaseLock({ database: name, name: lockName, ...bounds }), lockKind: 'lease' };
   return { store, lock: undefined, lockKind: 'none' };
 }

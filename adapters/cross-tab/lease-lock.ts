@@ -3,7 +3,19 @@ import { lockTimeoutError } from '../core/errors.js';
 import { positiveOption } from '../core/options.js';
 import { lockLostError } from '../locks/lost.js';
 import { openDatabase, requestResult } from './idb.js';
-import { HolderWatch, isFrozen, isLivenessMessage, monotonicNow, onFreeze, openChannel, ping, post, released, unlessFrozen, watchLifecycle } from './liveness.js';
+import {
+  HolderWatch,
+  isFrozen,
+  isLivenessMessage,
+  monotonicNow,
+  onFreeze,
+  openChannel,
+  ping,
+  post,
+  released,
+  unlessFrozen,
+  watchLifecycle,
+} from './liveness.js';
 
 export interface LeaseLockOptions {
   /**
@@ -56,7 +68,8 @@ interface Lease {
 }
 
 function isLease(value: unknown): value is Lease {
-  return typeof value === 'object' && value !== null && typeof (value as Lease).owner === 'string' && typeof (value as Lease).expiresAt === 'number';
+  const lease = value as Partial<Lease> | null;
+  return typeof lease?.owner === 'string' && typeof lease.expiresAt === 'number';
 }
 
 /** What a waiter compares between two looks: the same owner with the same beat is a silent holder. */
@@ -83,10 +96,11 @@ function newOwner(): string {
 export function leaseLock(options: LeaseLockOptions = {}): RefreshLock {
   const name = options.name ?? 'authchart.refresh';
   const key = `lease:${name}`;
-  const staleMs = positiveOption('staleMs', options.staleMs ?? options.leaseMs, 2000, 'number of milliseconds');
-  const heartbeatMs = positiveOption('heartbeatMs', options.heartbeatMs, Math.max(1, Math.floor(staleMs / 3)), 'number of milliseconds');
-  const maxHoldMs = positiveOption('maxHoldMs', options.maxHoldMs, 15_000, 'number of milliseconds');
-  const pollMs = positiveOption('pollMs', options.pollMs, 50, 'number of milliseconds');
+  const ms = 'number of milliseconds';
+  const staleMs = positiveOption('staleMs', options.staleMs ?? options.leaseMs, 2000, ms);
+  const heartbeatMs = positiveOption('heartbeatMs', options.heartbeatMs, Math.max(1, Math.floor(staleMs / 3)), ms);
+  const maxHoldMs = positiveOption('maxHoldMs', options.maxHoldMs, 15_000, ms);
+  const pollMs = positiveOption('pollMs', options.pollMs, 50, ms);
   const db = openDatabase(options.database ?? 'authchart', () => options.indexedDB ?? globalThis.indexedDB);
   const channelName = `authchart.lease:${name}`;
   watchLifecycle();
@@ -98,7 +112,8 @@ export function leaseLock(options: LeaseLockOptions = {}): RefreshLock {
       const current = await requestResult(store.get(key));
       if (isLease(current) && current.owner !== owner) {
         // A lease from an older version of this lock (no beat) is judged as that version did.
-        if (current.beat === undefined ? current.expiresAt > Date.now() : !watch.observe(signOfLife(current))) return false;
+        const live = current.beat === undefined ? current.expiresAt > Date.now() : !watch.observe(signOfLife(current));
+        if (live) return false;
       }
       store.put(leaseOf(owner, 0), key);
       return true;

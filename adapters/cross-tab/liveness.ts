@@ -17,9 +17,13 @@ export type LivenessMessage =
 
 export const ping: LivenessMessage = { source: 'authchart.lock', v: 1, kind: 'ping' };
 export const released: LivenessMessage = { source: 'authchart.lock', v: 1, kind: 'released' };
+export const alive = (holder: string): LivenessMessage => ({ source: 'authchart.lock', v: 1, kind: 'alive', holder });
 
 /** Whether `data` is a message of ours of that kind; anything else on the channel is ignored. */
-export function isLivenessMessage<K extends LivenessMessage['kind']>(data: unknown, kind: K): data is Extract<LivenessMessage, { kind: K }> {
+export function isLivenessMessage<K extends LivenessMessage['kind']>(
+  data: unknown,
+  kind: K,
+): data is Extract<LivenessMessage, { kind: K }> {
   if (typeof data !== 'object' || data === null) return false;
   const m = data as Record<string, unknown>;
   if (m.source !== 'authchart.lock' || m.v !== 1 || m.kind !== kind) return false;
@@ -27,7 +31,12 @@ export function isLivenessMessage<K extends LivenessMessage['kind']>(data: unkno
 }
 
 /** The Page Lifecycle state of this page, as its `freeze` and `resume` events (Chromium) told it. */
-const lifecycle = { watching: false, frozen: false, onResume: [] as (() => unknown)[], onFreeze: new Set<() => void>() };
+const lifecycle = {
+  watching: false,
+  frozen: false,
+  onResume: [] as (() => unknown)[],
+  onFreeze: new Set<() => void>(),
+};
 
 /** Start following this page's `freeze` and `resume` events (once; a no-op outside a browser). */
 export function watchLifecycle(): Pick<Document, 'addEventListener'> | undefined {

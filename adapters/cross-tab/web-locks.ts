@@ -2,7 +2,16 @@ import type { LockHandle, RefreshLock } from '../core/ports.js';
 import { InvalidOptionsError, lockTimeoutError } from '../core/errors.js';
 import { positiveOption } from '../core/options.js';
 import { lockLostError } from '../locks/lost.js';
-import { HolderWatch, isLivenessMessage, onFreeze, openChannel, ping, post, watchLifecycle } from './liveness.js';
+import {
+  alive,
+  HolderWatch,
+  isLivenessMessage,
+  onFreeze,
+  openChannel,
+  ping,
+  post,
+  watchLifecycle,
+} from './liveness.js';
 
 export interface WebLocksLockOptions {
   /**
@@ -74,7 +83,7 @@ export function webLocksLock(options: WebLocksLockOptions = {}): RefreshLock {
       if (!isLivenessMessage(event.data, 'ping')) return;
       void Promise.all([me, holderOf(locks)]).then(
         // Only while this client still holds it (not after a takeover it has yet to hear of).
-        ([mine, holder]) => mine && mine === holder && post(channel, { source: 'authchart.lock', v: 1, kind: 'alive', holder }),
+        ([mine, holder]) => mine && mine === holder && post(channel, alive(holder)),
         () => undefined,
       );
     };
@@ -130,7 +139,10 @@ export function webLocksLock(options: WebLocksLockOptions = {}): RefreshLock {
   return {
     acquire({ signal, timeoutMs }) {
       const locks = options.locks ?? (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks;
-      if (!locks) return Promise.reject(new InvalidOptionsError('The Web Locks API is not available here; use leaseLock() or crossTab().'));
+      if (!locks) {
+        const missing = 'The Web Locks API is not available here; use leaseLock() or crossTab().';
+        return Promise.reject(new InvalidOptionsError(missing));
+      }
       if (signal.aborted) return Promise.reject(signal.reason);
       return new Promise<LockHandle>((resolve, reject) => {
         let settled = false;
