@@ -104,6 +104,17 @@ export interface DPoPKeyStore {
 /** A held lock. Release is idempotent. */
 export interface LockHandle {
   release(): MaybePromise<void>;
+  /**
+   * Optional: aborts when this handle has lost the lock without releasing it (taken over from
+   * a holder that stopped answering, such as a frozen tab; held past the driver's
+   * `maxHoldMs`). The refresh checks it before its token call, so a holder that resumes after
+   * losing the lock never presents the refresh token the new holder is presenting; a late
+   * write of its tokens is refused by the store's compare-and-set.
+   * @example
+   * const handle = await lock.acquire({ signal, timeoutMs: 10_000 })
+   * if (handle.signal?.aborted) throw handle.signal.reason
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**

@@ -127,6 +127,9 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
     let warning: RefreshError | undefined;
     const receivedAt = () => deps.now();
     try {
+      // Lost the lock meanwhile (taken over while this tab was frozen, or held past its
+      // bound): the new holder presents this refresh token, so presenting it too is a reuse.
+      if (handle?.signal?.aborted) throw handle.signal.reason;
       answer = await withTimeout(
         signal,
         deps.refreshTimeoutMs,
@@ -153,10 +156,12 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
         await keepRotated(holder, salvaged, base.version);
         throw refreshError;
       } else {
-        if (refreshError.kind === 'permanent') {
-          // Rule 5: before counting a permanent failure, see whether another tab or instance
-          // rotated the refresh token meanwhile; if so, theirs is the session now.
+        if (refreshError.kind === 'permanent' || handle?.signal?.aborted) {
+          // Rule 5: before counting a permanent failure (or one after losing the lock), see
+          // whether another tab or instance rotated the refresh token meanwhile; if so,
+          // theirs is the session now.
           const again = await Promise.resolve(holder.read()).catch(() => null);
+          // (With the refresh token in a cookie, a new access token is the sign.)
           const moved = again && (inCookie ? again.accessToken !== base.accessToken : again.refreshToken !== base.refreshToken);
           if (again && moved) return adopt(again, 'store');
         }

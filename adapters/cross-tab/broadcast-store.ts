@@ -1,4 +1,5 @@
 import type { TokenStore } from '../core/ports.js';
+import { unlessFrozen, watchLifecycle } from './liveness.js';
 
 export interface BroadcastStoreOptions {
   /**
@@ -62,11 +63,15 @@ export function broadcastStore(inner: TokenStore, options: BroadcastStoreOptions
       announce({ source: 'authchart', v: 1, kind: 'clear', version: 0 });
     },
     subscribe(listener) {
+      watchLifecycle();
       const unsubscribeInner = inner.subscribe?.(listener);
       if (typeof BroadcastChannel === 'undefined') return () => unsubscribeInner?.();
       const channel = new BroadcastChannel(name);
       channel.onmessage = (event: MessageEvent) => {
-        if (isChangeMessage(event.data)) listener();
+        // Not from the message itself: Chromium delivers messages to a frozen tab, and a store
+        // read started there could not finish; its open IndexedDB transaction would block
+        // every other tab's writes until the tab resumes.
+        if (isChangeMessage(event.data)) unlessFrozen(listener);
       };
       return () => {
         channel.close();

@@ -11,6 +11,17 @@ export interface CrossTabOptions {
    * @default 'authchart'
    */
   name?: string;
+  /**
+   * Passed to the lock chosen ({@link webLocksLock} or {@link leaseLock}): a holding tab that
+   * answers no ping (a frozen tab) is taken over after this long.
+   * @default 2000
+   */
+  staleMs?: number;
+  /**
+   * Passed to the lock chosen: the longest a tab holds it.
+   * @default 15000
+   */
+  maxHoldMs?: number;
 }
 
 export interface CrossTab {
@@ -33,7 +44,9 @@ export function crossTab(options: CrossTabOptions = {}): CrossTab {
   const g = globalThis as { navigator?: { locks?: LockManager }; indexedDB?: IDBFactory };
   const inner = g.indexedDB ? indexedDbStore({ database: name }) : webStorageStore({ key: `${name}.tokens` });
   const store = broadcastStore(inner, { channel: `${name}.tokens` });
-  if (g.navigator?.locks) return { store, lock: webLocksLock({ name: `${name}.refresh` }), lockKind: 'web-locks' };
-  if (g.indexedDB) return { store, lock: leaseLock({ database: name, name: `${name}.refresh` }), lockKind: 'lease' };
+  const bounds = { staleMs: options.staleMs, maxHoldMs: options.maxHoldMs };
+  const lockName = `${name}.refresh`;
+  if (g.navigator?.locks) return { store, lock: webLocksLock({ name: lockName, ...bounds }), lockKind: 'web-locks' };
+  if (g.indexedDB) return { store, lock: leaseLock({ database: name, name: lockName, ...bounds }), lockKind: 'lease' };
   return { store, lock: undefined, lockKind: 'none' };
 }

@@ -1,6 +1,7 @@
 import { lockTimeoutError } from '../core/errors.js';
 import { positiveOption } from '../core/options.js';
 import type { LockHandle, RefreshLock } from '../core/ports.js';
+import { lockLostError } from './lost.js';
 
 /**
  * Options of {@link memoryLock}.
@@ -10,7 +11,8 @@ import type { LockHandle, RefreshLock } from '../core/ports.js';
 export interface MemoryLockOptions {
   /**
    * Longest a handle holds the lock. A handle that is never released (a bug, a refresh that
-   * ignores its bound) loses the lock then, as a Redis lock expires, so nothing waits forever.
+   * ignores its bound) loses the lock then, as a Redis lock expires, so nothing waits forever;
+   * its `signal` aborts.
    * @default 60000
    */
   maxHoldMs?: number;
@@ -44,11 +46,15 @@ export function memoryLock(options: MemoryLockOptions = {}): RefreshLock {
   const hold = (): LockHandle => {
     const token = {};
     holder = token;
+    const lost = new AbortController();
     const expiry = setTimeout(() => {
-      if (holder === token) grantNext();
+      if (holder !== token) return;
+      lost.abort(lockLostError(`held past maxHoldMs, ${maxHoldMs} ms`));
+      grantNext();
     }, maxHoldMs);
     (expiry as { unref?: () => void }).unref?.();
     return {
+      signal: lost.signal,
       release() {
         clearTimeout(expiry);
         // Only the holder releases: a stale handle (expired, released already) changes nothing.

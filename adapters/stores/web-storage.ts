@@ -34,17 +34,28 @@ export function webStorageStore(options: WebStorageStoreOptions = {}): TokenStor
       return null;
     }
   };
-  // The highest version this store object has seen, so versions keep increasing across clear().
+  // The highest version written, kept beside the record and across clear(), so that a
+  // version from before a logout never matches again, even for a tab that never saw it.
+  const counterKey = `${key}:version`;
   let lastVersion = 0;
+  const storedCounter = () => {
+    try {
+      const value = Number(storage().getItem(counterKey));
+      return Number.isSafeInteger(value) && value > 0 ? value : 0;
+    } catch {
+      return 0;
+    }
+  };
   return {
     get: read,
     set(tokens, setOptions) {
       const current = read();
-      lastVersion = Math.max(lastVersion, current?.version ?? 0);
       const expected = setOptions?.expectedVersion;
       if (expected !== undefined && (current?.version ?? 0) !== expected) return null;
-      const record: StoredTokens = { ...pickTokens(tokens), version: ++lastVersion };
+      lastVersion = Math.max(lastVersion, storedCounter(), current?.version ?? 0) + 1;
+      const record: StoredTokens = { ...pickTokens(tokens), version: lastVersion };
       storage().setItem(key, JSON.stringify(serializeRecord(record)));
+      storage().setItem(counterKey, String(lastVersion));
       return record;
     },
     clear() {

@@ -19,6 +19,31 @@ afterAll(() => network.close());
 
 const never = new AbortController().signal;
 
+/** Write the lease record straight into the database, as another tab would have left it. */
+async function putLease(indexedDB: IDBFactory, lease: Record<string, unknown>): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const open = indexedDB.open('authchart', 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('records');
+    open.onsuccess = () => {
+      const tx = open.result.transaction('records', 'readwrite');
+      tx.objectStore('records').put(lease, 'lease:authchart.refresh');
+      tx.oncomplete = () => (open.result.close(), resolve());
+      tx.onerror = () => reject(tx.error);
+    };
+  });
+}
+
+async function readLease(indexedDB: IDBFactory): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open('authchart', 1);
+    open.onsuccess = () => {
+      const request = open.result.transaction('records').objectStore('records').get('lease:authchart.refresh');
+      request.onsuccess = () => (open.result.close(), resolve(request.result));
+      request.onerror = () => reject(request.error);
+    };
+  });
+}
+
 describe('leaseLock (the fallback without Web Locks)', () => {
   it('two holders exclude each other; release wakes the waiter', async () => {
     const indexedDB = new IDBFactory();
@@ -37,24 +62,47 @@ describe('leaseLock (the fallback without Web Locks)', () => {
     await second.release();
   });
 
-  it('a lease left by a tab that died (no more renewals) expires, then is taken', async () => {
+  it('a lease from an older version of this lock (no beat) is judged by its expiresAt, then taken', async () => {
     const indexedDB = new IDBFactory();
-    // The dead tab's last write: a lease that nobody renews.
-    await new Promise<void>((resolve, reject) => {
-      const open = indexedDB.open('authchart', 1);
-      open.onupgradeneeded = () => open.result.createObjectStore('records');
-      open.onsuccess = () => {
-        const tx = open.result.transaction('records', 'readwrite');
-        tx.objectStore('records').put({ owner: 'dead-tab', expiresAt: Date.now() + 300 }, 'lease:authchart.refresh');
-        tx.oncomplete = () => (open.result.close(), resolve());
-        tx.onerror = () => reject(tx.error);
-      };
-    });
+    await putLease(indexedDB, { owner: 'old-version-tab', expiresAt: Date.now() + 300 });
     const started = Date.now();
     const handle = await leaseLock({ indexedDB, pollMs: 20 }).acquire({ signal: never, timeoutMs: 5000 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(Date.now() - started).toBeLessThan(2000);
     await handle.release();
+  });
+
+  it('a lease that shows no renewal for staleMs (its tab closed, crashed or froze) is taken over, whatever its expiresAt', async () => {
+    const indexedDB = new IDBFactory();
+    // What a frozen tab leaves: its lease, renewed for the last time, with a far expiry.
+    await putLease(indexedDB, { owner: 'frozen-tab', beat: 7, expiresAt: Date.now() + 3_600_000 });
+    const started = Date.now();
+    const handle = await leaseLock({ indexedDB, pollMs: 20, staleMs: 400 }).acquire({ signal: never, timeoutMs: 5000 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(380);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(await readLease(indexedDB)).not.toMatchObject({ owner: 'frozen-tab' });
+    await handle.release();
+  });
+
+  it('a live holder answers the waiters’ pings, so it is never taken over however slow its timers', async () => {
+    const indexedDB = new IDBFactory();
+    // Renewals on its own timer only every 10 s (a background tab's throttled timers).
+    const held = await leaseLock({ indexedDB, heartbeatMs: 10_000, staleMs: 300 }).acquire({ signal: never, timeoutMs: 500 });
+    const error = await leaseLock({ indexedDB, staleMs: 300, pollMs: 20 }).acquire({ signal: never, timeoutMs: 1200 }).catch((e: unknown) => e);
+    expect(isAuthchartError(error, ErrorCode.LOCK_TIMEOUT)).toBe(true);
+    expect(held.signal?.aborted).toBe(false);
+    await held.release();
+  });
+
+  it('a holder whose lease was taken over learns it at its next renewal, and its release leaves the new lease alone', async () => {
+    const indexedDB = new IDBFactory();
+    const held = await leaseLock({ indexedDB, heartbeatMs: 50 }).acquire({ signal: never, timeoutMs: 500 });
+    // Another tab took the lease over while this one was silent.
+    await putLease(indexedDB, { owner: 'new-holder', beat: 0, expiresAt: Date.now() + 3000 });
+    await vi.waitFor(() => expect(held.signal?.aborted).toBe(true), { timeout: 1000 });
+    expect(held.signal!.reason).toMatchObject({ kind: 'transient', reason: 'LOCK_LOST' });
+    await held.release();
+    expect(await readLease(indexedDB)).toMatchObject({ owner: 'new-holder' });
   });
 
   it('not acquired within timeoutMs: a transient LOCK_TIMEOUT', async () => {

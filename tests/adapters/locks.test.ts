@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createAuthFetch } from '../../adapters/fetch/index.js';
-import { ErrorCode, isAuthchartError, memoryLock, memoryStore, type LockHandle } from '../../adapters/index.js';
+import { ErrorCode, isAuthchartError, memoryLock, memoryStore, type LockHandle, type TokenStore } from '../../adapters/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
 import { createTokenServer, testUrls, tokenServerHandlers } from '../../adapters/testing/index.js';
 import { mock, track, useMockNetwork } from '../support/harness.js';
@@ -115,5 +115,54 @@ describe('sessions sharing a store and a lock (a stand-in for tabs)', () => {
     expect(server.calls.map((c) => c.outcome)).toEqual(['rotated']);
     expect(server.isAlive((store.get() as { refreshToken: string }).refreshToken)).toBe(true);
     for (const tab of tabs) await tab.dispose();
+  });
+});
+
+// Rule 14: a holder that stalls (a frozen tab) loses the lock within a bound, and on resuming
+// never presents the refresh token the new holder presented.
+describe('a holder that loses the lock before its token call', () => {
+  it('makes no token call and adopts what the new holder stored: one rotation, no reuse', async () => {
+    const server = createTokenServer({ accessTokenTtlSeconds: 3600 });
+    mock.use(...tokenServerHandlers(server));
+    const login = server.login();
+    const shared = memoryStore({ accessToken: login.access_token, refreshToken: login.refresh_token });
+    const lock = memoryLock({ maxHoldMs: 200 });
+    // Tab A stalls for 500 ms right after the read it does under the lock, with what it read
+    // in hand: a tab frozen between its double-check and its token call.
+    let stallNextRead = false;
+    const stalling: TokenStore = {
+      async get() {
+        const record = shared.get();
+        if (stallNextRead) {
+          stallNextRead = false;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        return record;
+      },
+      set: (tokens, options) => shared.set(tokens, options),
+      clear: () => shared.clear(),
+      subscribe: (listener) => shared.subscribe!(listener),
+    };
+    const tab = (store: TokenStore) =>
+      createAuthFetch({
+        refresh: oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'tabs' }),
+        allowedOrigins: [new URL(testUrls.api).origin],
+        store,
+        lock,
+      });
+    const [a, b] = [tab(stalling), tab(shared)];
+    await vi.advanceTimersByTimeAsync(0);
+    server.expireAccessTokens();
+    stallNextRead = true;
+    const fromA = track(a(`${testUrls.api}/a`));
+    await vi.advanceTimersByTimeAsync(150); // A holds the lock and stalls in its read
+    const fromB = track(b(`${testUrls.api}/b`));
+    await vi.advanceTimersByTimeAsync(2000);
+    expect([(fromA.value as Response).status, (fromB.value as Response).status]).toEqual([200, 200]);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated']);
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(a.getStatus()).toMatchObject({ state: 'idle', lastRefresh: { outcome: 'ok', source: 'store' } });
+    expect(server.isAlive((shared.get() as { refreshToken: string }).refreshToken)).toBe(true);
+    await Promise.all([a.dispose(), b.dispose()]);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IDBFactory } from 'fake-indexeddb';
-import { broadcastStore, indexedDbStore } from '../../adapters/cross-tab/index.js';
-import { memoryStore, webStorageStore, type TokenStore } from '../../adapters/index.js';
+import { indexedDbStore } from '../../adapters/cross-tab/index.js';
+import { webStorageStore } from '../../adapters/index.js';
 
 /** A minimal Web Storage, as browsers have it. */
 class MapStorage implements Storage {
@@ -26,57 +26,7 @@ class MapStorage implements Storage {
   }
 }
 
-const drivers: [string, () => TokenStore][] = [
-  ['memory', () => memoryStore()],
-  ['web storage', () => webStorageStore({ storage: new MapStorage() })],
-  ['IndexedDB', () => indexedDbStore({ indexedDB: new IDBFactory() })],
-  ['IndexedDB behind a BroadcastChannel', () => broadcastStore(indexedDbStore({ indexedDB: new IDBFactory() }), { channel: `contract-${Math.random()}` })],
-];
-
-describe.each(drivers)('TokenStore contract: %s', (_name, make) => {
-  it('starts empty', async () => {
-    expect(await make().get()).toBeNull();
-  });
-
-  it('writes one record with a version, and reads it back whole', async () => {
-    const store = make();
-    const written = await store.set({ accessToken: 'a1', refreshToken: 'r1', expiresAt: 1000 });
-    expect(written).toEqual({ accessToken: 'a1', refreshToken: 'r1', expiresAt: 1000, version: expect.any(Number) });
-    expect(await store.get()).toEqual(written);
-  });
-
-  it('keeps only token fields', async () => {
-    const store = make();
-    await store.set({ accessToken: 'a', extra: 'x' } as never);
-    expect(await store.get()).toEqual({ accessToken: 'a', version: expect.any(Number) });
-  });
-
-  it('compare-and-set: writes only when the version still matches', async () => {
-    const store = make();
-    const first = (await store.set({ accessToken: 'a1' }))!;
-    const second = await store.set({ accessToken: 'a2' }, { expectedVersion: first.version });
-    expect(second?.accessToken).toBe('a2');
-    expect(second!.version).toBeGreaterThan(first.version);
-    expect(await store.set({ accessToken: 'a3' }, { expectedVersion: first.version })).toBeNull();
-    expect((await store.get())?.accessToken).toBe('a2');
-  });
-
-  it('expectedVersion 0 means "only if empty"', async () => {
-    const store = make();
-    expect(await store.set({ accessToken: 'a' }, { expectedVersion: 0 })).not.toBeNull();
-    expect(await store.set({ accessToken: 'b' }, { expectedVersion: 0 })).toBeNull();
-  });
-
-  it('versions keep increasing across clear(), so an old version never matches again', async () => {
-    const store = make();
-    const before = (await store.set({ accessToken: 'a' }))!;
-    await store.clear();
-    expect(await store.get()).toBeNull();
-    const after = (await store.set({ accessToken: 'b' }))!;
-    expect(after.version).toBeGreaterThan(before.version);
-    expect(await store.set({ accessToken: 'c' }, { expectedVersion: before.version })).toBeNull();
-  });
-});
+// The TokenStore contract for these drivers runs in drivers.contract.test.ts.
 
 describe('webStorageStore reads defensively', () => {
   const corrupt: [string, string][] = [

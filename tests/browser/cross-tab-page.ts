@@ -5,7 +5,7 @@
 import { crossTab, webStorageStoreForTests } from './cross-tab-page-deps.js';
 import { createAuthFetch, type AuthFetch } from '../../adapters/fetch/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
-import type { LockHandle, RefreshLock } from '../../adapters/index.js';
+import type { LockHandle, RefreshLock, TokenStore } from '../../adapters/index.js';
 
 interface TabConfig {
   tokenEndpoint: string;
@@ -15,7 +15,11 @@ interface TabConfig {
   /** Use localStorage instead of IndexedDB (to show the hammer would see stale reads). */
   useLocalStorage?: boolean;
   leewayMs?: number;
+  minRefreshIntervalMs?: number;
   proactive?: boolean;
+  /** Passed to crossTab(): how long a silent lock holder keeps the lock, and the hold bound. */
+  staleMs?: number;
+  maxHoldMs?: number;
 }
 
 declare global {
@@ -26,16 +30,23 @@ declare global {
 
 function createTab() {
   let authFetch: AuthFetch | undefined;
+  let sharedStore: TokenStore | undefined;
   let holdsLock = false;
   const states: string[] = [];
   const app401s = { count: 0 };
+  /** What happened when (epoch ms, comparable across tabs), for the suites' timelines. */
+  const timeline: [number, string][] = [];
+  const mark = (what: string) => timeline.push([Math.round(performance.timeOrigin + performance.now()), what]);
 
   /** Record whether this tab holds the refresh lock, for the tests. */
   const observed = (lock: RefreshLock): RefreshLock => ({
     async acquire(options) {
+      mark('lock.wait');
       const handle = await lock.acquire(options);
+      mark('lock.held');
       holdsLock = true;
       return {
+        signal: handle.signal,
         release: async () => {
           holdsLock = false;
           await handle.release();
@@ -46,8 +57,9 @@ function createTab() {
 
   return {
     init(config: TabConfig) {
-      const chosen = crossTab({ name: 'authchart-test' });
+      const chosen = crossTab({ name: 'authchart-test', staleMs: config.staleMs, maxHoldMs: config.maxHoldMs });
       const store = config.useLocalStorage ? webStorageStoreForTests('authchart-test') : chosen.store;
+      sharedStore = store;
       const oauth = oauthRefresher({ tokenEndpoint: config.tokenEndpoint, clientId: 'cross-tab-tests' });
       authFetch = createAuthFetch({
         refresh: async (refreshToken, context) => {
@@ -58,8 +70,10 @@ function createTab() {
         lock: chosen.lock ? observed(chosen.lock) : undefined,
         allowedOrigins: [new URL(config.api).origin],
         leewayMs: config.leewayMs,
+        minRefreshIntervalMs: config.minRefreshIntervalMs,
         proactive: config.proactive,
         logger: (entry) => {
+          mark(entry.type === 'state' ? entry.to : entry.type);
           if (entry.type === 'state') states.push(entry.to);
         },
       });
@@ -110,6 +124,33 @@ function createTab() {
       }
       return statuses;
     },
+    /** Start `count` requests now; `timed()` tells each one's outcome and how long it took. */
+    queueTimed(api: string, count: number) {
+      for (let i = 0; i < count; i++) {
+        const entry: { value?: string | number; ms?: number; at?: number } = {};
+        const started = performance.now();
+        const settle = (value: string | number) =>
+          Object.assign(entry, { value, ms: Math.round(performance.now() - started), at: Math.round(performance.timeOrigin + performance.now()) });
+        authFetch!(`${api}/timed/${i}`).then(
+          (r) => settle(r.status),
+          (e: { code?: string }) => settle(e.code ?? String(e)),
+        );
+        this.timedRequests.push(entry);
+      }
+    },
+    timedRequests: [] as { value?: string | number; ms?: number; at?: number }[],
+    timed() {
+      return this.timedRequests.map((entry) => ({ ...entry }));
+    },
+    /** The shared record's version, and whether this tab holds its access token (no token leaves the page). */
+    async stored() {
+      const record = await sharedStore!.get();
+      if (!record) return { version: 0, held: false };
+      const status = authFetch!.getStatus();
+      const held = status.status === 'authenticated' && (await authFetch!.getAccessToken()) === record.accessToken;
+      return { version: record.version, held };
+    },
+    timeline: () => timeline,
     status: () => authFetch!.getStatus(),
     holdsLock: () => holdsLock,
     states: () => states,
@@ -117,5 +158,8 @@ function createTab() {
     refresh: () => authFetch!.refresh().then(() => 'ok', (e: { code?: string }) => e.code ?? String(e)),
   };
 }
+
+// `?nolocks`: a browser without Web Locks (older Safari, some webviews), so crossTab() picks the lease.
+if (new URLSearchParams(location.search).has('nolocks')) Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined });
 
 window.tab = createTab();

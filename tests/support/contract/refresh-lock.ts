@@ -1,16 +1,34 @@
 /**
- * The RefreshLock contract: the same tests for every driver (memory, Redis with node-redis,
- * Redis with ioredis). `lock` and `peer` are two handles on one lock (two instances); the
- * driver is created with `maxHoldMs` as given (Redis: lock TTL below it).
- * These cross real servers, so they use real time, in short bounded waits.
+ * The RefreshLock contract: one suite, run against every driver (memory, the IndexedDB lease
+ * with fake-indexeddb and in real Chromium, Web Locks in real Chromium, Redis with node-redis
+ * and ioredis). `lock` and `peer` are two handles on one lock (two tabs or instances; a driver
+ * with one handle returns the same object); the driver is created with `maxHoldMs` as given
+ * (Redis: lock TTL below it). Browser drivers run through the page (tests/browser/contract.test.ts):
+ * the suite stays here, in Node, and each call crosses to the tab that owns the handle.
+ *
+ * What a driver can or cannot do is declared in `capabilities`; every flag is optional, and a
+ * driver that declares none runs the suite it ran before the flags existed.
+ * These cross real servers and browsers, so they use real time, in short bounded waits.
  */
 import { describe, expect, it } from 'vitest';
 import { isAuthchartError } from '../../../adapters/core/errors.js';
 import type { LockHandle, RefreshLock } from '../../../adapters/core/ports.js';
 
+export interface RefreshLockCapabilities {
+  /**
+   * Handles carry `signal` (`LockHandle.signal`), aborted with a transient authchart error
+   * when the handle loses the lock without `release()` (past `maxHoldMs`), and not by
+   * `release()`. Without it the refresh cannot tell it lost the lock before its token call
+   * (the store's compare-and-set still refuses its late write).
+   * @default false
+   */
+  lossSignal?: boolean;
+}
+
 export interface RefreshLockDriver {
   name: string;
   create(options: { maxHoldMs: number }): Promise<{ lock: RefreshLock; peer: RefreshLock }>;
+  capabilities?: RefreshLockCapabilities;
 }
 
 const never = () => new AbortController().signal;
@@ -26,6 +44,7 @@ function track<T>(promise: Promise<T>) {
 }
 
 export function describeRefreshLockContract(driver: RefreshLockDriver): void {
+  const can = { lossSignal: false, ...driver.capabilities };
   describe(`RefreshLock contract: ${driver.name}`, () => {
     it('a free lock is taken at once', async () => {
       const { lock } = await driver.create({ maxHoldMs: 5000 });
@@ -129,7 +148,44 @@ export function describeRefreshLockContract(driver: RefreshLockDriver): void {
       expect(waited).toBeLessThan(1500);
       await next.release();
     });
+
+    it('a handle that lost the lock at maxHoldMs cannot release the next holder’s lock', async () => {
+      const { lock, peer } = await driver.create({ maxHoldMs: 600 });
+      const first = await lock.acquire({ signal: never(), timeoutMs: 500 });
+      const second = await peer.acquire({ signal: never(), timeoutMs: 3000 }); // once first lost it
+      const secondAt = Date.now();
+      await first.release();
+      // Granted when second's own bound runs out (or later), never by first's release.
+      const third = await lock.acquire({ signal: never(), timeoutMs: 3000 });
+      expect(Date.now() - secondAt).toBeGreaterThanOrEqual(580);
+      await third.release();
+      await second.release();
+    });
+
+    if (can.lossSignal) {
+      it('a handle’s signal aborts with a transient error when it loses the lock, and not on release', async () => {
+        const { lock, peer } = await driver.create({ maxHoldMs: 300 });
+        const released = await lock.acquire({ signal: never(), timeoutMs: 500 });
+        expect(released.signal?.aborted).toBe(false);
+        await released.release();
+        const kept = await peer.acquire({ signal: never(), timeoutMs: 500 });
+        const heldAt = Date.now();
+        await eventuallyTrue(() => kept.signal!.aborted, 2000);
+        expect(Date.now() - heldAt).toBeGreaterThanOrEqual(250);
+        expect(isAuthchartError(kept.signal!.reason)).toBe(true);
+        expect(kept.signal!.reason).toMatchObject({ kind: 'transient' });
+        await sleep(400);
+        expect(released.signal!.aborted).toBe(false);
+        await kept.release();
+      });
+    }
   });
+}
+
+async function eventuallyTrue(check: () => boolean, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!check() && Date.now() < deadline) await sleep(5);
+  expect(check()).toBe(true);
 }
 
 async function expectSettled(outcome: { settled: boolean }, withinMs: number): Promise<void> {

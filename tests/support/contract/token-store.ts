@@ -1,14 +1,38 @@
 /**
- * The TokenStore contract: the same tests for every driver (memory, Redis with node-redis,
- * Redis with ioredis). A driver gives a store of a fresh session, a second handle on the same
- * record (another tab or instance; the memory driver has only one) and a store of another session.
+ * The TokenStore contract: one suite, run against every driver (memory, Web Storage,
+ * IndexedDB, broadcastStore, Redis with node-redis and ioredis, and IndexedDB in real
+ * Chromium through the page). A driver gives a store of a fresh session, a second handle on
+ * the same record (another tab or instance; a driver with only one handle returns the same
+ * object) and a store of another session.
+ *
+ * What a driver cannot do is declared in `capabilities`, never by a second, weaker suite.
+ * Every flag is optional and its default is the full contract, so a driver written before a
+ * flag existed runs exactly the tests it ran then, plus any added for every driver.
  */
 import { describe, expect, it } from 'vitest';
 import type { TokenStore } from '../../../adapters/core/ports.js';
 
+export interface TokenStoreCapabilities {
+  /**
+   * `subscribe` hears writes and clears made through `peer`. Declare `false` for a driver
+   * that has no `subscribe`, or whose `subscribe` cannot hear `peer` in this setup (Web
+   * Storage's `storage` event reaches other windows only): the subscribe test is not run.
+   * @default true
+   */
+  subscribe?: boolean;
+  /**
+   * `get`, `set` and `clear` answer synchronously (memory, Web Storage), which lets a session
+   * read the store at creation without waiting: `true` checks they return plain values,
+   * `false` checks they return promises; leave it out when a proxy decides (through a page).
+   * @default undefined
+   */
+  sync?: boolean;
+}
+
 export interface TokenStoreDriver {
   name: string;
   create(): Promise<{ store: TokenStore; peer: TokenStore; other: TokenStore }>;
+  capabilities?: TokenStoreCapabilities;
 }
 
 const tokens = (n: number) => ({ accessToken: `at-${n}`, refreshToken: `rt-${n}`, expiresAt: 1_900_000_000_000 + n });
@@ -22,7 +46,10 @@ export async function eventually(check: () => boolean, timeoutMs = 2000): Promis
   }
 }
 
+const isThenable = (value: unknown) => typeof (value as { then?: unknown } | null)?.then === 'function';
+
 export function describeTokenStoreContract(driver: TokenStoreDriver): void {
+  const can = { subscribe: true, ...driver.capabilities };
   describe(`TokenStore contract: ${driver.name}`, () => {
     it('an empty session has no tokens', async () => {
       const { store } = await driver.create();
@@ -60,6 +87,7 @@ export function describeTokenStoreContract(driver: TokenStoreDriver): void {
       const first = await store.set(tokens(1));
       const second = await peer.set(tokens(2), { expectedVersion: first!.version });
       expect(second).toEqual({ ...tokens(2), version: expect.any(Number) });
+      expect(second!.version).toBeGreaterThan(first!.version);
       expect(await store.get()).toEqual(second);
     });
 
@@ -71,8 +99,10 @@ export function describeTokenStoreContract(driver: TokenStoreDriver): void {
       expect(await store.get()).toEqual(second);
     });
 
-    it('expectedVersion 0 writes only into an empty session', async () => {
+    it('expectedVersion 0 writes only into an empty session, and any other version is refused there', async () => {
       const { store, peer } = await driver.create();
+      expect(await store.set(tokens(1), { expectedVersion: 7 })).toBeNull();
+      expect(await store.get()).toBeNull();
       const first = await store.set(tokens(1), { expectedVersion: 0 });
       expect(first).not.toBeNull();
       expect(await peer.set(tokens(2), { expectedVersion: 0 })).toBeNull();
@@ -102,6 +132,20 @@ export function describeTokenStoreContract(driver: TokenStoreDriver): void {
       expect(await store.get()).toEqual(after);
     });
 
+    // A refresh that started before a logout and a new login (in another tab) holds the old
+    // version: if the new login could be written with that version again, the old refresh
+    // would overwrite the new user's tokens.
+    it('after a clear, a handle that never saw the old record still writes a newer version', async () => {
+      const { store, peer } = await driver.create();
+      await store.set(tokens(1));
+      const before = await store.set(tokens(2));
+      await store.clear();
+      const fresh = await peer.set(tokens(3));
+      expect(fresh!.version).toBeGreaterThan(before!.version);
+      expect(await store.set(tokens(4), { expectedVersion: before!.version })).toBeNull();
+      expect(await peer.get()).toEqual(fresh);
+    });
+
     it('sessions never see each other’s tokens', async () => {
       const { store, other } = await driver.create();
       await store.set(tokens(1));
@@ -111,21 +155,34 @@ export function describeTokenStoreContract(driver: TokenStoreDriver): void {
       expect(await store.get()).toEqual({ ...tokens(1), version: expect.any(Number) });
     });
 
-    it('subscribe hears writes and clears made through another handle, until unsubscribed', async () => {
-      const { store, peer } = await driver.create();
-      expect(typeof store.subscribe).toBe('function');
-      let heard = 0;
-      const unsubscribe = store.subscribe!(() => heard++);
-      await new Promise((r) => setTimeout(r, 20)); // the subscription is set up
-      await peer.set(tokens(1));
-      await eventually(() => heard >= 1);
-      await peer.clear();
-      await eventually(() => heard >= 2);
-      unsubscribe();
-      const count = heard;
-      await peer.set(tokens(2));
-      await new Promise((r) => setTimeout(r, 50));
-      expect(heard).toBe(count);
-    });
+    if (can.subscribe) {
+      it('subscribe hears writes and clears made through another handle, until unsubscribed', async () => {
+        const { store, peer } = await driver.create();
+        expect(typeof store.subscribe).toBe('function');
+        let heard = 0;
+        const unsubscribe = store.subscribe!(() => heard++);
+        await new Promise((r) => setTimeout(r, 20)); // the subscription is set up
+        await peer.set(tokens(1));
+        await eventually(() => heard >= 1);
+        await peer.clear();
+        await eventually(() => heard >= 2);
+        unsubscribe();
+        const count = heard;
+        await peer.set(tokens(2));
+        await new Promise((r) => setTimeout(r, 50));
+        expect(heard).toBe(count);
+      });
+    }
+
+    if (can.sync !== undefined) {
+      it(can.sync ? 'get, set and clear answer synchronously' : 'get, set and clear answer with promises', async () => {
+        const { store } = await driver.create();
+        const answers = [store.set(tokens(1)), store.set(tokens(2), { expectedVersion: 0 }), store.get()];
+        const cleared = store.clear();
+        for (const answer of [...answers, cleared]) expect(isThenable(answer)).toBe(!can.sync);
+        if (can.sync) expect(answers[2]).toEqual({ ...tokens(1), version: expect.any(Number) });
+        await Promise.all([...answers, cleared]);
+      });
+    }
   });
 }
