@@ -3,7 +3,10 @@
  * token with HTTP 200 and an `UNAUTHENTICATED` error. Ten queries after expiry make one
  * token call, every query gets its data, and the app still reads the body.
  */
+import type { AxiosResponse } from 'axios';
+import axios from 'axios';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attachAuth } from '../../adapters/axios/index.js';
 import { createAuthFetch } from '../../adapters/fetch/index.js';
 import { json, startHosts, type Hosts } from '../support/hosts.js';
 
@@ -75,5 +78,24 @@ describe('fetch: an async isUnauthorized that reads a clone of the body', () => 
     expect(response.bodyUsed).toBe(false);
     expect(((await response.json()) as GraphQLBody).data?.me.token).toBe(first);
     await authFetch.dispose();
+  });
+});
+
+describe('axios: an async isUnauthorized over the parsed response', () => {
+  it('ten GraphQL queries after expiry: one token call, ten answers with data', async () => {
+    const { calls, refresh, expire, first } = server();
+    const instance = axios.create({ baseURL: hosts.url('127.0.0.1', '') });
+    const auth = attachAuth(instance, {
+      refresh,
+      allowedOrigins: [hosts.url('127.0.0.1', '')],
+      tokens: { accessToken: first, refreshToken: 'rt' },
+      isUnauthorized: async (response: AxiosResponse<GraphQLBody>) =>
+        response.status === 401 || response.data?.errors?.some((e) => e.extensions?.code === 'UNAUTHENTICATED') === true,
+    });
+    expire();
+    const answers = await Promise.all(Array.from({ length: 10 }, () => instance.post<GraphQLBody>('/graphql', { query: '{ me { token } }' })));
+    expect(calls.refresh).toBe(1);
+    expect(answers.map((a) => a.data.data?.me.token)).toEqual(Array(10).fill(valid));
+    await auth.dispose();
   });
 });
