@@ -155,7 +155,7 @@ function answeredFrom(response: AxiosResponse, sending: Sending): string | undef
  * send to. A redirect keeps the token only while it stays on allowed origins. The response
  * interceptor turns a refused token into one shared refresh and replays the request once
  * through the same instance. A 401 that arrives while a refresh runs is queued and
- * replayed, never rejected. Works with axios's http (Node), fetch and xhr adapters.
+ * replayed, never rejected. Works with axios's http (Node) and fetch adapters.
  * @example
  * const api = axios.create({ baseURL: 'https://api.example.com' })
  * const auth = attachAuth(api, {
