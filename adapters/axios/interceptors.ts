@@ -64,6 +64,8 @@ interface Sending {
   finalUrl?: string;
   /** The app's own `beforeRedirect`, called first and restored when the token is taken out. */
   appBeforeRedirect?: BeforeRedirect;
+  /** authchart's `beforeRedirect` for this request (made once, kept for the replay). */
+  redirectHook?: BeforeRedirect;
   /** The next pass through the interceptors is the replay (set just before it). */
   replaying: boolean;
   /** This request was replayed once already (rule 7). */
@@ -239,7 +241,8 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
       sending.attached = authorize(headers, sending.credential);
       const current = config.beforeRedirect as BeforeRedirect | undefined;
       if (!current || !redirectHooks.has(current)) sending.appBeforeRedirect = current;
-      config.beforeRedirect = beforeRedirectFor(sending) as InternalAxiosRequestConfig['beforeRedirect'];
+      sending.redirectHook ??= beforeRedirectFor(sending);
+      config.beforeRedirect = sending.redirectHook as InternalAxiosRequestConfig['beforeRedirect'];
       return data;
     };
 

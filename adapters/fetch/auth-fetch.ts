@@ -4,7 +4,7 @@ import { originPolicy, type AllowedOrigins, type OriginPolicy } from '../core/or
 import { createSession, sessionApi, type Session, type SessionApi, type SessionOptions } from '../core/session.js';
 import type { Credential } from '../core/waiters.js';
 import { browserPage, redirectsAreOpaque } from './page.js';
-import { discard, followRedirects, isRedirect, type Redirects } from './redirects.js';
+import { discard, followRedirects, isRedirect } from './redirects.js';
 
 export interface AuthFetchOptions extends Partial<SessionOptions> {
   /** An existing session to share (with another front end, React, …). Otherwise one is created from these options. */
@@ -61,6 +61,15 @@ export interface AuthFetch extends SessionApi {
 /** One attempt of a request (the first, or the replay), rebuilt from what the caller gave. */
 type Attempt = (credential: Credential) => Promise<Response>;
 
+/** A request prepared for one or two attempts. */
+interface Prepared {
+  attempt: Attempt;
+  /** Follow the redirect `response` answered the last attempt with, hop by hop; absent when fetch follows redirects itself. */
+  follow?: (response: Response, credential: Credential) => Promise<Response>;
+  /** false when the body is a one-shot stream: sent once, never replayed. */
+  replayable: boolean;
+}
+
 function isRequest(value: unknown): value is Request {
   return typeof Request !== 'undefined' && value instanceof Request;
 }
@@ -88,9 +97,8 @@ const hopAuthorizer = (policy: OriginPolicy, credential: Credential) => (headers
 /**
  * Prepare a request for one or two attempts, or return null when the caller set its own
  * Authorization header (then it is sent untouched). `url` is the URL the policy allowed,
- * already evaluated: it is what is sent. `replayable` is false when the body is a one-shot
- * stream: it is sent once, and a 401 cannot be replayed. With `manual`, redirects are
- * followed here, hop by hop (see redirects.ts), unless the caller chose another mode.
+ * already evaluated: it is what is sent. With `manual`, redirects are followed here, hop by
+ * hop (see redirects.ts), unless the caller chose another redirect mode.
  */
 function prepare(
   baseFetch: typeof fetch,
@@ -99,55 +107,60 @@ function prepare(
   request: Request | undefined,
   init: RequestInit | undefined,
   manual: boolean,
-): { attempt: Attempt; replayable: boolean } | null {
+): Prepared | null {
   if (request) {
     if (request.headers.has('authorization') || (init?.headers && new Headers(init.headers).has('authorization'))) return null;
     // A Request (ky, openapi-fetch): keep a clone for the replay; its body is buffered by tee.
     const template = init ? new Request(request, init) : request;
-    const follow = manual && template.redirect === 'follow';
+    const follows = manual && template.redirect === 'follow';
     let spare: Request | undefined;
+    let last: { source: Request; headers: Headers } | undefined;
     return {
       replayable: true,
-      attempt: async (credential) => {
+      attempt: (credential) => {
         const source = spare ?? template;
         spare = template.body ? source.clone() : undefined;
         const headers = new Headers(source.headers);
         authorize(headers, credential);
-        const response = await baseFetch(new Request(source, follow ? { headers, redirect: 'manual' } : { headers }));
-        if (!follow || !isRedirect(response)) return response;
-        // The body again, for a 307/308: from a clone of the replay's spare (taken before sending).
-        const kept = spare;
-        const redirects: Redirects = {
-          replayable: true,
-          body: async () => (kept ? kept.clone().arrayBuffer() : undefined),
-          authorize: hopAuthorizer(policy, credential),
-          send: (to, hop) => baseFetch(to, { ...hop, redirect: 'manual', signal: source.signal, credentials: source.credentials }),
-        };
-        return followRedirects(response, { url, method: source.method, headers }, redirects);
+        last = { source, headers };
+        return baseFetch(new Request(source, follows ? { headers, redirect: 'manual' } : { headers }));
       },
+      follow: follows
+        ? (response, credential) => {
+            const { source, headers } = last!;
+            // The body again, for a 307/308: from a clone of the replay's spare (taken before sending).
+            const kept = spare;
+            return followRedirects(response, { url, method: source.method, headers }, {
+              replayable: true,
+              body: async () => (kept ? kept.clone().arrayBuffer() : undefined),
+              authorize: hopAuthorizer(policy, credential),
+              send: (to, hop) => baseFetch(to, { ...hop, redirect: 'manual', signal: source.signal, credentials: source.credentials }),
+            });
+          }
+        : undefined,
     };
   }
   // Built once: the same object serves both attempts (fetch copies it; set() replaces the token).
   const headers = new Headers(init?.headers);
   if (headers.has('authorization')) return null;
   const replayable = !(typeof ReadableStream !== 'undefined' && init?.body instanceof ReadableStream);
-  const follow = manual && (init?.redirect === undefined || init.redirect === 'follow');
+  const follows = manual && (init?.redirect === undefined || init.redirect === 'follow');
   return {
     replayable,
-    attempt: async (credential) => {
+    attempt: (credential) => {
       authorize(headers, credential);
-      if (!follow) return baseFetch(url, { ...init, headers });
-      const response = await baseFetch(url, { ...init, headers, redirect: 'manual' });
-      if (!isRedirect(response)) return response;
-      const redirects: Redirects = {
-        replayable,
-        body: () => init?.body ?? undefined,
-        authorize: hopAuthorizer(policy, credential),
-        send: (to, hop) => baseFetch(to, { ...init, ...hop, redirect: 'manual' }),
-      };
-      // The hops get their own headers: this object is reused by the replay.
-      return followRedirects(response, { url, method: (init?.method ?? 'GET').toUpperCase(), headers: new Headers(headers) }, redirects);
+      return baseFetch(url, follows ? { ...init, headers, redirect: 'manual' } : { ...init, headers });
     },
+    follow: follows
+      ? (response, credential) =>
+          // The hops get their own headers: this object is reused by the replay.
+          followRedirects(response, { url, method: (init?.method ?? 'GET').toUpperCase(), headers: new Headers(headers) }, {
+            replayable,
+            body: () => init?.body ?? undefined,
+            authorize: hopAuthorizer(policy, credential),
+            send: (to, hop) => baseFetch(to, { ...init, ...hop, redirect: 'manual' }),
+          })
+      : undefined,
   };
 }
 
@@ -195,13 +208,14 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     const url = policy.target(given);
     const prepared = url === null ? null : prepare(baseFetch, policy, url, request, init, manual);
     if (!prepared) return baseFetch(input, init);
-    const { attempt, replayable } = prepared;
+    const { attempt, follow, replayable } = prepared;
     const signal = init?.signal ?? request?.signal ?? undefined;
 
     // A valid token comes back synchronously: send at once, without waiting a turn.
     const credential = port.credential(signal);
     const first = credential instanceof Promise ? await credential : credential;
-    const response = await attempt(first);
+    const sent = await attempt(first);
+    const response = follow && isRedirect(sent) ? await follow(sent, first) : sent;
     const verdict = refused(response);
     if (!(typeof verdict === 'boolean' ? verdict : await verdict)) return response;
 
@@ -212,7 +226,8 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     }
     discard(response);
     const second = await port.unauthorized(first.tokenVersion, signal);
-    const replayed = await attempt(second);
+    const again = await attempt(second);
+    const replayed = follow && isRedirect(again) ? await follow(again, second) : again;
     // Rule 7: replay once; a second refusal is an error, never another refresh.
     if (await wasRefused(replayed)) throw new UnauthorizedAfterRefreshError(replayed);
     return replayed;
