@@ -139,14 +139,43 @@ function signalOf(config: InternalAxiosRequestConfig): AbortSignal | undefined {
 }
 
 /**
+ * Where fetch answers came from after a redirect, by the Request axios's fetch adapter
+ * sent (it is the answer's `request`). axios (1.12 and later) calls the `env.fetch` of the
+ * config; authchart's wraps the app's and notes the final URL of redirected answers. Shared
+ * by all instances: one wrapper per fetch, so axios's per-fetch cache stays small.
+ */
+const redirectedTo = new WeakMap<object, string>();
+const observers = new WeakMap<typeof fetch, typeof fetch>();
+const observeGlobalFetch: typeof fetch = (input, init) => observe(globalThis.fetch, input, init);
+observers.set(observeGlobalFetch, observeGlobalFetch);
+function observe(fetcher: typeof fetch, input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  return fetcher(input, init).then((response) => {
+    if (response.redirected && typeof input === 'object') redirectedTo.set(input, response.url);
+    return response;
+  });
+}
+function observingFetch(appFetch: unknown): typeof fetch {
+  if (typeof appFetch !== 'function') return observeGlobalFetch;
+  const fetcher = appFetch as typeof fetch;
+  let observer = observers.get(fetcher);
+  if (!observer) {
+    observer = (input, init) => observe(fetcher, input, init);
+    observers.set(fetcher, observer);
+    observers.set(observer, observer);
+  }
+  return observer;
+}
+
+/**
  * The URL an answer came from when the adapter says so: the last redirect hop (http
- * adapter), `responseURL` (xhr). Undefined when it does not (axios's fetch adapter hides
- * where a redirect ended): then the answer is taken as the request's own.
+ * adapter), `responseURL` (xhr), the fetch answer's `url` (fetch adapter, axios 1.12 and
+ * later). Undefined when it does not (axios's fetch adapter before 1.12): then the answer
+ * is taken as the request's own.
  */
 function answeredFrom(response: AxiosResponse, sending: Sending): string | undefined {
   if (sending.finalUrl !== undefined) return sending.finalUrl;
   const request = response.request as { responseURL?: unknown; res?: { responseUrl?: unknown } } | undefined;
-  const url = request?.responseURL ?? request?.res?.responseUrl;
+  const url = request?.responseURL ?? request?.res?.responseUrl ?? (typeof request === 'object' && request !== null ? redirectedTo.get(request) : undefined);
   return typeof url === 'string' && url ? url : undefined;
 }
 
@@ -243,6 +272,10 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
       if (!current || !redirectHooks.has(current)) sending.appBeforeRedirect = current;
       sending.redirectHook ??= beforeRedirectFor(sending);
       config.beforeRedirect = sending.redirectHook as InternalAxiosRequestConfig['beforeRedirect'];
+      // The fetch adapter (axios 1.12+) sends through env.fetch: observe where redirects end.
+      const env = config.env as { fetch?: unknown } | undefined;
+      const observer = observingFetch(env?.fetch);
+      if (env?.fetch !== observer) config.env = { ...env, fetch: observer } as InternalAxiosRequestConfig['env'];
       return data;
     };
 

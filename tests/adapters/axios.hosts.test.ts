@@ -166,20 +166,50 @@ describe.each(versions)('%s', (_name, axios) => {
 });
 
 describe.each(versions)('%s with the fetch adapter (fetch follows the redirect)', (_name, axios) => {
-  it('a redirect off the allowed origins is followed without the token', async () => {
-    // Node's fetch, without a custom lookup: 127.0.0.1 is allowed, localhost (the same server) is not.
+  // Node's fetch, without a custom lookup: 127.0.0.1 is allowed, localhost (the same server) is not.
+  function fetchClient() {
+    const calls = { refresh: 0, onResponse: 0 };
     const instance = axios.create({ adapter: 'fetch', baseURL: hosts.url('127.0.0.1', '') });
     const auth = attachAuth(instance, {
-      refresh: async () => ({ accessToken: 'at_fresh' }),
+      refresh: async () => ({ accessToken: `at_fresh_${++calls.refresh}` }),
       allowedOrigins: [hosts.url('127.0.0.1', '')],
       tokens: { accessToken: 'at_first', refreshToken: 'rt' },
+      debounceMs: 0,
+      onResponse: () => void calls.onResponse++,
     });
+    return { instance, auth, calls };
+  }
+
+  it('a redirect off the allowed origins is followed without the token', async () => {
+    const { instance, auth } = fetchClient();
     const since = hosts.seen.length;
     await instance.get(via(302, hosts.url('localhost', '/me')));
     expect(seenFrom(since)).toEqual([
       ['127.0.0.1', 'Bearer at_first'],
       ['localhost', null],
     ]);
+    await auth.dispose();
+  });
+});
+
+describe(`axios ${axiosLatest.VERSION} with the fetch adapter: where a redirect ended is known (env.fetch, axios 1.12 and later)`, () => {
+  it('an answer from a foreign origin reaches neither onResponse nor the refresh', async () => {
+    const calls = { refresh: 0, onResponse: 0 };
+    const instance = axiosLatest.create({ adapter: 'fetch', baseURL: hosts.url('127.0.0.1', '') });
+    const auth = attachAuth(instance, {
+      refresh: async () => ({ accessToken: `at_fresh_${++calls.refresh}` }),
+      allowedOrigins: [hosts.url('127.0.0.1', '')],
+      tokens: { accessToken: 'at_first', refreshToken: 'rt' },
+      debounceMs: 0,
+      onResponse: () => void calls.onResponse++,
+    });
+    await instance.get(via(302, hosts.url('localhost', '/pushed')));
+    const error = await instance.get(via(302, hosts.url('localhost', '/unauthorized'))).catch((e: unknown) => e);
+    expect((error as { response?: { status: number } }).response?.status).toBe(401);
+    expect(calls).toEqual({ refresh: 0, onResponse: 0 });
+    // An allowed origin's answer still counts.
+    await instance.get(via(302, hosts.url('127.0.0.1', '/pushed')));
+    expect(calls.onResponse).toBe(1);
     await auth.dispose();
   });
 });
