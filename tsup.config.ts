@@ -1,4 +1,21 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
+
+/**
+ * Code splitting hoists `import './chunk-….js'` into the ESM entries, for chunks that a
+ * chunk they import already imports. Such a statement binds nothing; with
+ * `"sideEffects": false` bundlers drop it anyway, and esbuild warns that it does
+ * ("Ignoring this import because … was marked as having no side effects"). Drop them here,
+ * so the package bundles without warnings; what an entry uses it imports by name. (The CJS
+ * entries' bare `require()`s draw no warning.)
+ */
+const dropBareChunkImports: NonNullable<Options['plugins']>[number] = {
+  name: 'drop-bare-chunk-imports',
+  renderChunk(code) {
+    if (this.format !== 'esm') return undefined;
+    const kept = code.replace(/^import ['"]\.\/chunk-[\w-]+\.js['"];\r?\n/gm, '');
+    return kept === code ? undefined : { code: kept };
+  },
+};
 
 export default defineConfig({
   entry: {
@@ -22,4 +39,5 @@ export default defineConfig({
   clean: true,
   target: 'es2022',
   external: ['xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis', 'react', '@xstate/react'],
+  plugins: [dropBareChunkImports],
 });

@@ -7,6 +7,7 @@
  *   npm run bench -- --quick    small N, one repetition, written to the system temp dir
  *   npm run bench -- --render   write RESULTS.md again from the last run's figures (kept in
  *                               node_modules/.cache/authchart-bench), e.g. after editing report.ts
+ *   npm run bench -- --micro    the micro-benchmarks alone (hot path, release), printed, nothing written
  */
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
@@ -158,7 +159,15 @@ function render(): void {
   write({ ...stored, scenarios: scenarios.filter((s) => ran.has(s.key)), strategies: strategies.filter((s) => stored.cells.some((c) => c.strategy === s.key)) });
 }
 
-(process.argv.includes('--render') ? Promise.resolve().then(render) : main()).catch((error: unknown) => {
+/** `--micro`: the micro-benchmarks alone, printed (a minute; nothing is written). */
+async function microOnly(): Promise<void> {
+  const micro = await runMicro();
+  if (!micro) throw new Error('micro-benchmarks failed');
+  for (const row of micro.hotPath) say(`hot path ${row.name.padEnd(34)} ${row.nsPerRequest.toFixed(0).padStart(6)} ns/request${row.baseline ? `, +${row.addedNs.toFixed(0)} ns` : ''}`);
+  for (const row of micro.release) say(`release ${row.count} ${row.name.padEnd(34)} ${row.releaseMs.toFixed(1)} ms, ${row.bytesPerRequest?.toFixed(0) ?? '—'} B/request, ${row.failed} failed`);
+}
+
+(process.argv.includes('--render') ? Promise.resolve().then(render) : process.argv.includes('--micro') ? microOnly() : main()).catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;
 });

@@ -1,25 +1,43 @@
 import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import { NonReplayableBodyError, UnauthorizedAfterRefreshError } from '../core/errors.js';
 import { frontEndOf } from '../core/front-end.js';
+import { originPolicy, type AllowedOrigins } from '../core/origins.js';
 import { createSession, sessionApi, type Session, type SessionApi, type SessionOptions } from '../core/session.js';
-import { originMatcher, pageBase, type AllowedOrigins } from '../fetch/origins.js';
+import type { Credential } from '../core/waiters.js';
+import { browserPage } from '../fetch/page.js';
+import { redactError } from './redact.js';
+import { answeredFrom, observingFetch, originPart } from './urls.js';
 
 export interface AuthAxiosOptions extends Partial<SessionOptions> {
   /** An existing session to share (with `authchart/fetch`, React, …). Otherwise one is created from these options. */
   session?: Session;
   /**
    * Origins that may receive the access token. Default: the page's own origin in a browser;
-   * elsewhere required. Requests to any other origin are sent untouched.
+   * elsewhere required. Requests to any other origin are sent untouched, and a redirect to
+   * one is followed without the token.
+   * @example ['https://api.example.com']
    */
   allowedOrigins?: AllowedOrigins;
   /**
-   * Whether a failed request means "the access token was refused".
-   * @default (error) => error.response?.status === 401
+   * Whether an answer means "the access token was refused". Asked of every response from an
+   * allowed origin, a success or the `response` of an error; it may be async (the body is
+   * already parsed in `response.data`). Network errors never mean it.
+   * @default (response) => response.status === 401
+   * @example
+   * // GraphQL servers answer an expired token with HTTP 200 and an UNAUTHENTICATED error.
+   * isUnauthorized: (response) =>
+   *   response.status === 401 ||
+   *   response.data?.errors?.some((e) => e.extensions?.code === 'UNAUTHENTICATED') === true
    */
-  isUnauthorized?: (error: AxiosError) => boolean;
+  isUnauthorized?: (response: AxiosResponse) => boolean | Promise<boolean>;
   /**
-   * Sees every response (success or error) from an allowed origin; hand tokens a server
-   * sent along to `updateTokens` (see `authchart/fetch`'s `onResponse`).
+   * Sees every response (success or error) from an allowed origin (after a redirect, only
+   * when it ended on an allowed origin); hand tokens a server sent along to `updateTokens`
+   * (see `authchart/fetch`'s `onResponse`).
+   * @example
+   * onResponse: async (response, { updateTokens }) => {
+   *   if (response.headers['x-token-refreshed']) await updateTokens({ accessToken: response.data.access_token })
+   * }
    */
   onResponse?: (response: AxiosResponse, session: Pick<Session, 'updateTokens' | 'refresh'>) => void | Promise<void>;
 }
@@ -30,12 +48,61 @@ export interface AuthAxios extends SessionApi {
   detach(): void;
 }
 
-const MARK = Symbol.for('authchart.axios');
-interface Mark {
-  tokenVersion: number;
+/**
+ * What authchart knows of one request it sends (its first attempt and its replay). It lives
+ * in a closure, the request's own `transformRequest` step, never on the config: the config
+ * is logged and serialised, and axios 1.7's mergeConfig drops symbol keys, while a function
+ * in `transformRequest` survives every merge (the replay is a new config object).
+ */
+interface Sending {
+  /** The credential the request goes out with (tokenVersion -1 and no token: sent without one). */
+  credential?: Credential;
+  /** The Authorization value authchart set, to tell it from one the app sets. */
+  attached?: string;
+  /** Sent where the token may go (decided on the final config). */
+  allowed: boolean;
+  /** The last redirect hop, when it was redirected (http adapter). */
+  finalUrl?: string;
+  /** The app's own `beforeRedirect`, called first and restored when the token is taken out. */
+  appBeforeRedirect?: BeforeRedirect;
+  /** authchart's `beforeRedirect` for this request (made once, kept for the replay). */
+  redirectHook?: BeforeRedirect;
+  /** The next pass through the interceptors is the replay (set just before it). */
+  replaying: boolean;
+  /** This request was replayed once already (rule 7). */
   replayed: boolean;
 }
-type MarkedConfig = InternalAxiosRequestConfig & { [MARK]?: Mark };
+
+type BeforeRedirect = (options: RedirectOptions, ...rest: unknown[]) => void;
+/** What follow-redirects hands `beforeRedirect`: the next hop, with plain-object headers. */
+interface RedirectOptions {
+  href: string;
+  headers?: Record<string, unknown>;
+}
+type Transform = (this: InternalAxiosRequestConfig, data: unknown, headers: InternalAxiosRequestConfig['headers']) => unknown;
+
+/** A request sent without a token because the token was not at hand when its final URL became allowed: its 401 is a stale one. */
+const NO_TOKEN: Credential = { accessToken: '', tokenVersion: -1 };
+
+type HeaderBag = InternalAxiosRequestConfig['headers'] | Record<string, unknown>;
+
+/**
+ * The one place this front end sets `Authorization` (on axios's headers, or on the plain
+ * headers of a redirect hop): the access token, or nothing. Returns the value set.
+ */
+function authorize(headers: HeaderBag, credential: Credential | null): string | undefined {
+  const value = credential?.accessToken ? `Bearer ${credential.accessToken}` : undefined;
+  if (typeof (headers as { set?: unknown }).set === 'function') {
+    const axiosHeaders = headers as InternalAxiosRequestConfig['headers'];
+    if (value) axiosHeaders.set('Authorization', value);
+    else axiosHeaders.delete('authorization');
+  } else {
+    const plain = headers as Record<string, unknown>;
+    for (const name of Object.keys(plain)) if (name.toLowerCase() === 'authorization') delete plain[name];
+    if (value) plain.Authorization = value;
+  }
+  return value;
+}
 
 function isOneShotStream(data: unknown): boolean {
   if (typeof data !== 'object' || data === null) return false;
@@ -44,63 +111,19 @@ function isOneShotStream(data: unknown): boolean {
   return typeof (data as { pipe?: unknown }).pipe === 'function' && typeof (data as { read?: unknown }).read === 'function';
 }
 
-/**
- * Take the bearer token out of an axios error before it reaches the app: errors are
- * logged and serialised (`toJSON()` includes the config), and tokens must not be. The
- * request is marked as not authenticated, so re-sending `error.config` gets a fresh token.
- */
-function redact(error: AxiosError): AxiosError {
-  const config = error.config as MarkedConfig | undefined;
-  if (config?.[MARK]) {
-    config.headers.delete('authorization');
-    delete config[MARK];
-  }
-  const request = error.request as { _header?: unknown } | undefined;
-  if (request && typeof request._header === 'string') {
-    request._header = request._header.replace(/^(authorization:\s*bearer\s+)\S+/im, '$1[redacted]');
-  }
-  return error;
-}
-
-/** Scheme and authority of an absolute http(s) URL string: the WHATWG parser ends the authority at `/`, `?`, `#` or `\`, so this prefix alone decides the origin. */
-const SCHEME_AND_AUTHORITY = /^https?:\/\/[^/?#\\]+/i;
-/** What axios's `isAbsoluteURL` calls absolute: `scheme://…` or `//…`. */
-const AXIOS_ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i;
-
-/**
- * The part of the URL axios will send to that decides its origin, read from the config
- * without `instance.getUri()` (which merges the instance defaults into the config once
- * more, the costliest step of the whole interceptor). axios builds the URL as an absolute
- * `url` alone, or `baseURL` + `/` + `url`; joined after that `/`, a relative `url` never
- * reaches the authority. Undefined whenever this reading is not certain (no absolute
- * http(s) base, `allowAbsoluteUrls: false`, a `url` axios would refuse as `http:x`): then
- * `getUri()` decides.
- */
-function originPart(config: InternalAxiosRequestConfig, defaults: AxiosInstance['defaults']): string | undefined {
-  const url: unknown = config.url;
-  if (url !== undefined && typeof url !== 'string') return undefined;
-  if (config.allowAbsoluteUrls === false || defaults.allowAbsoluteUrls === false) return undefined;
-  if (url !== undefined && AXIOS_ABSOLUTE.test(url)) return SCHEME_AND_AUTHORITY.exec(url)?.[0];
-  // axios rejects a relative url that looks like "http:…" (after dropping what the URL parser drops).
-  if (url !== undefined && /^https?:/i.test(url.replace(/^[\x00-\x20]+/, '').replace(/[\t\n\r]/g, ''))) return undefined;
-  const baseURL: unknown = config.baseURL !== undefined ? config.baseURL : defaults.baseURL;
-  return typeof baseURL === 'string' ? SCHEME_AND_AUTHORITY.exec(baseURL)?.[0] : undefined;
-}
-
-/** Origins remembered per instance; an app talks to a handful. */
-const MAX_REMEMBERED_ORIGINS = 64;
-
 function signalOf(config: InternalAxiosRequestConfig): AbortSignal | undefined {
   const signal = config.signal as AbortSignal | undefined;
   return signal && typeof signal.addEventListener === 'function' ? signal : undefined;
 }
 
 /**
- * Add authchart to an axios instance: the request interceptor attaches the bearer token
- * (allowed origins only, waiting if a refresh is under way); the response interceptor
- * turns a 401 into one shared refresh and replays the request once through the same
- * instance. A 401 that arrives while a refresh runs is queued and replayed, never
- * rejected. Works with axios's http (Node) and fetch adapters.
+ * Add authchart to an axios instance. The token is attached at the last moment, after every
+ * request interceptor (whatever the order they were added in), by a step authchart appends
+ * to the request's `transformRequest`: the origin is decided on the URL axios will really
+ * send to. A redirect keeps the token only while it stays on allowed origins. The response
+ * interceptor turns a refused token into one shared refresh and replays the request once
+ * through the same instance. A 401 that arrives while a refresh runs is queued and
+ * replayed, never rejected. Works with axios's http (Node) and fetch adapters.
  * @example
  * const api = axios.create({ baseURL: 'https://api.example.com' })
  * const auth = attachAuth(api, {
@@ -111,64 +134,178 @@ function signalOf(config: InternalAxiosRequestConfig): AbortSignal | undefined {
  * const { data } = await api.get('/me')
  */
 export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): AuthAxios {
-  const allowed = originMatcher(options.allowedOrigins);
+  const policy = originPolicy(options.allowedOrigins, browserPage);
   const session = options.session ?? createSession(options as SessionOptions);
   const port = frontEndOf(session);
-  const isUnauthorized = options.isUnauthorized ?? ((error: AxiosError) => error.response?.status === 401);
+  const isUnauthorized = options.isUnauthorized ?? ((response: AxiosResponse) => response.status === 401);
   const onResponse = options.onResponse;
+  const predicate = typeof options.allowedOrigins === 'function';
 
-  const byAuthority = new Map<string, boolean>();
-  const parsedAllowed = (uri: () => string) => {
+  /** The URL the request goes to when it may carry the token, else null. */
+  const target = (config: InternalAxiosRequestConfig): string | null => {
+    const part = predicate ? undefined : originPart(config, instance.defaults);
+    if (part !== undefined) return policy.target(part) === null ? null : part;
     try {
-      return allowed(new URL(uri(), pageBase()));
+      return policy.target(instance.getUri(config));
     } catch {
-      return false;
+      return null;
     }
-  };
-  const isAllowed = (config: InternalAxiosRequestConfig): boolean => {
-    const authority = typeof options.allowedOrigins === 'function' ? undefined : originPart(config, instance.defaults);
-    if (authority === undefined) return parsedAllowed(() => instance.getUri(config));
-    let decision = byAuthority.get(authority);
-    if (decision === undefined) {
-      decision = parsedAllowed(() => authority);
-      if (byAuthority.size >= MAX_REMEMBERED_ORIGINS) byAuthority.clear();
-      byAuthority.set(authority, decision);
-    }
-    return decision;
   };
 
-  const requestId = instance.interceptors.request.use(async (config: MarkedConfig) => {
-    const mark = config[MARK];
-    if (mark) return config; // a replay: its token is already set
-    if (!isAllowed(config) || config.headers.has('authorization')) return config;
-    const credential = await port.credential(signalOf(config));
-    config.headers.set('Authorization', `Bearer ${credential.accessToken}`);
-    config[MARK] = { tokenVersion: credential.tokenVersion, replayed: false };
+  /** Each request's own transformRequest step, and what it knows (see Sending). */
+  const sendings = new WeakMap<Transform, Sending>();
+  const stepOf = (config: InternalAxiosRequestConfig): Transform | undefined => {
+    const list = config.transformRequest;
+    if (Array.isArray(list)) return (list as Transform[]).find((fn) => sendings.has(fn));
+    return sendings.has(list as Transform) ? (list as Transform) : undefined;
+  };
+  const sendingOf = (config: InternalAxiosRequestConfig | undefined) => {
+    const step = config && stepOf(config);
+    return step && sendings.get(step);
+  };
+  const withoutStep = (list: unknown, step: Transform | undefined): Transform[] =>
+    (Array.isArray(list) ? (list as Transform[]) : list ? [list as Transform] : []).filter((fn) => fn !== step);
+
+  /** Each request's `beforeRedirect` (http adapter): the token goes on only to allowed origins, whatever follow-redirects does. */
+  const redirectHooks = new WeakSet<BeforeRedirect>();
+  const beforeRedirectFor = (sending: Sending): BeforeRedirect => {
+    const hook: BeforeRedirect = function (this: unknown, redirect, ...rest) {
+      sending.appBeforeRedirect?.call(this, redirect, ...rest);
+      sending.finalUrl = redirect.href;
+      if (redirect.headers) authorize(redirect.headers, policy.target(redirect.href) === null ? null : (sending.credential ?? null));
+    };
+    redirectHooks.add(hook);
+    return hook;
+  };
+
+  /**
+   * The last step before the adapter: every interceptor has run, so the URL is final.
+   * Attach the token when it is allowed, take it off when not.
+   */
+  const lastStep = (sending: Sending): Transform =>
+    function authchartAuthorize(data, headers) {
+      const config = this;
+      const own = headers.get('authorization');
+      if (own != null && own !== sending.attached) return data; // set by the app after authchart: its own
+      const url = target(config);
+      if (url === null) {
+        if (sending.attached !== undefined) headers.delete('authorization');
+        sending.attached = undefined;
+        sending.allowed = false;
+        return data;
+      }
+      if (!sending.credential) {
+        // The URL became allowed after authchart's interceptor ran (an interceptor added
+        // before attachAuth set it): take the token if it is at hand, else send without one
+        // and let the 401 wait for the refresh under way.
+        const now = port.credential(signalOf(config));
+        if (now instanceof Promise) now.catch(() => undefined);
+        sending.credential = now instanceof Promise ? NO_TOKEN : now;
+      }
+      sending.allowed = true;
+      sending.finalUrl = undefined;
+      sending.attached = authorize(headers, sending.credential);
+      const current = config.beforeRedirect as BeforeRedirect | undefined;
+      if (!current || !redirectHooks.has(current)) sending.appBeforeRedirect = current;
+      sending.redirectHook ??= beforeRedirectFor(sending);
+      config.beforeRedirect = sending.redirectHook as InternalAxiosRequestConfig['beforeRedirect'];
+      // The fetch adapter (axios 1.12+) sends through env.fetch: observe where redirects end.
+      const env = config.env as { fetch?: unknown } | undefined;
+      const observer = observingFetch(env?.fetch);
+      if (env?.fetch !== observer) config.env = { ...env, fetch: observer } as InternalAxiosRequestConfig['env'];
+      return data;
+    };
+
+  const requestId = instance.interceptors.request.use(async (config) => {
+    const previous = stepOf(config);
+    const sending = previous && sendings.get(previous);
+    if (sending?.replaying) {
+      sending.replaying = false; // the replay: its credential is set
+      return config;
+    }
+    const own = config.headers.get('authorization');
+    if (own != null && own !== sending?.attached) return config; // the app's own header: untouched
+    // A first send, or a config the app sends again: start afresh.
+    const fresh: Sending = { allowed: false, replaying: false, replayed: false, appBeforeRedirect: sending?.appBeforeRedirect };
+    const step = lastStep(fresh);
+    sendings.set(step, fresh);
+    config.transformRequest = [...withoutStep(config.transformRequest, previous), step];
+    if (target(config) !== null) {
+      const credential = port.credential(signalOf(config));
+      fresh.credential = credential instanceof Promise ? await credential : credential;
+    }
     return config;
   });
 
+  /** Whether this answer is authchart's to judge: sent with its token, and answered from an allowed origin. */
+  const judged = (response: AxiosResponse, sending: Sending | undefined): sending is Sending => {
+    if (!sending?.allowed) return false;
+    const from = sending.finalUrl ?? answeredFrom(response);
+    return from === undefined || policy.target(from) !== null;
+  };
+
+  /** Take the token out of what reaches the app, and forget the request (sending `error.config` again gets a fresh token). */
+  const forget = (config: InternalAxiosRequestConfig, sending: Sending) => {
+    if (sending.attached !== undefined && config.headers.get('authorization') === sending.attached) config.headers.delete('authorization');
+    config.transformRequest = withoutStep(config.transformRequest, stepOf(config));
+    config.beforeRedirect = sending.appBeforeRedirect as InternalAxiosRequestConfig['beforeRedirect'];
+    if (config.beforeRedirect === undefined) delete config.beforeRedirect;
+  };
+  const redact = (error: AxiosError, sending: Sending) => {
+    const config = error.config;
+    let url = sending.finalUrl;
+    if (url === undefined && config) {
+      try {
+        url = instance.getUri(config);
+      } catch {
+        url = '';
+      }
+    }
+    if (config) forget(config, sending);
+    return redactError(error, { method: (config?.method ?? 'get').toUpperCase(), url: url ?? '' });
+  };
+
+  /** The token was refused: wait for the one refresh, replay once (rule 7). */
+  const replay = async (config: InternalAxiosRequestConfig, sending: Sending, error: AxiosError | undefined) => {
+    const cause = error && redact(error, sending);
+    if (sending.replayed) throw new UnauthorizedAfterRefreshError(undefined, { cause });
+    const tokenVersion = sending.credential?.tokenVersion ?? -1;
+    if (isOneShotStream(config.data)) {
+      port.reportUnauthorized(tokenVersion);
+      throw new NonReplayableBodyError();
+    }
+    const credential = await port.unauthorized(tokenVersion, signalOf(config));
+    if (error) {
+      // The error's config was cleaned for the app; the replay sends it again as authchart's.
+      config.transformRequest = [...withoutStep(config.transformRequest, undefined), lastStep(sending)];
+      sendings.set((config.transformRequest as Transform[]).at(-1)!, sending);
+    }
+    sending.credential = credential;
+    sending.replayed = true;
+    sending.replaying = true;
+    return instance.request(config);
+  };
+
   const responseId = instance.interceptors.response.use(
-    async (response) => {
-      if (onResponse && (response.config as MarkedConfig)[MARK]) await onResponse(response, session);
-      return response;
+    (response) => {
+      const sending = sendingOf(response.config);
+      if (!judged(response, sending)) return response;
+      const verdict = onResponse
+        ? Promise.resolve(onResponse(response, session)).then(() => isUnauthorized(response))
+        : isUnauthorized(response);
+      // A sync `false` returns at once: no extra turn on the hot path.
+      if (verdict === false) return response;
+      return Promise.resolve(verdict).then((refused) => (refused ? replay(response.config, sending, undefined) : response));
     },
     async (error: AxiosError) => {
-      const config = error.config as MarkedConfig | undefined;
-      const mark = config?.[MARK];
-      if (!config || !mark) throw error;
-      if (onResponse && error.response) await onResponse(error.response, session);
-      if (!isUnauthorized(error)) throw redact(error);
-      // Rule 7: replay once; a second 401 is an error, never another refresh.
-      if (mark.replayed) throw new UnauthorizedAfterRefreshError(undefined, { cause: redact(error) });
-      if (isOneShotStream(config.data)) {
-        port.reportUnauthorized(mark.tokenVersion);
-        throw new NonReplayableBodyError();
-      }
-      const credential = await port.unauthorized(mark.tokenVersion, signalOf(config));
-      mark.replayed = true;
-      mark.tokenVersion = credential.tokenVersion;
-      config.headers.set('Authorization', `Bearer ${credential.accessToken}`);
-      return instance.request(config);
+      const config = error.config;
+      const sending = sendingOf(config);
+      if (!config || !sending?.allowed) throw error;
+      const response = error.response;
+      if (!response || !judged(response, sending)) throw redact(error, sending);
+      if (onResponse) await onResponse(response, session);
+      if (!(await isUnauthorized(response))) throw redact(error, sending);
+      return replay(config, sending, error);
     },
   );
 
