@@ -56,12 +56,24 @@ export function loadInitial(deps: StoreSyncDeps, tokens: TokenSet | undefined): 
   };
   if (tokens) {
     const given = holder.withExpiry(tokens);
-    return holder.serial(() => holder.write(given)).then(begin, () => {
+    const refused = () => {
       // The store refused the first tokens: use them from memory, write them later.
       if (disposed()) return;
       const facts = holder.holdUnsaved(given, undefined);
       if (facts) actor.send({ type: 'TOKENS_UPDATED', ...facts });
-    });
+    };
+    let written: StoredTokens | null | Promise<StoredTokens | null>;
+    try {
+      written = holder.writeFirst(given);
+    } catch {
+      refused();
+      return undefined;
+    }
+    if (!(written instanceof Promise)) {
+      begin(written);
+      return undefined;
+    }
+    return written.then(begin, refused);
   }
   let first: StoredTokens | null | Promise<StoredTokens | null>;
   try {

@@ -166,6 +166,31 @@ export class TokenHolder {
       });
   }
 
+  /**
+   * The session's first write, before anything is queued: answered synchronously when the
+   * store is synchronous, so a session created with `tokens` over memory or Web Storage is
+   * ready at once (its first request is sent in the same turn).
+   */
+  writeFirst(tokens: TokenSet): MaybePromise<StoredTokens | null> {
+    this.selfWrites++;
+    let result: MaybePromise<StoredTokens | null>;
+    try {
+      result = this.bounded('write the tokens', () => this.options.store.set(tokens));
+    } catch (error) {
+      this.selfWrites--;
+      return Promise.reject(error);
+    }
+    if (!(result instanceof Promise)) {
+      this.selfWrites--;
+      return result;
+    }
+    const written = result.finally(() => {
+      this.selfWrites--;
+    });
+    this.queue = written.catch(() => undefined);
+    return written;
+  }
+
   clear(): Promise<void> {
     this.selfWrites++;
     return Promise.resolve()

@@ -190,3 +190,16 @@ describe('the loser of a race does not clear the winner\'s tokens', () => {
     await loser.dispose();
   });
 });
+
+describe('a synchronous store answers synchronously', () => {
+  it('a session created with tokens over memory or Web Storage is ready at once: the first credential is not a promise', async () => {
+    const { frontEndOf } = await import('../../adapters/core/front-end.js');
+    for (const store of [memoryStore(), webStorageStore({ storage: quotaStorage() })]) {
+      const session = createSession({ refresh: async () => ({ accessToken: 'at_2' }), store, tokens: { accessToken: 'at_1', refreshToken: 'rt_1' } });
+      const credential = frontEndOf(session).credential();
+      expect(credential).not.toBeInstanceOf(Promise);
+      expect((credential as { accessToken: string }).accessToken).toBe('at_1');
+      await session.dispose();
+    }
+  });
+});
