@@ -122,7 +122,7 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       const tokens = w.signIn(w.lastLogin!, party.index);
       return track(w, party, 'mLogin', `login(${id}, ${family.name})`, async () => {
         await party.manager!.login(id, tokens);
-        w.signIns.set(`${party.owner}/${id}`, { kind: 'login', family, settledAt: w.sched.now });
+        w.signIns.set(`${party.owner}/${id}`, { kind: 'login', family, settledAt: w.sched.now, version: w.storeVersions.get(id) ?? 0 });
       });
     }
     case 'mLogout': {
@@ -133,7 +133,7 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       w.lastGrantChange = w.sched.now;
       return track(w, party, 'mLogout', `logout(${id})`, async () => {
         await party.manager!.logout(id);
-        w.signIns.set(`${party.owner}/${id}`, { kind: 'logout', family: null, settledAt: w.sched.now });
+        w.signIns.set(`${party.owner}/${id}`, { kind: 'logout', family: null, settledAt: w.sched.now, version: w.storeVersions.get(id) ?? 0 });
       });
     }
   }

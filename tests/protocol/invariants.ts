@@ -10,25 +10,32 @@ import { EXCUSE_WINDOW_MS, REQUEST_BOUND_MS, type DocumentedStep, type Family, t
 import type { Owner } from './scheduler.js';
 import type { World } from './world.js';
 
-export function familyNumber(w: World, token: string | undefined): number {
-  if (!token) return 0;
-  const family = w.tokenOf.get(token)?.family ?? w.pushed.get(token)?.family;
-  return family ? Number(family.name.slice(1)) : 0;
+/** The sign-in (token family) a token belongs to. */
+export function familyOf(w: World, token: string | undefined): Family | undefined {
+  if (!token) return undefined;
+  return w.tokenOf.get(token)?.family ?? w.pushed.get(token)?.family;
 }
 
+/** A party got a record from the store (a read, or its own write): it counts once the step's code has run. */
 export function noteSeen(w: World, party: Party, id: string, value: unknown): void {
   const record = value as StoredTokens | null | undefined;
   if (record && typeof record === 'object' && 'accessToken' in record) {
-    w.seenPending.push({ key: `${party.owner}/${id}`, family: familyNumber(w, record.refreshToken ?? record.accessToken) });
+    const family = familyOf(w, record.refreshToken ?? record.accessToken);
+    if (family) w.seenPending.push({ key: `${party.owner}/${id}`, version: record.version, family });
   }
 }
 
-/** A token a party hands out or sends must not be older than a sign-in it has seen. */
+/**
+ * A token a party hands out or sends must not belong to a sign-in the store had already
+ * replaced when the party read it: "newer" is the store's write order (two sign-ins racing
+ * in two tabs end with whichever was written last).
+ */
 export function checkFresh(w: World, party: Party, id: string, token: string, what: string): void {
-  const seen = w.seen.get(`${party.owner}/${id}`) ?? 0;
-  const family = familyNumber(w, token);
-  if (family > 0 && family < seen) {
-    violate(w, 'fresh-after-sign-in', `${party.owner} ${what} ${w.label(token)} (sign-in F${family}) after it read sign-in F${seen} from the store${id === 'tabs' ? '' : ` of ${id}`}`);
+  const seen = w.seen.get(`${party.owner}/${id}`);
+  const family = familyOf(w, token);
+  if (!seen || !family || family === seen.family || family.lastStoreVersion === undefined) return;
+  if (family.lastStoreVersion < seen.version) {
+    violate(w, 'fresh-after-sign-in', `${party.owner} ${what} ${w.label(token)} (sign-in ${family.name}) after it read sign-in ${seen.family.name} from the store${id === 'tabs' ? '' : ` of ${id}`}`);
   }
 }
 
@@ -180,7 +187,9 @@ export function isRevoked(w: World, family: Family): boolean {
 
 /** Checked after every step: requests past their bound, errors thrown in timers. */
 export function checkStep(w: World): void {
-  for (const { key, family } of w.seenPending.splice(0)) w.seen.set(key, Math.max(w.seen.get(key) ?? 0, family));
+  for (const { key, version, family } of w.seenPending.splice(0)) {
+    if ((w.seen.get(key)?.version ?? -1) < version) w.seen.set(key, { version, family });
+  }
   for (const r of w.requests) {
     if (r.settled) continue;
     const party = w.parties.find((p) => p.owner === r.owner)!;
@@ -196,14 +205,20 @@ export function checkStep(w: World): void {
 }
 
 /** Manager: a token served after a login/logout of that id settled on this instance must be of the newest sign-in. */
+/**
+ * Manager: a request started after login(id) or logout(id) settled on this instance must not
+ * get a sign-in the store had replaced by then (by the store's write order: after a logout,
+ * anything written up to it; after a login, anything written before it).
+ */
 export function checkServed(w: World, party: Party, id: string, token: string, started: number): void {
   const last = w.signIns.get(`${party.owner}/${id}`);
   if (!last || started < last.settledAt) return;
-  const family = w.tokenOf.get(token)?.family;
-  if (last.kind === 'logout') {
+  const family = familyOf(w, token);
+  if (!family || family.lastStoreVersion === undefined) return;
+  if (last.kind === 'logout' && family.lastStoreVersion <= last.version) {
     violate(w, 'fresh-after-sign-in', `${party.owner} served ${w.label(token)} for ${id} to a request started after logout(${id}) settled`);
-  } else if (family && last.family && family !== last.family && Number(family.name.slice(1)) < Number(last.family.name.slice(1))) {
-    violate(w, 'fresh-after-sign-in', `${party.owner} served ${w.label(token)} (sign-in ${family.name}) for ${id} to a request started after login(${id}, ${last.family.name}) settled`);
+  } else if (last.kind === 'login' && family.lastStoreVersion < last.version) {
+    violate(w, 'fresh-after-sign-in', `${party.owner} served ${w.label(token)} (sign-in ${family.name}) for ${id} to a request started after login(${id}, ${last.family!.name}) settled`);
   }
 }
 

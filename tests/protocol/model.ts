@@ -18,7 +18,7 @@ export const INVARIANTS = {
   'convergence': 'once faults stop, every session holds the newest tokens (or all are signed out, if the user signed out last)',
   'clock-rule': 'token calls per family ≤ elapsed / lifetime + 1 (+ one per fault) with no requests; never a refresh loop',
   'no-herd': 'one token call per expiry: nobody refreshes a token another party has just refreshed',
-  'fresh-after-sign-in': 'a party that has seen a newer sign-in (read it from the store, or login/logout settled on it) never serves an older one',
+  'fresh-after-sign-in': 'a party that read a newer sign-in from the store never serves one the store had replaced; a manager never serves the previous sign-in after login(id)/logout(id) settled on it',
   'no-uncaught': 'no error thrown out of a timer or event of the library',
 } as const;
 export type InvariantName = keyof typeof INVARIANTS;
@@ -60,6 +60,8 @@ export interface Family {
   revocationExplained: boolean;
   /** The user signed out or signed in again: nothing is owed to this family anymore. */
   ended: boolean;
+  /** The store version of the last write of this sign-in's tokens (absent: never written). */
+  lastStoreVersion?: number;
   tokenCalls: number;
   faults: number;
   documented: DocumentedStep[];

@@ -7,7 +7,7 @@
 import type { TokenServerReply } from '../../adapters/testing/token-server.js';
 import { networkError, refreshedTokens, tokenEndpointError, TUNING, type LockHandle, type RefreshLock, type Refresher, type StoredTokens, type TokenSet, type TokenStore } from './library.js';
 import type { Party, Rotation, TokenCall, TokenFault } from './model.js';
-import { checkFresh, checkSingleFlight, excuse, isRevoked, noteSeen, onArrival, settleRotation } from './invariants.js';
+import { checkFresh, checkSingleFlight, excuse, familyOf, isRevoked, noteSeen, onArrival, settleRotation } from './invariants.js';
 import type { World } from './world.js';
 
 /** One party's connection to the shared store of `id`: answers in order, notifications late or lost. */
@@ -89,6 +89,10 @@ export function storeSet(w: World, real: TokenStore, tokens: TokenSet, options?:
 /** The store changed: tell every other subscribed party, each notification on its own way. */
 export function notifyAll(w: World, id: string): void {
   const writer = w.writer;
+  const record = w.stores.get(id)!.get() as StoredTokens | null;
+  const written = record ? familyOf(w, record.refreshToken ?? record.accessToken) : undefined;
+  if (record && written) written.lastStoreVersion = record.version;
+  if (record) w.storeVersions.set(id, record.version);
   for (const { owner, listener } of w.storeSubscribers.get(id)?.values() ?? []) {
     if (owner === writer) continue;
     const party = w.parties.find((p) => p.owner === owner);

@@ -13,7 +13,7 @@
  * (invariants.ts) are checked as it runs; `heal()` then `converge()` (convergence.ts) end a run.
  */
 import { createTokenServer, type TokenServer } from '../../adapters/testing/token-server.js';
-import { openFetch, openManager, openSession, signInTokens, type Library, type LockHandle, type RefreshLock, type TokenSet, type TokenStore } from './library.js';
+import { openFetch, openManager, openSession, signInTokens, type Library, type LockHandle, type RefreshLock, type StoredTokens, type TokenSet, type TokenStore } from './library.js';
 import { MAX_STEPS, SETTLE_MS, USER_ACTIONS, type Family, type Party, type RequestRecord, type TokenCall, type TokenFault, type Violation } from './model.js';
 import { lockView, refresher, resource, storeView } from './ports.js';
 import { checkStep, onLoggedOut, violate } from './invariants.js';
@@ -48,13 +48,15 @@ export class World {
   readonly excuses: { at: number; owner: Owner | null }[] = [];
   readonly pushed = new Map<string, { family: Family; expiresAt: number }>();
   /** Per party and user session id: the newest sign-in (family number) it has read from the store. */
-  readonly seen = new Map<string, number>();
+  readonly seen = new Map<string, { version: number; family: Family }>();
   /** Reads delivered in the current step: they count as seen once the step's code has run. */
-  readonly seenPending: { key: string; family: number }[] = [];
+  readonly seenPending: { key: string; version: number; family: Family }[] = [];
   /** Refresh tokens (labels) whose store write never answered or threw → the party that tried. */
   readonly unstored = new Map<string, Owner>();
   /** Manager: per (instance, id), the last login/logout that settled there. */
-  readonly signIns = new Map<string, { kind: 'login' | 'logout'; family: Family | null; settledAt: number }>();
+  readonly signIns = new Map<string, { kind: 'login' | 'logout'; family: Family | null; settledAt: number; version: number }>();
+  /** Per user session id: the last version its store wrote (a clear keeps it). */
+  readonly storeVersions = new Map<string, number>();
   lastGrantChange = Number.NEGATIVE_INFINITY;
   /** The user's login()/logout() calls in tabs (one that never settles leaves the outcome open). */
   readonly signInsStarted: RequestRecord[] = [];
@@ -94,7 +96,9 @@ export class World {
       if (this.spec.lock) this.locks.set(id, this.lib.memoryLock(this.spec.holdBound === 'none' ? { maxHoldMs: 2_147_483_647 } : {}));
       const family = this.newFamily(id);
       const login = this.lastLogin!;
-      this.sched.runAs('world', () => this.stores.get(id)!.set(this.signIn(login, 0)));
+      const first = this.sched.runAs('world', () => this.stores.get(id)!.set(this.signIn(login, 0))) as StoredTokens;
+      family.lastStoreVersion = first.version;
+      this.storeVersions.set(id, first.version);
       this.current.set(id, family);
     }
     for (let i = 0; i < this.spec.parties; i++) {
