@@ -1,0 +1,137 @@
+/**
+ * The end of a run: once the faults stopped and the world ran on its own, every live party
+ * is asked for a token and must agree with the store (or all be signed out), then one more
+ * rotation must be followed by everyone.
+ */
+import { errorCode, isLoggedOut, TUNING, type StoredTokens } from './library.js';
+import type { Answer, Party } from './model.js';
+import { accepts } from './ports.js';
+import { checkStep, currentLabel, isRevoked, violate } from './invariants.js';
+import type { World } from './world.js';
+
+/** Every live party asks for a token; all must agree with the store (or all be signed out). */
+export async function converge(w: World): Promise<void> {
+  if (w.violations.length) return;
+  w.converging = true;
+  if (w.spec.kind === 'tabs') await convergeTabs(w);
+  else await convergeManagers(w);
+}
+
+export function liveParties(w: World): Party[] {
+  return w.parties.filter((p) => !p.disposed && !w.sched.isDead(p.owner));
+}
+
+/** Ask every party for a token; each answer is kept with the store's record at that moment. */
+export async function ask(w: World, parties: Party[], ask: (p: Party) => Promise<string>, id: string): Promise<Map<Party, Answer>> {
+  const answers = new Map<Party, Answer>();
+  const store = w.stores.get(id)!;
+  for (const party of parties) {
+    await w.sched.settleAs(party.owner, () =>
+      void ask(party).then(
+        (token) => void answers.set(party, { token, stored: store.get() as StoredTokens | null }),
+        (error: unknown) => void answers.set(party, { code: errorCode(w.lib, error) ?? String(error), stored: store.get() as StoredTokens | null }),
+      ),
+    );
+  }
+  const until = w.sched.now + TUNING.maxWaitMs + 5_000;
+  while (answers.size < parties.length && w.sched.now <= until && w.violations.length === 0) {
+    const moved = await w.sched.step(until);
+    checkStep(w);
+    if (!moved) break;
+  }
+  for (const party of parties) {
+    if (!answers.has(party) && w.violations.length === 0) violate(w, 'convergence', `${party.owner} did not answer ${id === 'tabs' ? 'getAccessToken()' : `getValidAccessToken(${id})`} within ${TUNING.maxWaitMs + 5_000} ms${party.session ? ` (state ${party.session.getStatus().state})` : ''}`);
+  }
+  return answers;
+}
+
+export async function convergeTabs(w: World): Promise<void> {
+  const live = liveParties(w);
+  if (live.length === 0) return;
+  let family = w.current.get('tabs');
+  let signedOutLast = !family || family.ended;
+  // A sign-in or sign-out of the user never settled (its tab died first) or failed: its
+  // outcome is open, so the parties need only agree with what the store holds.
+  if (w.signInsStarted.some((r) => !r.settled || r.failure !== undefined)) {
+    const stored = w.stores.get('tabs')!.get() as StoredTokens | null;
+    family = stored ? w.tokenOf.get(stored.refreshToken ?? '')?.family : undefined;
+    signedOutLast = !family;
+  }
+  if (family && (family.documented.length > 0 || (isRevoked(w, family) && family.revocationExplained))) return;
+  /** `strict`: every party serves exactly what the store holds. Otherwise a party that lost a notification may serve an older token of the current sign-in that still works. */
+  const check = async (round: string, strict: boolean) => {
+    const answers = await ask(w, live, (p) => p.session!.getAccessToken(), 'tabs');
+    for (const [party, answer] of answers) {
+      const { stored } = answer;
+      if (signedOutLast || !family) {
+        const tolerated = !strict && party.lostNotifications > 0;
+        if (!tolerated && (answer.token !== undefined || !isLoggedOut(party.session!))) {
+          violate(w, 'convergence', `${round}: the user signed out last, but ${party.owner} still ${answer.token !== undefined ? `serves ${w.label(answer.token)}` : `is ${party.session!.getStatus().state}`}`);
+        }
+        continue;
+      }
+      if (answer.token === undefined) {
+        violate(w, 'convergence', `${round}: ${party.owner}'s getAccessToken() failed with ${answer.code} (state ${party.session!.getStatus().state}) while ${family.name} is valid; the store holds ${stored ? `${w.label(stored.accessToken)} ${w.label(stored.refreshToken)}` : 'nothing'}`);
+      } else if (!stored || stored.accessToken !== answer.token) {
+        const tolerated = !strict && party.lostNotifications > 0 && accepts(w, answer.token);
+        if (!tolerated) violate(w, 'convergence', `${round}: ${party.owner} serves ${w.label(answer.token)} but the store holds ${stored ? w.label(stored.accessToken) : 'nothing'}`);
+      }
+    }
+    const stored = w.stores.get('tabs')!.get() as StoredTokens | null;
+    if (family && !signedOutLast && !w.violations.length) {
+      if (!stored) violate(w, 'convergence', `${round}: the store is empty while ${family.name} is valid`);
+      else if (w.tokenOf.get(stored.refreshToken ?? '')?.family !== family) violate(w, 'convergence', `${round}: the store holds ${w.label(stored.refreshToken)}, not a token of the current sign-in ${family.name}`);
+      else if (!w.server.isAlive(stored.refreshToken!)) violate(w, 'convergence', `${round}: the store's refresh token ${w.label(stored.refreshToken)} is not the server's current one (${currentLabel(family)})`);
+    }
+    return w.violations.length === 0;
+  };
+  if (!(await check('after the faults stopped', false))) return;
+  if (signedOutLast || !family) {
+    // A party that missed the sign-out learns of it on its next refresh.
+    const stale = live.filter((p) => p.lostNotifications > 0 && !isLoggedOut(p.session!));
+    if (stale.length === 0) return;
+    w.forced.push(w.sched.now);
+    await ask(w, stale, (p) => p.session!.refresh().then(() => 'ok'), 'tabs');
+    await w.runFor(2_000);
+    if (w.violations.length) return;
+    await check('after a refresh of the parties that missed the sign-out', true);
+    return;
+  }
+  // A party that missed a notification catches up on its next refresh (it re-reads the store).
+  const stale = live.filter((p) => p.lostNotifications > 0);
+  if (stale.length > 0) {
+    w.forced.push(w.sched.now);
+    await ask(w, stale, (p) => p.session!.refresh().then(() => 'ok'), 'tabs');
+    await w.runFor(2_000);
+    if (w.violations.length) return;
+  }
+  // One more rotation, with no fault: a refresh token lost earlier shows up now as a reuse,
+  // and every party must follow it.
+  w.forced.push(w.sched.now);
+  await ask(w, [live[0]!], (p) => p.session!.refresh().then(() => 'ok'), 'tabs');
+  await w.runFor(2_000);
+  if (w.violations.length) return;
+  await check('after one more rotation', true);
+}
+
+export async function convergeManagers(w: World): Promise<void> {
+  for (let i = 0; i < w.spec.ids && w.violations.length === 0; i++) {
+    const id = `u${i}`;
+    const family = w.current.get(id);
+    if (family && (family.documented.length > 0 || (isRevoked(w, family) && family.revocationExplained))) continue;
+    const answers = await ask(w, liveParties(w), (p) => p.manager!.getValidAccessToken(id), id);
+    for (const [party, answer] of answers) {
+      const { stored } = answer;
+      if (!family) {
+        if (answer.token !== undefined) violate(w, 'convergence', `${party.owner} serves ${w.label(answer.token)} for ${id}, which the user signed out of`);
+        continue;
+      }
+      if (answer.token === undefined) violate(w, 'convergence', `${party.owner}'s getValidAccessToken(${id}) failed with ${answer.code} while ${family.name} is valid`);
+      else if (!stored || stored.accessToken !== answer.token) {
+        const tolerated = party.lostNotifications > 0 && accepts(w, answer.token);
+        if (!tolerated) violate(w, 'convergence', `${party.owner} serves ${w.label(answer.token)} for ${id} but the store holds ${stored ? w.label(stored.accessToken) : 'nothing'}`);
+      }
+      if (family && stored && !w.server.isAlive(stored.refreshToken!)) violate(w, 'convergence', `the store of ${id} holds ${w.label(stored.refreshToken)}, not the server's current refresh token`);
+    }
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * Focused scenario families: the random exploration narrowed to the situations where the
+ * defects of this round live (a push racing a refresh, an eviction during a token call, …).
+ * The explorer finds each defect in its family, shrinks it, and the shrunk interleaving is
+ * kept as a named regression (regressions.ts). The families also drive the mutant checks.
+ */
+import fc from 'fast-check';
+import { baseSpec, type WorldSpec } from './scenario.js';
+
+const near = (t: number, spread: number) => fc.integer({ min: Math.max(0, t - spread), max: t + spread });
+
+/** A pushed access token (updateTokens) lands while a refresh is in flight. */
+export const pushDuringRefresh: fc.Arbitrary<WorldSpec> = fc
+  .record({ parties: fc.integer({ min: 1, max: 2 }), refreshAt: near(1_000, 500), pushAt: near(1_000, 800), pushParty: fc.integer({ min: 0, max: 1 }) })
+  .map(({ parties, refreshAt, pushAt, pushParty }) =>
+    baseSpec({
+      parties,
+      horizonMs: 5_000,
+      actions: [
+        { at: refreshAt, type: 'refresh', party: 0 },
+        { at: pushAt, type: 'push', party: pushParty % parties },
+      ],
+    }),
+  );
+
+/** A server instance at maxSessions loads another user while a session's token call is under way. */
+export const evictionMidRefresh: fc.Arbitrary<WorldSpec> = fc
+  .record({ loadAt: near(5_000, 400), again: near(12_000, 3_000) })
+  .map(({ loadAt, again }) =>
+    baseSpec({
+      kind: 'manager',
+      parties: 1,
+      ids: 2,
+      maxSessions: 1,
+      ttlSeconds: 10,
+      lockOnDeath: 'kept',
+      horizonMs: 20_000,
+      actions: [
+        { at: 0, type: 'mGet', party: 0, id: 0 },
+        { at: loadAt, type: 'mGet', party: 0, id: 1 },
+        { at: again, type: 'mGet', party: 0, id: 0 },
+      ],
+    }),
+  );
+
+/** login(id) or logout(id) on an instance while a request of the same id is loading it. */
+const signInRacingLoad = (kind: 'mLogin' | 'mLogout') =>
+  fc.record({ at: fc.integer({ min: 0, max: 60 }), later: fc.integer({ min: 100, max: 2_000 }) }).map(({ at, later }) =>
+    baseSpec({
+      kind: 'manager',
+      parties: 1,
+      ids: 1,
+      maxSessions: 10,
+      lockOnDeath: 'kept',
+      horizonMs: 5_000,
+      actions: [
+        { at: 0, type: 'mGet', party: 0, id: 0 },
+        { at, type: kind, party: 0, id: 0 },
+        { at: at + later, type: 'mGet', party: 0, id: 0 },
+      ],
+    }),
+  );
+export const managerLoginRacingLoad: fc.Arbitrary<WorldSpec> = signInRacingLoad('mLogin');
+export const managerLogoutRacingLoad: fc.Arbitrary<WorldSpec> = signInRacingLoad('mLogout');
+
+/** A tab freezes while it holds the refresh lock; the others need a token. */
+export const frozenLockHolder: fc.Arbitrary<WorldSpec> = fc
+  .record({ parties: fc.integer({ min: 2, max: 3 }), freezeAt: near(30_000, 300), frozenMs: fc.integer({ min: 40_000, max: 120_000 }), requestAt: near(61_000, 2_000) })
+  .map(({ parties, freezeAt, frozenMs, requestAt }) =>
+    baseSpec({
+      parties,
+      horizonMs: 120_000,
+      actions: [
+        { at: freezeAt, type: 'freeze', party: 0, ms: frozenMs },
+        { at: requestAt, type: 'request', party: 1 },
+        { at: requestAt + 50, type: 'request', party: parties - 1 },
+      ],
+    }),
+  );
+
+/** The double-check read of a refresh never answers (the proactive refresh, half a lifetime in). */
+export const hungStoreMidRefresh: fc.Arbitrary<WorldSpec> = fc
+  .record({ hangAt: fc.integer({ min: 29_000, max: 30_000 }), requestAt: fc.integer({ min: 30_000, max: 31_000 }) })
+  .map(({ hangAt, requestAt }) =>
+    baseSpec({
+      parties: 1,
+      horizonMs: 40_000,
+      actions: [
+        { at: hangAt, type: 'storeHang', party: 0 },
+        { at: requestAt, type: 'request', party: 0 },
+      ],
+    }),
+  );
+
+/** One store call never answers at start or around a sign-in or sign-out. */
+export const hungStoreSignIn: fc.Arbitrary<WorldSpec> = fc
+  .record({ at: fc.integer({ min: 0, max: 2_000 }), then: fc.constantFrom<'getToken' | 'logout' | 'login'>('getToken', 'logout', 'login'), thenAt: fc.integer({ min: 0, max: 2_000 }) })
+  .map(({ at, then, thenAt }) =>
+    baseSpec({
+      parties: 2,
+      horizonMs: 70_000,
+      actions: [
+        { at, type: 'storeHang', party: 0 },
+        { at: thenAt, type: then, party: 0 },
+      ],
+    }),
+  );
+
+/** A tab refreshes while the user signs out and in again in another tab. */
+export const loserClearsStore: fc.Arbitrary<WorldSpec> = fc
+  .record({ logoutAt: fc.integer({ min: 1_000, max: 1_800 }), loginAfter: fc.integer({ min: 0, max: 400 }), lost: fc.boolean() })
+  .map(({ logoutAt, loginAfter, lost }) =>
+    baseSpec({
+      parties: 2,
+      horizonMs: 5_000,
+      actions: [
+        ...(lost ? [{ at: 0, type: 'dropNotify' as const, party: 1 }] : []),
+        { at: 1_000, type: 'refresh', party: 1 },
+        { at: logoutAt, type: 'logout', party: 0 },
+        { at: logoutAt + loginAfter, type: 'login', party: 0 },
+      ],
+    }),
+  );
+
+/** A clock ahead of the server's by more than a lifetime, with expiries on the server's clock. */
+export const bornExpired: fc.Arbitrary<WorldSpec> = fc
+  .record({ parties: fc.integer({ min: 1, max: 2 }), ttlSeconds: fc.constantFrom(10, 60, 600), ahead: fc.double({ min: 1.01, max: 3, noNaN: true }) })
+  .map(({ parties, ttlSeconds, ahead }) =>
+    baseSpec({
+      parties,
+      ttlSeconds,
+      expiry: 'serverClock',
+      clocks: [{ offsetMs: Math.round(ttlSeconds * 1000 * ahead), driftPpm: 0 }],
+      horizonMs: 10_000,
+      actions: [],
+    }),
+  );
+
+/** A clock ahead of the server's by most of a lifetime, expiries on the server's clock, and some use. */
+export const nearlyExpired: fc.Arbitrary<WorldSpec> = fc
+  .record({ ttlSeconds: fc.constantFrom(10, 60), ahead: fc.double({ min: 0.6, max: 0.99, noNaN: true }), requestAt: fc.integer({ min: 0, max: 5_000 }) })
+  .map(({ ttlSeconds, ahead, requestAt }) =>
+    baseSpec({
+      parties: 2,
+      ttlSeconds,
+      expiry: 'serverClock',
+      clocks: [{ offsetMs: Math.round(ttlSeconds * 1000 * ahead), driftPpm: 0 }],
+      horizonMs: 20_000,
+      actions: [{ at: requestAt, type: 'request', party: 0 }],
+    }),
+  );
+
+/** Idle tabs, no request at all, for several lifetimes. */
+export const idleSessions: fc.Arbitrary<WorldSpec> = fc
+  .record({ parties: fc.integer({ min: 1, max: 3 }), ttlSeconds: fc.constantFrom(10, 60), lifetimes: fc.integer({ min: 2, max: 4 }) })
+  .map(({ parties, ttlSeconds, lifetimes }) => baseSpec({ parties, ttlSeconds, horizonMs: ttlSeconds * 1000 * lifetimes, actions: [] }));
+
+/** A store write throws (quota exceeded, Safari private mode) around a refresh or a push. */
+export const storeWriteThrows: fc.Arbitrary<WorldSpec> = fc
+  .record({ at: fc.integer({ min: 0, max: 31_000 }), then: fc.constantFrom<'refresh' | 'push' | 'login'>('refresh', 'push', 'login'), thenAt: fc.integer({ min: 0, max: 31_000 }) })
+  .map(({ at, then, thenAt }) =>
+    baseSpec({
+      parties: 2,
+      horizonMs: 40_000,
+      actions: [
+        { at, type: 'storeThrows', party: 0 },
+        { at: thenAt, type: then, party: 0 },
+      ],
+    }),
+  );
+
+/** logout() or login() racing dispose() of the same tab. */
+export const signInRacingDispose: fc.Arbitrary<WorldSpec> = fc
+  .record({ kind: fc.constantFrom<'logout' | 'login'>('logout', 'login'), at: fc.integer({ min: 0, max: 100 }), disposeAfter: fc.integer({ min: 0, max: 100 }) })
+  .map(({ kind, at, disposeAfter }) =>
+    baseSpec({
+      parties: 2,
+      horizonMs: 5_000,
+      actions: [
+        { at, type: kind, party: 0 },
+        { at: at + disposeAfter, type: 'dispose', party: 0 },
+      ],
+    }),
+  );
+
+/** Several tabs see an expired token together (the herd), with a fault or two at the token endpoint. */
+export const herd: fc.Arbitrary<WorldSpec> = fc
+  .record({
+    parties: fc.integer({ min: 2, max: 4 }),
+    requests: fc.array(fc.record({ party: fc.integer({ min: 0, max: 3 }), at: near(61_000, 1_000) }), { minLength: 2, maxLength: 6 }),
+    faults: fc.array(fc.record({ at: near(61_000, 1_000), fault: fc.constantFrom('unavailable' as const, 'reset' as const, 'rateLimited' as const) }), { maxLength: 1 }),
+  })
+  .map(({ parties, requests, faults }) =>
+    baseSpec({
+      parties,
+      horizonMs: 70_000,
+      actions: [
+        ...requests.map((r) => ({ at: r.at, type: 'request' as const, party: r.party % parties })),
+        ...faults.map((f) => ({ at: f.at, type: 'tokenFault' as const, fault: f.fault })),
+      ],
+    }),
+  );
+
+/** The user signs out in one tab while another tab's refresh is under way. */
+export const signOutDuringRefresh: fc.Arbitrary<WorldSpec> = fc
+  .record({ parties: fc.integer({ min: 2, max: 3 }), logoutAt: fc.integer({ min: 1_000, max: 1_900 }) })
+  .map(({ parties, logoutAt }) =>
+    baseSpec({
+      parties,
+      horizonMs: 5_000,
+      actions: [
+        { at: 1_000, type: 'refresh', party: 1 },
+        { at: logoutAt, type: 'logout', party: 0 },
+      ],
+    }),
+  );
+
+/**
+ * The user signs in (again, as someone else) in one tab while another tab's token call is in
+ * flight; the store and its notifications are quick, the token endpoint slow.
+ */
+export const signInDuringRefresh: fc.Arbitrary<WorldSpec> = fc
+  .record({ parties: fc.integer({ min: 2, max: 3 }), loginAt: fc.integer({ min: 1_000, max: 1_500 }) })
+  .map(({ parties, loginAt }) =>
+    baseSpec({
+      parties,
+      latency: { net: 600, store: 10, lock: 10, notify: 20 },
+      horizonMs: 5_000,
+      actions: [
+        { at: 1_000, type: 'refresh', party: 1 },
+        { at: loginAt, type: 'login', party: 0 },
+        { at: 4_000, type: 'request', party: 1 },
+      ],
+    }),
+  );
+
+/**
+ * A tab (or instance) dies while it holds the lock for its proactive refresh (its clock is a
+ * little ahead, so it goes first); its lease is not released, only the hold bound frees it.
+ */
+export const deadHolder: fc.Arbitrary<WorldSpec> = fc
+  .record({ parties: fc.integer({ min: 2, max: 3 }), dieAt: fc.integer({ min: 29_830, max: 30_400 }) })
+  .map(({ parties, dieAt }) =>
+    baseSpec({
+      parties,
+      clocks: [{ offsetMs: 200, driftPpm: 0 }],
+      lockOnDeath: 'kept',
+      horizonMs: 40_000,
+      actions: [{ at: dieAt, type: 'die', party: 0 }],
+    }),
+  );

@@ -1,0 +1,285 @@
+/**
+ * The world's ports, as the parties reach them: a connection to the shared store (answers in
+ * order, notifications late, lost or reordered), a handle on the shared lock, a refresher
+ * that calls the token server over a network that can lose answers, and a fetch to the
+ * resource server. Each call is an event the scheduler delivers when it chooses.
+ */
+import type { TokenServerReply } from '../../adapters/testing/token-server.js';
+import { networkError, refreshedTokens, tokenEndpointError, TUNING, type LockHandle, type RefreshLock, type Refresher, type StoredTokens, type TokenSet, type TokenStore } from './library.js';
+import type { Party, Rotation, TokenCall, TokenFault } from './model.js';
+import { checkFresh, checkSingleFlight, excuse, familyOf, isRevoked, noteSeen, onArrival, settleRotation } from './invariants.js';
+import type { World } from './world.js';
+
+/** One party's connection to the shared store of `id`: answers in order, notifications late or lost. */
+export function storeView(w: World, party: Party, id: string): TokenStore {
+  const real = w.stores.get(id)!;
+  const lat = w.spec.latency.store;
+  const call = <T>(what: string, write: boolean, apply: () => T, refreshToken?: string): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const lost = () => {
+        if (refreshToken) w.unstored.set(w.label(refreshToken), party.owner);
+      };
+      if (party.storeHang > 0) {
+        party.storeHang--;
+        lost();
+        excuse(w, party.owner);
+        w.sched.trace.push(`${w.sched.stamp()} ${party.owner} store.${what} hangs (never answers)`);
+        return;
+      }
+      const throws = write && party.storeThrow > 0;
+      if (throws) party.storeThrow--;
+      w.sched.event(party.owner, `${party.owner} store.${what}${id === 'tabs' ? '' : `(${id})`}`, { deadline: w.sched.now + lat, fifo: `${party.owner}:store` }, () => {
+        if (throws) {
+          lost();
+          excuse(w, party.owner);
+          reject(new DOMException('The quota has been exceeded.', 'QuotaExceededError'));
+          return;
+        }
+        w.writer = party.owner;
+        try {
+          const value = w.sched.runAs('world', apply);
+          noteSeen(w, party, id, value);
+          resolve(value);
+        } finally {
+          w.writer = null;
+        }
+      });
+    });
+  const known: TokenStore = {
+    get: () => call('get', false, () => real.get() as StoredTokens | null),
+    set: (tokens, options) =>
+      call(
+        `set(${w.label(tokens.accessToken)}, ${w.label(tokens.refreshToken)}${options?.expectedVersion !== undefined ? `, if v${options.expectedVersion}` : ''})`,
+        true,
+        () => storeSet(w, real, tokens, options),
+        tokens.refreshToken,
+      ),
+    clear: () => call('clear', true, () => real.clear() as void),
+    subscribe: (listener) => {
+      const key = ++w.subscriptionId;
+      let subscribers = w.storeSubscribers.get(id);
+      if (!subscribers) w.storeSubscribers.set(id, (subscribers = new Map()));
+      subscribers.set(key, { owner: party.owner, listener });
+      return () => void subscribers.delete(key);
+    },
+  };
+  // Whatever else the store offers (a port that grows) goes over the same connection.
+  const view = new Proxy(known, {
+    get: (target, prop, receiver) => {
+      if (prop in target) return Reflect.get(target, prop, receiver);
+      const value = (real as unknown as Record<string | symbol, unknown>)[prop];
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => call(String(prop), true, () => (value as (...a: unknown[]) => unknown).apply(real, args));
+    },
+    has: (target, prop) => prop in target || prop in real,
+  });
+  if (!w.subscribedReal.has(id)) {
+    w.subscribedReal.add(id);
+    real.subscribe?.(() => notifyAll(w, id));
+  }
+  return view;
+}
+
+/** The store's write: the real compare-and-set, or (mutant) one that ignores the expected version. */
+export function storeSet(w: World, real: TokenStore, tokens: TokenSet, options?: { expectedVersion?: number }): StoredTokens | null {
+  if (w.spec.storeCas === 'ignored') return real.set(tokens) as StoredTokens | null;
+  return real.set(tokens, options) as StoredTokens | null;
+}
+
+/** The store changed: tell every other subscribed party, each notification on its own way. */
+export function notifyAll(w: World, id: string): void {
+  const writer = w.writer;
+  const record = w.stores.get(id)!.get() as StoredTokens | null;
+  const written = record ? familyOf(w, record.refreshToken ?? record.accessToken) : undefined;
+  if (record && written) written.lastStoreVersion = record.version;
+  if (record) w.storeVersions.set(id, record.version);
+  for (const { owner, listener } of w.storeSubscribers.get(id)?.values() ?? []) {
+    if (owner === writer) continue;
+    const party = w.parties.find((p) => p.owner === owner);
+    if (party && party.dropNotify > 0) {
+      party.dropNotify--;
+      party.lostNotifications++;
+      w.sched.trace.push(`${w.sched.stamp()} notification to ${owner} lost`);
+      continue;
+    }
+    w.sched.event(owner, `${owner} notified: store changed${id === 'tabs' ? '' : ` (${id})`}`, { deadline: w.sched.now + w.spec.latency.notify }, () => {
+      w.sched.runAs(owner, listener);
+    });
+  }
+}
+
+/** One party's handle on the shared lock of `id`. */
+export function lockView(w: World, party: Party, id: string): RefreshLock {
+  const real = w.locks.get(id)!;
+  const lat = w.spec.latency.lock;
+  const known: RefreshLock = {
+    acquire: (options) =>
+      new Promise<LockHandle>((resolve, reject) => {
+        const { signal } = options;
+        const controller = new AbortController();
+        const onAbort = () => w.sched.runAs('world', () => controller.abort(signal.reason));
+        if (signal.aborted) return reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        w.sched
+          .runAs('world', () => real.acquire({ ...options, signal: controller.signal }))
+          .then(
+            (handle) => {
+              let held = w.heldLocks.get(party.owner);
+              if (!held) w.heldLocks.set(party.owner, (held = new Set()));
+              held.add(handle);
+              if (w.sched.isDead(party.owner) && w.spec.lockOnDeath === 'released') {
+                void w.sched.runAs('world', () => handle.release());
+                return;
+              }
+              w.sched.event(party.owner, `${party.owner} lock granted${id === 'tabs' ? '' : ` (${id})`}`, { deadline: w.sched.now + lat, fifo: `${party.owner}:lock` }, () => {
+                signal.removeEventListener('abort', onAbort);
+                const release = () =>
+                  new Promise<void>((done) => {
+                    w.sched.event(party.owner, `${party.owner} lock released${id === 'tabs' ? '' : ` (${id})`}`, { deadline: w.sched.now + lat, fifo: `${party.owner}:lock` }, () => {
+                      held!.delete(handle);
+                      void w.sched.runAs('world', () => handle.release());
+                      done();
+                    });
+                  });
+                // Anything else a handle offers (a port that grows) is the world's, answered at once.
+                resolve(
+                  new Proxy(handle, {
+                    get: (target, prop) => {
+                      if (prop === 'release') return release;
+                      const value = Reflect.get(target, prop) as unknown;
+                      return typeof value === 'function' ? (...args: unknown[]) => w.sched.runAs('world', () => (value as (...a: unknown[]) => unknown).apply(target, args)) : value;
+                    },
+                  }),
+                );
+              });
+            },
+            (error) => {
+              signal.removeEventListener('abort', onAbort);
+              reject(error);
+            },
+          );
+      }),
+  };
+  return new Proxy(known, {
+    get: (target, prop, receiver) => {
+      if (prop in target) return Reflect.get(target, prop, receiver);
+      const value = (real as unknown as Record<string | symbol, unknown>)[prop];
+      return typeof value === 'function' ? (...args: unknown[]) => w.sched.runAs('world', () => (value as (...a: unknown[]) => unknown).apply(real, args)) : value;
+    },
+    has: (target, prop) => prop in target || prop in real,
+  });
+}
+
+/** The refresher of one party: a token call over the network to the token server. */
+export function refresher(w: World, party: Party): Refresher {
+  return (refreshToken, { signal }) =>
+    new Promise((resolve, reject) => {
+      const presented = w.label(refreshToken);
+      const family = w.tokenOf.get(refreshToken)?.family;
+      const call: TokenCall = {
+        n: w.calls.length + 1,
+        owner: party.owner,
+        presented,
+        family,
+        start: w.sched.now,
+        state: 'sent',
+        frozenInFlight: false,
+        fault: w.tokenFaults.shift() ?? null,
+      };
+      w.calls.push(call);
+      checkSingleFlight(w, call);
+      const lat = w.spec.latency.net;
+      const arrive = w.sched.event(party.owner, `${party.owner} token call #${call.n} (${presented}) reaches the server${call.fault ? ` [${call.fault}]` : ''}`, { deadline: w.sched.now + lat }, async () => {
+        if (call.state !== 'sent') return;
+        if (call.fault === 'stall') {
+          call.state = 'lost';
+          return;
+        }
+        call.state = 'arrived';
+        const fault = call.fault;
+        // Faults before the server processes the call: nothing rotates.
+        if (fault === 'unavailable') w.server.fault({ type: 'unavailable' });
+        else if (fault === 'rateLimited') w.server.fault({ type: 'rateLimited', retryAfterSeconds: 2 });
+        else if (fault === 'reset') w.server.fault({ type: 'reset' });
+        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken });
+        const served = await w.server.token({ form, authorization: null }, () => Promise.resolve());
+        const outcome = w.server.calls.at(-1)!.outcome;
+        onArrival(w, call, served, outcome);
+        // Faults after it: the rotation happened, the answer is lost or never comes.
+        if (fault === 'lostResponse' && call.rotation) settleRotation(call.rotation, 'LOST_RESPONSE');
+        if (fault === 'hang') return;
+        const reply: TokenServerReply = fault === 'lostResponse' ? { kind: 'reset' } : served;
+        w.sched.event(party.owner, `${party.owner} token call #${call.n} answer: ${describeReply(w, reply, outcome, fault)}`, { deadline: w.sched.now + lat }, () => {
+          if (call.state !== 'arrived') return;
+          call.state = 'done';
+          if (call.rotation) settleRotation(call.rotation, 'delivered');
+          settleTokenCall(w, reply, resolve, reject);
+        });
+      });
+      signal.addEventListener(
+        'abort',
+        () => {
+          if (call.state === 'sent') {
+            call.state = 'cancelled';
+            w.sched.cancel(arrive);
+          } else if (call.state === 'arrived') {
+            call.state = 'done';
+            if (call.rotation) settleRotation(call.rotation, abandonCause(w, party, call));
+          }
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+    });
+}
+
+export function describeReply(w: World, reply: TokenServerReply, outcome: string, fault: TokenFault | null): string {
+  if (reply.kind === 'reset') return fault === 'lostResponse' ? `connection reset (after ${outcome})` : 'connection reset';
+  if (reply.kind === 'html') return `HTML ${reply.status}`;
+  if (reply.status === 200) {
+    const body = reply.body as { access_token: string; refresh_token?: string };
+    return `200 ${w.label(body.access_token)} ${w.label(body.refresh_token)}${outcome === 'grace' ? ' (grace)' : ''}`;
+  }
+  return `${reply.status} ${String((reply.body as { error?: string }).error ?? '')}`;
+}
+
+export function settleTokenCall(w: World, reply: TokenServerReply, resolve: (value: ReturnType<typeof refreshedTokens>) => void, reject: (error: unknown) => void): void {
+  if (reply.kind === 'reset') return reject(networkError());
+  if (reply.kind === 'html') return reject(tokenEndpointError(w.lib, reply.status, 'html', undefined));
+  if (reply.status === 200) {
+    return resolve(refreshedTokens(reply.body as { access_token: string; refresh_token?: string; expires_in: number }, w.spec.expiry, w.sched.now));
+  }
+  const retryAfter = reply.headers?.['retry-after'];
+  reject(tokenEndpointError(w.lib, reply.status, (reply.body as { error?: string }).error, retryAfter ? Number(retryAfter) * 1000 : undefined));
+}
+
+/** Why a client let go of a token call whose server side already happened. */
+export function abandonCause(w: World, party: Party, call: TokenCall): Rotation['fate'] {
+  if (w.sched.isDead(party.owner)) return 'DIED_MID_REFRESH';
+  if (party.disposed) return 'DISPOSED_MID_REFRESH';
+  if (w.sched.now >= call.start + TUNING.refreshTimeoutMs) return 'SILENT_AFTER_ROTATION';
+  return 'ABANDONED';
+}
+
+/** The resource server, as the fetch of one party reaches it. */
+export function resource(w: World, party: Party): typeof globalThis.fetch {
+  return (input, init) =>
+    new Promise<Response>((resolve) => {
+      const authorization = new Headers(init?.headers).get('authorization');
+      const token = authorization?.replace(/^Bearer /, '') ?? '';
+      checkFresh(w, party, 'tabs', token, 'sent a request with');
+      w.sched.event(party.owner, `${party.owner} request with ${w.label(token)} reaches the API`, { deadline: w.sched.now + w.spec.latency.net }, () => {
+        const ok = accepts(w, token);
+        const answer = ok ? new Response('{"ok":true}', { status: 200 }) : new Response('{"error":"invalid_token"}', { status: 401 });
+        w.sched.event(party.owner, `${party.owner} API answers ${ok ? 200 : 401}`, { deadline: w.sched.now + w.spec.latency.net }, () => resolve(answer));
+      });
+      void input;
+    });
+}
+
+/** Whether the resource server accepts an access token now. */
+export function accepts(w: World, token: string): boolean {
+  const pushed = w.pushed.get(token);
+  if (pushed) return !isRevoked(w, pushed.family) && w.sched.now < pushed.expiresAt;
+  return w.server.authenticate(`Bearer ${token}`).ok;
+}

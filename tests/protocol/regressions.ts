@@ -1,0 +1,47 @@
+/**
+ * The defects of this round, each found by the explorer in a focused family of scenarios on
+ * the code as it was (edef4ce), shrunk, and kept as a named regression: its scenario and
+ * schedule replay the failing interleaving; `failure` is what the explorer reported then.
+ */
+import { fileURLToPath } from 'node:url';
+import type fc from 'fast-check';
+import * as families from './families.js';
+import type { WorldSpec } from './scenario.js';
+
+export interface Regression {
+  title: string;
+  family: string;
+  /** How the explorer found it: fast-check seed and path, and how many interleavings it took. */
+  found: { seed: number; path: string; interleavings: number };
+  spec: WorldSpec;
+  choices: number[];
+  /** The violations reported on the code where it was found. */
+  failure: string[];
+  trace: string[];
+}
+
+export const REGRESSIONS_FILE = fileURLToPath(new URL('./regressions.json', import.meta.url));
+
+const family = (familyName: keyof typeof families, title: string, strictClockRule = false) => ({
+  title,
+  family: families[familyName] as fc.Arbitrary<WorldSpec>,
+  familyName,
+  strictClockRule,
+});
+
+/** Each regression: the family of scenarios where the explorer looks for it. */
+export const REGRESSION_FAMILIES = {
+  'push-during-refresh': family('pushDuringRefresh', 'a token pushed with updateTokens() during a refresh loses the rotated refresh token'),
+  'eviction-mid-refresh': family('evictionMidRefresh', 'a session evicted at maxSessions during its token call loses the rotated refresh token'),
+  'manager-login-racing-load': family('managerLoginRacingLoad', 'login(id) racing a load of the same id: the manager keeps serving the previous sign-in'),
+  'manager-logout-racing-load': family('managerLogoutRacingLoad', 'logout(id) racing a load of the same id: the manager keeps serving the signed-out session'),
+  'frozen-lock-holder': family('frozenLockHolder', "a tab frozen while it holds the lock stalls the other tabs' requests until they fail"),
+  'hung-store-mid-refresh': family('hungStoreMidRefresh', 'a store read that never answers during a refresh wedges the session for good'),
+  'hung-store-sign-in': family('hungStoreSignIn', 'a store call that never answers leaves login(), logout() or the first read pending forever'),
+  'loser-clears-store': family('loserClearsStore', 'the loser of a race with a sign-out and a sign-in clears the store and signs the new session out'),
+  'born-expired': family('bornExpired', "tokens born expired (a clock ahead of the server's) loop proactive refreshes"),
+  'nearly-expired-storm': family('nearlyExpired', "a clock ahead of the server's by most of a lifetime makes a storm of token calls"),
+  'idle-refresh': family('idleSessions', 'an idle session refreshes every half lifetime forever (token calls with no request)', true),
+  'store-write-throws': family('storeWriteThrows', 'a store write that throws discards the rotated tokens, and the retry presents the old refresh token'),
+  'logout-racing-dispose': family('signInRacingDispose', 'logout() then dispose() before the first store read resolves, and nobody is signed out'),
+} as const;
