@@ -12,15 +12,18 @@ import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import * as core from '../../adapters/index.js';
 import * as fetchFrontEnd from '../../adapters/fetch/index.js';
-import type { RefreshLock, Refresher, RefreshedTokens, Session, SessionManager, TokenSet, TokenStore } from '../../adapters/index.js';
+import * as server from '../../adapters/server/index.js';
+import type { RefreshLock, Refresher, RefreshedTokens, Session, TokenSet, TokenStore } from '../../adapters/index.js';
+import type { SessionManager } from '../../adapters/server/index.js';
 
-export type { RefreshLock, Refresher, RefreshedTokens, Session, SessionManager, TokenSet, TokenStore, StoredTokens, LockHandle } from '../../adapters/index.js';
+export type { RefreshLock, Refresher, RefreshedTokens, Session, TokenSet, TokenStore, StoredTokens, LockHandle } from '../../adapters/index.js';
+export type { SessionManager } from '../../adapters/server/index.js';
 
 export interface Library {
   /** Where it was loaded from (for messages). */
   name: string;
   createSession: typeof core.createSession;
-  createSessionManager: typeof core.createSessionManager;
+  createSessionManager: typeof server.createSessionManager;
   memoryStore: typeof core.memoryStore;
   memoryLock: typeof core.memoryLock;
   isAuthchartError: typeof core.isAuthchartError;
@@ -32,7 +35,7 @@ export interface Library {
 export const project: Library = {
   name: 'authchart',
   createSession: core.createSession,
-  createSessionManager: core.createSessionManager,
+  createSessionManager: server.createSessionManager,
   memoryStore: core.memoryStore,
   memoryLock: core.memoryLock,
   isAuthchartError: core.isAuthchartError,
@@ -45,10 +48,11 @@ export async function loadLibrary(root: string, name: string): Promise<Library> 
   const url = (path: string) => pathToFileURL(join(root, path)).href;
   const c = (await import(/* @vite-ignore */ url('adapters/index.ts'))) as typeof core;
   const f = (await import(/* @vite-ignore */ url('adapters/fetch/index.ts'))) as typeof fetchFrontEnd;
+  const m = (await import(/* @vite-ignore */ url('adapters/server/index.ts'))) as typeof server;
   return {
     name,
     createSession: c.createSession,
-    createSessionManager: c.createSessionManager,
+    createSessionManager: m.createSessionManager,
     memoryStore: c.memoryStore,
     memoryLock: c.memoryLock,
     isAuthchartError: c.isAuthchartError,
