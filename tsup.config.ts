@@ -12,6 +12,10 @@ export default defineConfig({
     testing: 'adapters/testing/index.ts',
     'testing-node': 'adapters/testing/node.ts',
     redis: 'adapters/redis/index.ts',
+    apollo: 'adapters/apollo/index.ts',
+    urql: 'adapters/urql/index.ts',
+    'graphql-ws': 'adapters/graphql-ws/index.ts',
+    'tanstack-query': 'adapters/tanstack-query/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -19,5 +23,10 @@ export default defineConfig({
   treeshake: true,
   clean: true,
   target: 'es2022',
-  external: ['xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis', 'react', '@xstate/react'],
+  // Peers, with their subpaths (`@apollo/client/link`, `@angular/common/http`, `svelte/store`).
+  external: [
+    'xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis', 'react', '@xstate/react',
+    /^@apollo\/client(\/|$)/, /^rxjs(\/|$)/, /^@urql\/core(\/|$)/, 'wonka', /^graphql-ws(\/|$)/, /^@tanstack\/query-core(\/|$)/,
+    'vue', /^svelte(\/|$)/, /^@angular\/(core|common)(\/|$)/,
+  ],
 });
