@@ -16,6 +16,8 @@ export default defineConfig({
     urql: 'adapters/urql/index.ts',
     'graphql-ws': 'adapters/graphql-ws/index.ts',
     'tanstack-query': 'adapters/tanstack-query/index.ts',
+    vue: 'adapters/vue/index.ts',
+    svelte: 'adapters/svelte/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
