@@ -18,6 +18,7 @@ export default defineConfig({
     'tanstack-query': 'adapters/tanstack-query/index.ts',
     vue: 'adapters/vue/index.ts',
     svelte: 'adapters/svelte/index.ts',
+    angular: 'adapters/angular/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
