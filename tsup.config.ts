@@ -19,6 +19,7 @@ export default defineConfig({
     vue: 'adapters/vue/index.ts',
     svelte: 'adapters/svelte/index.ts',
     angular: 'adapters/angular/index.ts',
+    'react-native': 'adapters/react-native/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
