@@ -180,4 +180,20 @@ describe('authchart/angular: provideAuthchart + authInterceptor', () => {
       await session.dispose();
     }
   });
+
+  it('a request cancelled while it waits for the refresh leaves the queue at once', async () => {
+    const session = signedIn();
+    configure(session);
+    const http = TestBed.inject(HttpClient);
+    try {
+      tokens.fault({ type: 'delay', ms: 3000 });
+      tokens.expireAccessTokens();
+      const subscription = http.get(`${servers.api}/ng/cancelled`).subscribe({ error: () => undefined });
+      await vi.waitFor(() => expect(session.getStatus().queued).toBe(1), { timeout: 3000 });
+      subscription.unsubscribe();
+      await vi.waitFor(() => expect(session.getStatus().queued).toBe(0), { timeout: 500 });
+    } finally {
+      await session.dispose();
+    }
+  });
 });

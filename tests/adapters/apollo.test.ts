@@ -77,7 +77,7 @@ describe('authchart/apollo: authLink', () => {
     const apollo = apolloFor(session);
     const ticks = watchTicks(apollo.client);
     try {
-      await waitUntil(() => ticks.seen.ticks.length >= 3, 5000, 'the subscription delivers');
+      await waitUntil(() => ticks.seen.ticks.length >= 3, 10_000, 'the subscription delivers');
       world.tokens.resetStats();
       const before = { ...world.gql.stats, connections: world.gql.stats.connections.length };
       world.tokens.expireAccessTokens();
@@ -86,7 +86,7 @@ describe('authchart/apollo: authLink', () => {
       const started = Date.now();
       const answers = await Promise.allSettled(Array.from({ length: 20 }, (_, id) => apollo.query(id)));
       const herdMs = Date.now() - started;
-      await waitUntil(() => ticks.seen.ticks.filter((n) => n > expiredAt).length >= 10, 5000, 'the subscription delivers 10 ticks after the expiry');
+      await waitUntil(() => ticks.seen.ticks.filter((n) => n > expiredAt).length >= 10, 10_000, 'the subscription delivers 10 ticks after the expiry');
 
       const answered = answers.filter((a) => a.status === 'fulfilled' && (a.value.data as { item?: string } | undefined)?.item === `item ${answers.indexOf(a)}`).length;
       const refused = world.gql.stats.unauthenticated - before.unauthenticated;
@@ -132,7 +132,7 @@ describe('authchart/apollo: authLink', () => {
     const apollo = apolloFor(session);
     const ticks = watchTicks(apollo.client);
     try {
-      await waitUntil(() => ticks.seen.ticks.length >= 2, 5000, 'the subscription delivers');
+      await waitUntil(() => ticks.seen.ticks.length >= 2, 10_000, 'the subscription delivers');
       const answeredBefore = world.gql.stats.answered + world.gql.stats.unauthenticated;
       await session.logout();
       const answer = await apollo.query(7).then(
@@ -147,6 +147,21 @@ describe('authchart/apollo: authLink', () => {
       expect(String(ticks.seen.errors[0])).toMatch(/4401 \[authchart\] SESSION_EXPIRED/);
     } finally {
       ticks.stop();
+      await apollo.close();
+    }
+  });
+
+  it('an operation unsubscribed while it waits for the refresh leaves the queue at once', async () => {
+    const session = loggedInSession(world);
+    const apollo = apolloFor(session);
+    try {
+      world.tokens.fault({ type: 'delay', ms: 3000 });
+      world.tokens.expireAccessTokens();
+      const subscription = apollo.client.watchQuery({ query: ITEM, variables: { id: 99 }, fetchPolicy: 'network-only' }).subscribe(() => undefined);
+      await waitUntil(() => session.getStatus().queued === 1, 3000, 'the operation waits for the refresh');
+      subscription.unsubscribe();
+      await waitUntil(() => session.getStatus().queued === 0, 500, 'the operation leaves the queue');
+    } finally {
       await apollo.close();
     }
   });

@@ -53,7 +53,7 @@ describe('authchart/graphql-ws: withAuth', () => {
       await waitUntil(() => world.gql.stats.connections.length > connectionsBefore, 5000, 'a connection is opened with the new token');
       world.tokens.expireAccessTokens([oldToken]);
       const refreshedAt = world.gql.tick();
-      await waitUntil(() => subscriptions.every((s) => s.after(refreshedAt) >= 5), 5000, 'every subscription delivers 5 ticks after the refresh');
+      await waitUntil(() => subscriptions.every((s) => s.after(refreshedAt) >= 5), 10_000, 'every subscription delivers 5 ticks after the refresh');
 
       console.log(
         `[graphql-ws] refresh with 5 open subscriptions: token calls ${world.tokens.stats.refreshCalls}, connections opened ${world.gql.stats.connections.length - connectionsBefore}, ` +
@@ -82,7 +82,7 @@ describe('authchart/graphql-ws: withAuth', () => {
       const connectionsBefore = world.gql.stats.connections.length;
       world.tokens.expireAccessTokens();
       const expiredAt = world.gql.tick();
-      await waitUntil(() => subscriptions.every((s) => s.after(expiredAt) >= 5), 5000, 'every subscription delivers 5 ticks after the expiry');
+      await waitUntil(() => subscriptions.every((s) => s.after(expiredAt) >= 5), 10_000, 'every subscription delivers 5 ticks after the expiry');
 
       console.log(
         `[graphql-ws] server-side expiry under 5 subscriptions: token calls ${world.tokens.stats.refreshCalls}, closed by the server ${world.gql.stats.expiredClosed - closedBefore}, ` +

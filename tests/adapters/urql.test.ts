@@ -80,7 +80,7 @@ describe('authchart/urql: authExchange', () => {
     const urql = urqlFor(session);
     const ticks = watchTicks(urql.client);
     try {
-      await waitUntil(() => ticks.seen.ticks.length >= 3, 5000, 'the subscription delivers');
+      await waitUntil(() => ticks.seen.ticks.length >= 3, 10_000, 'the subscription delivers');
       world.tokens.resetStats();
       const before = { unauthenticated: world.gql.stats.unauthenticated, connections: world.gql.stats.connections.length };
       world.tokens.expireAccessTokens();
@@ -89,7 +89,7 @@ describe('authchart/urql: authExchange', () => {
       const started = Date.now();
       const results = await Promise.all(Array.from({ length: 20 }, (_, id) => urql.query(id)));
       const herdMs = Date.now() - started;
-      await waitUntil(() => ticks.seen.ticks.filter((n) => n > expiredAt).length >= 10, 5000, 'the subscription delivers 10 ticks after the expiry');
+      await waitUntil(() => ticks.seen.ticks.filter((n) => n > expiredAt).length >= 10, 10_000, 'the subscription delivers 10 ticks after the expiry');
 
       const answered = results.filter((r, id) => !r.error && (r.data as { item: string }).item === `item ${id}`).length;
       const refused = world.gql.stats.unauthenticated - before.unauthenticated;
@@ -160,6 +160,21 @@ describe('authchart/urql: authExchange', () => {
       expect(seen[0]?.get('authorization')).toBe(`Bearer ${await session.getAccessToken()}`);
     } finally {
       await session.dispose();
+    }
+  });
+
+  it('an operation torn down while it waits for the refresh leaves the queue at once', async () => {
+    const session = loggedInSession(world);
+    const urql = urqlFor(session);
+    try {
+      world.tokens.fault({ type: 'delay', ms: 3000 });
+      world.tokens.expireAccessTokens();
+      const { unsubscribe } = pipe(urql.client.query(ITEM, { id: 99 }, { requestPolicy: 'network-only' }), subscribe(() => undefined));
+      await waitUntil(() => session.getStatus().queued === 1, 3000, 'the operation waits for the refresh');
+      unsubscribe();
+      await waitUntil(() => session.getStatus().queued === 0, 500, 'the operation leaves the queue');
+    } finally {
+      await urql.close();
     }
   });
 });
