@@ -32,6 +32,7 @@ export interface AuthchartOptions {
   /**
    * Whether an error response means "the access token was refused".
    * @default (error) => error.status === 401
+   * @example isUnauthorized: (error) => error.status === 401 || error.status === 419
    */
   isUnauthorized?: (error: HttpErrorResponse) => boolean;
   /**

@@ -25,11 +25,13 @@ export interface AuthLinkOptions {
   /**
    * The header that carries the token.
    * @default 'authorization'
+   * @example header: 'x-hasura-authorization'
    */
   header?: string;
   /**
    * The header's value for a token.
    * @default (accessToken) => `Bearer ${accessToken}`
+   * @example format: (accessToken) => `JWT ${accessToken}`
    */
   format?: (accessToken: string) => string;
 }
@@ -40,7 +42,11 @@ function isHttp401(error: unknown, operation: ApolloLink.Operation): boolean {
   return (operation.getContext() as { response?: { status?: number } }).response?.status === 401;
 }
 
-/** The default {@link AuthLinkOptions.isUnauthorized}. */
+/**
+ * The default {@link AuthLinkOptions.isUnauthorized}: an `UNAUTHENTICATED` GraphQL error, or HTTP 401.
+ * @example
+ * authLink(session, { isUnauthorized: (check) => isUnauthenticated(check) || check.result?.errors?.[0]?.message === 'jwt expired' })
+ */
 export function isUnauthenticated({ result, error, operation }: UnauthorizedCheck): boolean {
   const errors = (result as { errors?: readonly { extensions?: Record<string, unknown> }[] } | undefined)?.errors;
   if (errors?.some((e) => e.extensions?.code === 'UNAUTHENTICATED')) return true;

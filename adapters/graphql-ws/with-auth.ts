@@ -2,7 +2,12 @@ import type { ClientOptions } from 'graphql-ws';
 import { frontEndOf } from '../core/front-end.js';
 import { sessionOf, type SessionSource } from '../bindings/source.js';
 
-/** The close code the client uses to restart its connection with a fresh token (graphql-ws's "client restart" convention). */
+/**
+ * The close code the client uses to reopen its connection with a fresh token (graphql-ws's
+ * "client restart" convention); a server that logs closes can tell it from a failure.
+ * @example
+ * on: { closed: (event) => event.code === RESTART_CLOSE_CODE || log(event) }
+ */
 export const RESTART_CLOSE_CODE = 4205;
 
 /** A close event as graphql-ws hands it to `shouldRetry`. */
@@ -35,6 +40,7 @@ export interface GraphqlWsAuthOptions {
    * server never sees an expired one. Active subscriptions are subscribed again on the new
    * connection; the client's sinks are untouched.
    * @default true
+   * @example restartOnRefresh: false // the server checks the token only at connection_init and never closes for it
    */
   restartOnRefresh?: boolean;
 }

@@ -4,10 +4,14 @@ import { defaultFetch, failureFrom, readTokenAnswer } from './http.js';
 const NO_FIELD = '\u0000authchart: the refresh token is a cookie';
 
 export interface CookieRefresherOptions {
-  /** The refresh endpoint that reads the httpOnly refresh cookie, e.g. `/auth/refresh`. */
+  /**
+   * The refresh endpoint that reads the httpOnly refresh cookie. Required.
+   * @example url: '/auth/refresh'
+   */
   url: string | URL;
   /**
    * @default 'POST'
+   * @example method: 'GET'
    */
   method?: 'POST' | 'PUT' | 'GET';
   /**
@@ -20,16 +24,19 @@ export interface CookieRefresherOptions {
   /**
    * A JSON body to send, if the endpoint wants one (a device id); none by default.
    * @default undefined
+   * @example body: { deviceId }
    */
   body?: Record<string, unknown>;
   /**
    * Answer field with the new access token.
    * @default 'access_token'
+   * @example accessTokenField: 'accessToken'
    */
   accessTokenField?: string;
   /**
    * Answer field with the access token's lifetime in seconds; without it the JWT `exp` claim is used.
    * @default 'expires_in'
+   * @example expiresInField: 'expiresIn'
    */
   expiresInField?: string;
   /**
@@ -37,9 +44,14 @@ export interface CookieRefresherOptions {
    * origin (it must answer with `Access-Control-Allow-Credentials: true` and its exact
    * origin), `same-origin` when the app and the endpoint share one.
    * @default 'include'
+   * @example credentials: 'same-origin'
    */
   credentials?: RequestCredentials;
-  /** @default globalThis.fetch */
+  /**
+   * The fetch to use.
+   * @default globalThis.fetch
+   * @example fetch: (input, init) => tauriFetch(input, init)
+   */
   fetch?: typeof fetch;
 }
 

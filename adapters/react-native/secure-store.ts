@@ -18,6 +18,7 @@ export interface SecureStoreTokenStoreOptions {
    * The key of the record (letters, digits, `.`, `-` and `_`, as SecureStore requires).
    * Chunks of a large record live under `<key>.<generation>.<n>`.
    * @default 'authchart.tokens'
+   * @example key: 'myapp.tokens'
    */
   key?: string;
   /**
@@ -25,6 +26,7 @@ export interface SecureStoreTokenStoreOptions {
    * iOS keychain may refuse such values; records larger than this (a JWT access token with
    * many claims, plus an id_token-sized refresh token) are split.
    * @default 2048
+   * @example maxValueBytes: 1024 // a keychain wrapper with a lower limit
    */
   maxValueBytes?: number;
   /**

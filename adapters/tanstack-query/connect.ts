@@ -23,18 +23,21 @@ export interface ConnectQueryClientOptions {
    * `QUEUE_TIMEOUT`), whose data the new token can now load; `'all'`, every query
    * (`invalidateQueries()`), for data that depends on the token's claims; or `false`.
    * @default 'failed'
+   * @example connectQueryClient(queryClient, authFetch, { refetchOnRefresh: 'all' })
    */
   refetchOnRefresh?: 'failed' | 'all' | false;
   /**
    * Remove every query and mutation from the cache when the session ends (`loggedOut`),
    * so the next user of the device never sees the last one's data.
    * @default true
+   * @example connectQueryClient(queryClient, authFetch, { clearOnLogout: false }) // you clear it yourself
    */
   clearOnLogout?: boolean;
   /**
    * Wrap the client's default `retry` (queries and mutations) with {@link shouldRetry}, so
    * that authchart's errors are never retried.
    * @default true
+   * @example connectQueryClient(queryClient, authFetch, { retry: false }) // your retry functions call shouldRetry already
    */
   retry?: boolean;
 }

@@ -18,16 +18,22 @@ export interface AuthExchangeOptions {
   /**
    * The header that carries the token.
    * @default 'authorization'
+   * @example header: 'x-hasura-authorization'
    */
   header?: string;
   /**
    * The header's value for a token.
    * @default (accessToken) => `Bearer ${accessToken}`
+   * @example format: (accessToken) => `JWT ${accessToken}`
    */
   format?: (accessToken: string) => string;
 }
 
-/** The default {@link AuthExchangeOptions.didAuthError}. */
+/**
+ * The default {@link AuthExchangeOptions.didAuthError}: an `UNAUTHENTICATED` GraphQL error, or HTTP 401.
+ * @example
+ * authExchange(session, { didAuthError: (result) => isUnauthenticated(result) || result.error?.message.includes('jwt expired') === true })
+ */
 export function isUnauthenticated(result: OperationResult): boolean {
   const error = result.error;
   if (!error) return false;
