@@ -142,11 +142,14 @@ describe('authchart/angular: provideAuthchart + authInterceptor', () => {
       expect((await service.load(1)).path).toBe('/api/ng/1');
       await session.logout();
       await vi.waitFor(() => expect(router.url).toBe('/login'), { timeout: 2000 });
+      // Still logged out, the user goes back: a request fails, logout is called again.
+      await router.navigateByUrl('/dashboard');
       const failure = await service.load(2).catch((error: unknown) => error);
       await session.logout();
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(isAuthchartError(failure, 'SESSION_EXPIRED')).toBe(true);
       expect(redirects).toEqual(['logout']);
+      expect(router.url).toBe('/dashboard');
     } finally {
       await session.dispose();
     }
