@@ -31,6 +31,14 @@ export default defineConfig({
     redis: 'adapters/redis/index.ts',
     server: 'adapters/server/index.ts',
     machine: 'adapters/machine/index.ts',
+    apollo: 'adapters/apollo/index.ts',
+    urql: 'adapters/urql/index.ts',
+    'graphql-ws': 'adapters/graphql-ws/index.ts',
+    'tanstack-query': 'adapters/tanstack-query/index.ts',
+    vue: 'adapters/vue/index.ts',
+    svelte: 'adapters/svelte/index.ts',
+    angular: 'adapters/angular/index.ts',
+    'react-native': 'adapters/react-native/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -38,6 +46,11 @@ export default defineConfig({
   treeshake: true,
   clean: true,
   target: 'es2022',
-  external: ['xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis', 'react', '@xstate/react'],
+  // Peers, with their subpaths (`@apollo/client/link`, `@angular/common/http`, `svelte/store`).
+  external: [
+    'xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis', 'react', '@xstate/react',
+    /^@apollo\/client(\/|$)/, /^rxjs(\/|$)/, /^@urql\/core(\/|$)/, 'wonka', /^graphql-ws(\/|$)/, /^@tanstack\/query-core(\/|$)/,
+    'vue', /^svelte(\/|$)/, /^@angular\/(core|common)(\/|$)/,
+  ],
   plugins: [dropBareChunkImports],
 });

@@ -12,7 +12,18 @@ const entries = {
   'authchart/axios': 'dist/axios.js',
   'authchart/cross-tab': 'dist/cross-tab.js',
   'authchart/presets (with oauth4webapi)': 'dist/presets.js',
+  'authchart/apollo': 'dist/apollo.js',
+  'authchart/urql': 'dist/urql.js',
+  'authchart/graphql-ws': 'dist/graphql-ws.js',
+  'authchart/tanstack-query': 'dist/tanstack-query.js',
+  'authchart/vue': 'dist/vue.js',
+  'authchart/svelte': 'dist/svelte.js',
+  'authchart/angular': 'dist/angular.js',
+  'authchart/react-native': 'dist/react-native.js',
 };
+
+/** Peers the integrations import: the app has them already. */
+const peers = ['xstate', 'axios', '@apollo/client', '@apollo/client/*', 'rxjs', '@urql/core', 'wonka', 'graphql-ws', 'vue', 'svelte', 'svelte/*', '@angular/*'];
 
 async function measure(file, external) {
   const result = await build({
@@ -34,7 +45,7 @@ export async function sizes() {
   const rows = [];
   for (const [name, file] of Object.entries(entries)) {
     if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
-    rows.push({ name, ...(await measure(file, ['xstate', 'axios'])) });
+    rows.push({ name, ...(await measure(file, peers)) });
   }
   // xstate alone, for comparison: what the machine needs at run time.
   const xstate = await build({
