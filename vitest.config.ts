@@ -1,11 +1,31 @@
 import { defineConfig } from 'vitest/config';
 
+// Suites that need a server of their own (a Redis Cluster, PostgreSQL) are projects with a
+// global setup that starts it once per run; a project whose files are not selected does not
+// start its server.
+const ownServers = ['tests/redis-cluster/**', 'tests/postgres/**'];
+
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.{ts,tsx}'],
     environment: 'node',
     testTimeout: 20_000,
     restoreMocks: true,
     unstubGlobals: true,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['tests/**/*.test.{ts,tsx}'], exclude: ownServers },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'redis-cluster',
+          include: ['tests/redis-cluster/**/*.test.ts'],
+          globalSetup: ['tests/redis-cluster/global-setup.ts'],
+          // One file at a time: the failover test kills a primary of the shared cluster.
+          fileParallelism: false,
+        },
+      },
+    ],
   },
 });
