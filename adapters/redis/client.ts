@@ -3,7 +3,7 @@
  * node-redis (`redis` v4-v6) and ioredis. authchart never creates a connection: the user
  * passes the clients they already have.
  */
-import { RedisUnavailableError } from '../core/errors.js';
+import { InvalidOptionsError, RedisUnavailableError } from '../core/errors.js';
 
 /**
  * A node-redis client (`createClient()` or `createCluster()` from `redis` v4/v5), connected.
@@ -24,8 +24,9 @@ export type RedisClientLike = NodeRedisClientLike | IoRedisClientLike;
 
 /**
  * A separate connection in subscriber mode, for pub/sub: node-redis `client.duplicate()`
- * (connected) or ioredis `client.duplicate()`. A connection that subscribes can run no
- * other command, which is why it is its own option.
+ * (connected) or ioredis `client.duplicate()`; on a Cluster, `cluster.duplicate()` of either
+ * (an ioredis Cluster created with `shardedSubscribers: true` for sharded pub/sub). A
+ * connection that subscribes can run no other command, which is why it is its own option.
  */
 export type RedisSubscriberLike =
   | { subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>; unsubscribe(...args: any[]): Promise<unknown> }
@@ -53,6 +54,11 @@ const isFunction = (value: unknown): value is (...args: any[]) => any => typeof 
 /** True for node-redis' cluster client, whose `sendCommand` takes the routing key first. */
 function isNodeRedisCluster(client: object): boolean {
   return 'masters' in client && 'slots' in client;
+}
+
+/** True for a Redis Cluster client: node-redis `createCluster()` or ioredis `Redis.Cluster`. */
+export function isClusterClient(client: object): boolean {
+  return isNodeRedisCluster(client) || (client as { isCluster?: unknown }).isCluster === true;
 }
 
 /** Wrap a user's client. ioredis is recognised by `call`, node-redis by `sendCommand`. */
@@ -103,6 +109,69 @@ export function toSubscriberPort(subscriber: RedisSubscriberLike): SubscriberPor
     };
   }
   throw new TypeError('[authchart] The subscriber must be a node-redis or ioredis connection (client.duplicate()).');
+}
+
+/** What authchart needs of a subscriber connection for sharded pub/sub: one channel per session. */
+export interface ShardedSubscriberPort {
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+}
+
+/**
+ * Wrap a user's subscriber connection for `SSUBSCRIBE`. Refuses, with the fix in the
+ * message, a connection that cannot route sharded subscriptions (an ioredis Cluster made
+ * without `shardedSubscribers: true` would subscribe on a random node and hear nothing).
+ */
+export function toShardedSubscriberPort(subscriber: RedisSubscriberLike): ShardedSubscriberPort {
+  const anySub = subscriber as unknown as Record<string, unknown>;
+  if (isFunction(anySub.call) && isFunction(anySub.on)) {
+    if (anySub.isCluster === true && (anySub.options as { shardedSubscribers?: unknown } | undefined)?.shardedSubscribers !== true) {
+      throw new InvalidOptionsError(
+        "Sharded pub/sub on an ioredis Cluster needs a subscriber created with `shardedSubscribers: true` (new Redis.Cluster(nodes, { shardedSubscribers: true })), or pubsub: 'global'.",
+      );
+    }
+    const io = subscriber as unknown as {
+      ssubscribe(channel: string): Promise<unknown>;
+      sunsubscribe(channel: string): Promise<unknown>;
+      on(event: 'smessage', listener: (channel: string, message: string) => void): unknown;
+    };
+    const handlers = new Map<string, (message: string) => void>();
+    let listening = false;
+    return {
+      async subscribe(channel, onMessage) {
+        handlers.set(channel, onMessage);
+        if (!listening) {
+          listening = true;
+          io.on('smessage', (from, message) => handlers.get(from)?.(message));
+        }
+        await io.ssubscribe(channel);
+      },
+      async unsubscribe(channel) {
+        handlers.delete(channel);
+        await io.sunsubscribe(channel);
+      },
+    };
+  }
+  if (isFunction(anySub.sSubscribe) && isFunction(anySub.sUnsubscribe)) {
+    const node = subscriber as unknown as {
+      sSubscribe(channel: string, listener: (message: unknown) => void): Promise<unknown>;
+      sUnsubscribe(channel: string, listener?: (message: unknown) => void): Promise<unknown>;
+    };
+    const listeners = new Map<string, (message: unknown) => void>();
+    return {
+      async subscribe(channel, onMessage) {
+        const listener = (message: unknown) => onMessage(String(message));
+        listeners.set(channel, listener);
+        await node.sSubscribe(channel, listener);
+      },
+      async unsubscribe(channel) {
+        const listener = listeners.get(channel);
+        listeners.delete(channel);
+        await node.sUnsubscribe(channel, listener);
+      },
+    };
+  }
+  throw new InvalidOptionsError("The subscriber cannot do sharded pub/sub (SSUBSCRIBE): pass a node-redis (v4.6+) or ioredis connection, or pubsub: 'global'.");
 }
 
 /** Copy only what identifies a client error: its arguments (tokens) must not travel in a cause. */

@@ -139,6 +139,26 @@ describe('redisStore', () => {
     expect(redisStore({ client, sessionId: 's', prefix: uniquePrefix() }).subscribe).toBeUndefined();
   });
 
+  it('refuses session ids that are not well-formed UTF-16, which would share a record with U+FFFD', async () => {
+    const { client } = await redis.connectTo('node-redis');
+    const prefix = uniquePrefix();
+    for (const sessionId of ['\uD800', '\uDFFF', 'user-\uD800', '\uDC00\uD800']) {
+      for (const create of [() => redisStore({ client, sessionId, prefix }), () => redisLock({ client, sessionId, prefix })]) {
+        let error: unknown;
+        try {
+          create();
+        } catch (e) {
+          error = e;
+        }
+        expect(isAuthchartError(error, 'INVALID_OPTIONS'), JSON.stringify(sessionId)).toBe(true);
+      }
+    }
+    // Well-formed ids (U+FFFD itself, surrogate pairs) each keep a record of their own.
+    const ids = ['\uFFFD', '\uD83D\uDE00', 'user-\uD83D\uDE00'];
+    for (const [i, sessionId] of ids.entries()) await redisStore({ client, sessionId, prefix }).set({ accessToken: `at-${i}` });
+    for (const [i, sessionId] of ids.entries()) expect((await redisStore({ client, sessionId, prefix }).get())?.accessToken).toBe(`at-${i}`);
+  });
+
   it('refuses options that cannot work', async () => {
     const { client } = await redis.connectTo('node-redis');
     expect(() => redisStore({ client, sessionId: '' })).toThrow(/sessionId/);
