@@ -8,20 +8,22 @@ import { clientKinds, uniquePrefix, useRedis } from './support/clients.js';
 const redis = useRedis();
 
 for (const kind of clientKinds) {
-  describeTokenStoreContract({
-    name: `redis (${kind})`,
-    async create() {
-      // Two connections: the peer is another instance.
-      const [mine, theirs] = await Promise.all([redis.connectTo(kind), redis.connectTo(kind)]);
-      const prefix = uniquePrefix();
-      const sessionId = `session-${prefix}`;
-      return {
-        store: redisStore({ client: mine.client, subscriber: mine.subscriber, sessionId, prefix }),
-        peer: redisStore({ client: theirs.client, subscriber: theirs.subscriber, sessionId, prefix }),
-        other: redisStore({ client: mine.client, subscriber: mine.subscriber, sessionId: `${sessionId}-other`, prefix }),
-      };
-    },
-  });
+  for (const pubsub of ['global', 'sharded'] as const) {
+    describeTokenStoreContract({
+      name: `redis (${kind}, ${pubsub} pub/sub)`,
+      async create() {
+        // Two connections: the peer is another instance.
+        const [mine, theirs] = await Promise.all([redis.connectTo(kind), redis.connectTo(kind)]);
+        const prefix = uniquePrefix();
+        const sessionId = `session-${prefix}`;
+        return {
+          store: redisStore({ client: mine.client, subscriber: mine.subscriber, sessionId, prefix, pubsub }),
+          peer: redisStore({ client: theirs.client, subscriber: theirs.subscriber, sessionId, prefix, pubsub }),
+          other: redisStore({ client: mine.client, subscriber: mine.subscriber, sessionId: `${sessionId}-other`, prefix, pubsub }),
+        };
+      },
+    });
+  }
 }
 
 describe('redisStore', () => {

@@ -224,3 +224,23 @@ export async function stopRedisCluster(info: ClusterInfo): Promise<void> {
   await Promise.all(info.nodes.map((node) => killNode(info, node.port).catch(() => undefined)));
   rmSync(info.dir, { recursive: true, force: true });
 }
+
+/** The slot of `key` (CLUSTER KEYSLOT, asked of a running node). */
+export async function keySlot(info: ClusterInfo, key: string): Promise<number> {
+  for (const node of info.nodes) {
+    const reply = await rawCommand(node.port, `CLUSTER KEYSLOT ${key}`);
+    if (reply?.startsWith(':')) return Number(reply.slice(1).trim());
+  }
+  throw new Error('no cluster node answers');
+}
+
+/** The port of the primary that serves `slot` now, as a running node sees it. */
+export async function primaryOf(info: ClusterInfo, slot: number): Promise<number> {
+  for (const node of info.nodes) {
+    const view = await clusterNodes(node.port);
+    if (view.length === 0) continue;
+    const owner = view.find((n) => n.role === 'master' && !n.failed && n.slots.some(([from, to]) => slot >= from && slot <= to));
+    if (owner) return owner.port;
+  }
+  throw new Error(`no primary serves slot ${slot}`);
+}

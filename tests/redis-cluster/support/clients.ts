@@ -17,7 +17,7 @@ export interface ClusterConnection {
   close(): Promise<void>;
 }
 
-export async function connectCluster(kind: ClientKind, info: Pick<ClusterInfo, 'nodes'>): Promise<ClusterConnection> {
+export async function connectCluster(kind: ClientKind, info: Pick<ClusterInfo, 'nodes'>, ioredisOptions: { shardedSubscribers?: boolean } = {}): Promise<ClusterConnection> {
   const rootNodes = info.nodes.slice(0, 3);
   if (kind === 'node-redis') {
     const options = {
@@ -43,7 +43,7 @@ export async function connectCluster(kind: ClientKind, info: Pick<ClusterInfo, '
   }
   const options = {
     clusterRetryStrategy: (times: number) => Math.min(50 + times * 20, 200),
-    shardedSubscribers: true,
+    shardedSubscribers: ioredisOptions.shardedSubscribers ?? true,
   };
   const client = new Cluster(rootNodes.map((n) => ({ host: '127.0.0.1', port: n.port })), options);
   client.on('error', () => undefined);
