@@ -42,6 +42,13 @@ export interface Commander {
    * worse than a clear failure.
    */
   ready?: () => boolean;
+  /**
+   * Called when a command for `key` failed without a reply from Redis or went unanswered:
+   * a chance for the client to learn the Cluster's new layout (a primary died and a replica
+   * took its slots). Given, each attempt is also bounded on its own, so a command queued
+   * for a dead node is not waited for until the whole bound is spent.
+   */
+  stalled?: (key: string) => void;
 }
 
 /** What authchart needs of a subscriber connection. */
@@ -73,7 +80,23 @@ export function toCommander(client: RedisClientLike): Commander {
   }
   if (isFunction(anyClient.sendCommand)) {
     const node = client as NodeRedisClientLike;
-    if (isNodeRedisCluster(client)) return { send: (args, key) => node.sendCommand(key, false, args) };
+    if (isNodeRedisCluster(client)) {
+      // node-redis (5.x) learns a new Cluster layout only from a MOVED or ASK reply: commands
+      // for a primary that died wait for it to come back, however long, even after its
+      // replica took over. A read of the key sent to a random node (no routing key) gets
+      // MOVED from a node that does not own it, and node-redis then reloads the layout.
+      // The random node may be the dead one (its probe then waits too): probes are not
+      // awaited, at most one per 100 ms.
+      let lastProbe = 0;
+      return {
+        send: (args, key) => node.sendCommand(key, false, args),
+        stalled: (key) => {
+          if (Date.now() - lastProbe < 100) return;
+          lastProbe = Date.now();
+          node.sendCommand(undefined, true, ['EXISTS', key]).catch(() => undefined);
+        },
+      };
+    }
     const commander: Commander = { send: (args) => node.sendCommand(args) };
     if (typeof anyClient.isReady === 'boolean') commander.ready = () => anyClient.isReady === true;
     return commander;
@@ -199,8 +222,12 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * the bound: {@link RedisUnavailableError}. Errors Redis answered with (other than the
  * retryable LOADING/BUSY/TRYAGAIN/…DOWN) are thrown at once, wrapped the same way.
  */
-export async function bounded<T>(commander: Commander, operation: string, timeoutMs: number, run: () => Promise<T>): Promise<T> {
+export async function bounded<T>(commander: Commander, operation: string, timeoutMs: number, run: () => Promise<T>, key?: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  const stalled = key !== undefined && commander.stalled ? () => commander.stalled!(key) : null;
+  // With a Cluster client that cannot reroute a queued command, each attempt gets a part of
+  // the bound, so the next one can go where the new layout says.
+  const attemptMs = stalled ? Math.max(250, timeoutMs / 4) : Infinity;
   let lastError: unknown;
   const unavailable = () => new RedisUnavailableError(operation, { cause: lastError === undefined ? undefined : sanitize(lastError) });
   for (;;) {
@@ -213,19 +240,25 @@ export async function bounded<T>(commander: Commander, operation: string, timeou
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), remaining);
+      timer = setTimeout(() => resolve('timeout'), Math.min(remaining, attemptMs));
     });
     const attempt = run();
     // An abandoned attempt may still settle later: nothing waits for it.
     attempt.catch(() => undefined);
     try {
       const outcome = await Promise.race([attempt, timedOut]);
-      if (outcome === 'timeout') throw unavailable();
+      if (outcome === 'timeout') {
+        if (Date.now() >= deadline || !stalled) throw unavailable();
+        lastError = new Error('A Redis command went unanswered.');
+        stalled();
+        continue;
+      }
       return outcome as T;
     } catch (error) {
       if (error instanceof RedisUnavailableError) throw error;
       const reply = replyErrorPrefix(error);
       if (reply !== null && !RETRYABLE_REPLIES.has(reply)) throw new RedisUnavailableError(operation, { cause: sanitize(error) });
+      if (reply === null) stalled?.();
       lastError = error;
       await sleep(Math.min(50, Math.max(0, deadline - Date.now())));
     } finally {
@@ -234,4 +267,6 @@ export async function bounded<T>(commander: Commander, operation: string, timeou
   }
 }
 
-const RETRYABLE_REPLIES = new Set(['LOADING', 'BUSY', 'TRYAGAIN', 'MASTERDOWN', 'CLUSTERDOWN']);
+// MOVED and ASK reach us only when the client gave up following redirections (a Cluster
+// whose layout is changing): the command did not run; try again within the bound.
+const RETRYABLE_REPLIES = new Set(['LOADING', 'BUSY', 'TRYAGAIN', 'MASTERDOWN', 'CLUSTERDOWN', 'MOVED', 'ASK']);

@@ -59,17 +59,17 @@ export function redisLock(options: RedisLockOptions): RefreshLock {
 
   const backend: LeaseBackend = {
     async take(owner, boundMs) {
-      const reply = await bounded(commander, 'take the refresh lock', boundMs, () => runScript(commander, acquireScript, keys.lock, [owner, ttlMs]));
+      const reply = await bounded(commander, 'take the refresh lock', boundMs, () => runScript(commander, acquireScript, keys.lock, [owner, ttlMs]), keys.lock);
       const [won, pttl] = Array.isArray(reply) ? reply.map(Number) : [0, -2];
       return { won: won === 1, holderRemainingMs: pttl !== undefined && pttl >= 0 ? pttl : undefined };
     },
     async renew(owner, boundMs) {
-      const still = await bounded(commander, 'renew the refresh lock', boundMs, () => runScript(commander, renewScript, keys.lock, [owner, ttlMs]));
+      const still = await bounded(commander, 'renew the refresh lock', boundMs, () => runScript(commander, renewScript, keys.lock, [owner, ttlMs]), keys.lock);
       return Number(still) === 1;
     },
     async release(owner) {
       await bounded(commander, 'release the refresh lock', operationTimeoutMs, () =>
-        runScript(commander, releaseScript, keys.lock, [owner, keys.channel, keys.id, publish]),
+        runScript(commander, releaseScript, keys.lock, [owner, keys.channel, keys.id, publish]), keys.lock,
       );
     },
   };

@@ -6,6 +6,7 @@ import { RECORD_FORMAT, validateRecord } from '../stores/web-storage.js';
 import { bounded, isClusterClient, replyErrorPrefix, toCommander, type Commander, type RedisClientLike, type RedisSubscriberLike } from './client.js';
 import { defaultPrefix, sessionKeys, type PubSubMode, type SessionKeys } from './keys.js';
 import { sessionEvents, type SessionEvents } from './pubsub.js';
+import { ownWrites } from '../server/own-writes.js';
 import { clearScript, runScript, setScript } from './scripts.js';
 
 /** Options shared by the Redis store, lock and session manager. */
@@ -146,12 +147,12 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
     const ttl = typeof ttlOption === 'function' ? ttlOption(tokens) : ttlOption;
     return ttl && ttl > 0 && Number.isFinite(ttl) ? Math.ceil(ttl) : 0;
   };
-  // The newest version this store object has read or written: its own writes, echoed back
-  // by pub/sub, need not wake its listeners.
-  let seenVersion = 0;
-  // (Reset when the record is gone: after a TTL expiry the counter starts again at 1.)
+  // Its own writes, echoed back by pub/sub, need not wake its listeners. (Reset when the
+  // record is gone: after a TTL expiry the counter starts again at 1.)
+  const own = ownWrites();
   const seen = (record: StoredTokens | null) => {
-    seenVersion = record ? Math.max(seenVersion, record.version) : 0;
+    if (record) own.saw(record.version);
+    else own.reset();
     return record;
   };
 
@@ -163,6 +164,7 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
           if (replyErrorPrefix(error) === 'WRONGTYPE') return null;
           throw error;
         }),
+        keys.tokens,
       );
       if (!Array.isArray(fields)) return null;
       return seen(parseStored(fields[0], fields[1]));
@@ -173,24 +175,25 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
       // The version is kept in its own field, set by the script.
       const data = JSON.stringify({ format: RECORD_FORMAT, ...record });
       const expected = setOptions?.expectedVersion;
-      const version = await bounded(commander, 'write tokens', timeoutMs, () =>
+      const version = await own.track(bounded(commander, 'write tokens', timeoutMs, () =>
         runScript(commander, setScript, keys.tokens, [data, expected === undefined ? '' : String(expected), ttlOf(record), keys.channel, keys.id, publish]),
-      );
+        keys.tokens,
+      ));
       if (version === null || version === undefined) return null;
       const written: StoredTokens = { ...record, version: Number(version) };
-      seenVersion = Math.max(seenVersion, written.version);
+      own.saw(written.version);
       return written;
     },
     async clear() {
-      await bounded(commander, 'clear tokens', timeoutMs, () => runScript(commander, clearScript, keys.tokens, [keys.channel, keys.id, publish]));
+      await bounded(commander, 'clear tokens', timeoutMs, () => runScript(commander, clearScript, keys.tokens, [keys.channel, keys.id, publish]), keys.tokens);
     },
   };
   if (events) {
     store.subscribe = (listener) =>
       events.listen((event) => {
         if (event.kind === 'l') return;
-        if (event.kind === 't' && event.version <= seenVersion) return;
-        if (event.kind === 'c') seenVersion = 0;
+        if (event.kind === 't') return own.unlessOwn(event.version, listener);
+        own.reset();
         listener();
       });
   }

@@ -244,3 +244,9 @@ export async function primaryOf(info: ClusterInfo, slot: number): Promise<number
   }
   throw new Error(`no primary serves slot ${slot}`);
 }
+
+/** Start every node that does not run (after a test killed one) and wait until the cluster is whole. */
+export async function healCluster(info: ClusterInfo): Promise<void> {
+  for (const node of info.nodes) if (nodePid(info, node.port) === null) await startNode(info, node);
+  await waitHealthy(info);
+}

@@ -17,7 +17,7 @@ export interface ClusterConnection {
   close(): Promise<void>;
 }
 
-export async function connectCluster(kind: ClientKind, info: Pick<ClusterInfo, 'nodes'>, ioredisOptions: { shardedSubscribers?: boolean } = {}): Promise<ClusterConnection> {
+export async function connectCluster(kind: ClientKind, info: { nodes: { port: number }[] }, ioredisOptions: { shardedSubscribers?: boolean } = {}): Promise<ClusterConnection> {
   const rootNodes = info.nodes.slice(0, 3);
   if (kind === 'node-redis') {
     const options = {
