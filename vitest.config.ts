@@ -26,6 +26,16 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: ['tests/postgres/**/*.test.ts'],
+          globalSetup: ['tests/postgres/global-setup.ts'],
+          // One file at a time: a test stops and starts the shared server.
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

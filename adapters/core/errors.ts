@@ -29,6 +29,8 @@ export const ErrorCode = {
   INVALID_OPTIONS: 'INVALID_OPTIONS',
   /** Redis (token store or refresh lock) did not answer within its bound, or refused the command. Transient. */
   REDIS_UNAVAILABLE: 'REDIS_UNAVAILABLE',
+  /** A shared token store or refresh lock (PostgreSQL, …) did not answer within its bound, or refused the query. Transient. */
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,16 +1,8 @@
 import { toShardedSubscriberPort, toSubscriberPort, type RedisSubscriberLike, type ShardedSubscriberPort } from './client.js';
 import type { PubSubMode, SessionKeys } from './keys.js';
+import { parseMessage, type SessionMessage } from '../server/session-message.js';
 
-/** A message about one session: new tokens (`t`, with their version), cleared (`c`), lock released (`l`). */
-export type SessionMessage = { kind: 't'; version: number } | { kind: 'c' } | { kind: 'l' };
-
-export function parseMessage(message: string): { id: string; event: SessionMessage } | null {
-  const [id, kind, version] = message.split(':');
-  if (!id) return null;
-  if (kind === 't' && version !== undefined && /^\d+$/.test(version)) return { id, event: { kind: 't', version: Number(version) } };
-  if (kind === 'c' || kind === 'l') return { id, event: { kind } };
-  return null;
-}
+export type { SessionMessage };
 
 /**
  * One subscription per channel and subscriber connection, shared by every store and lock
