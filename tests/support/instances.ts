@@ -1,9 +1,9 @@
-/** Server instances as child processes running `worker.ts`, and figures over their results. */
+/** Server instances as child processes running `instance-worker.ts`, and figures over their results. */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { FromWorker, ToWorker, WorkerConfig } from './worker.js';
+import type { FromWorker, ToWorker, WorkerConfig } from './instance-worker.js';
 
-const workerPath = fileURLToPath(new URL('./worker.ts', import.meta.url));
+const workerPath = fileURLToPath(new URL('./instance-worker.ts', import.meta.url));
 
 export interface Instance {
   child: ChildProcess;
@@ -18,7 +18,8 @@ export async function startInstance(config: WorkerConfig): Promise<Instance> {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('worker did not start within 15 s')), 15_000);
+    // Generous: four workers compile their TypeScript at once, on a machine that may be busy.
+    const timer = setTimeout(() => reject(new Error('worker did not start within 60 s')), 60_000);
     child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready`)));
     child.once('message', (message: FromWorker) => {
       clearTimeout(timer);
