@@ -220,16 +220,21 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * Run one idempotent operation within `timeoutMs`: not sent while the connection is down
  * (see {@link Commander.ready}), retried after a quick failure, awaited while it hangs. Past
  * the bound: {@link RedisUnavailableError}. Errors Redis answered with (other than the
- * retryable LOADING/BUSY/TRYAGAIN/…DOWN) are thrown at once, wrapped the same way.
+ * retryable LOADING/BUSY/TRYAGAIN/…DOWN/MOVED/ASK) are thrown at once, wrapped the same way.
+ *
+ * With a client that reports stalls ({@link Commander.stalled}), an attempt unanswered after
+ * a quarter of the bound is not given up: the next one is sent alongside it, and whichever
+ * answers first wins. A slow node is still heard; a dead one no longer holds the caller.
  */
 export async function bounded<T>(commander: Commander, operation: string, timeoutMs: number, run: () => Promise<T>, key?: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   const stalled = key !== undefined && commander.stalled ? () => commander.stalled!(key) : null;
-  // With a Cluster client that cannot reroute a queued command, each attempt gets a part of
-  // the bound, so the next one can go where the new layout says.
   const attemptMs = stalled ? Math.max(250, timeoutMs / 4) : Infinity;
   let lastError: unknown;
   const unavailable = () => new RedisUnavailableError(operation, { cause: lastError === undefined ? undefined : sanitize(lastError) });
+  type Outcome = { ok: true; value: T; attempt: Promise<Outcome> } | { ok: false; error: unknown; attempt: Promise<Outcome> };
+  // Attempts sent and not answered yet (more than one only after a stall).
+  const running = new Set<Promise<Outcome>>();
   for (;;) {
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw unavailable();
@@ -238,32 +243,31 @@ export async function bounded<T>(commander: Commander, operation: string, timeou
       await sleep(Math.min(25, remaining));
       continue;
     }
+    const attempt: Promise<Outcome> = run().then(
+      (value) => ({ ok: true, value, attempt }),
+      (error: unknown) => ({ ok: false, error, attempt }),
+    );
+    running.add(attempt);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), Math.min(remaining, attemptMs));
     });
-    const attempt = run();
-    // An abandoned attempt may still settle later: nothing waits for it.
-    attempt.catch(() => undefined);
-    try {
-      const outcome = await Promise.race([attempt, timedOut]);
-      if (outcome === 'timeout') {
-        if (Date.now() >= deadline || !stalled) throw unavailable();
-        lastError = new Error('A Redis command went unanswered.');
-        stalled();
-        continue;
-      }
-      return outcome as T;
-    } catch (error) {
-      if (error instanceof RedisUnavailableError) throw error;
-      const reply = replyErrorPrefix(error);
-      if (reply !== null && !RETRYABLE_REPLIES.has(reply)) throw new RedisUnavailableError(operation, { cause: sanitize(error) });
-      if (reply === null) stalled?.();
-      lastError = error;
-      await sleep(Math.min(50, Math.max(0, deadline - Date.now())));
-    } finally {
-      clearTimeout(timer);
+    const outcome = await Promise.race([...running, timedOut]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      if (Date.now() >= deadline || !stalled) throw unavailable();
+      lastError = new Error('A Redis command went unanswered.');
+      stalled();
+      continue;
     }
+    running.delete(outcome.attempt);
+    if (outcome.ok) return outcome.value;
+    const { error } = outcome;
+    const reply = replyErrorPrefix(error);
+    if (reply !== null && !RETRYABLE_REPLIES.has(reply)) throw new RedisUnavailableError(operation, { cause: sanitize(error) });
+    if (reply === null) stalled?.();
+    lastError = error;
+    await sleep(Math.min(50, Math.max(0, deadline - Date.now())));
   }
 }
 
