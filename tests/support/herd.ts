@@ -21,6 +21,8 @@ export interface HerdOptions {
 
 const PROCESSES = 4;
 
+const tally = (values: string[]) => values.reduce<Record<string, number>>((counts, value) => ({ ...counts, [value]: (counts[value] ?? 0) + 1 }), {});
+
 export function describeInstancesHerd(options: HerdOptions): void {
   let server: TokenServer;
   let servers: TestServers;
@@ -90,7 +92,7 @@ export function describeInstancesHerd(options: HerdOptions): void {
       console.log(
         `[figures] many sessions on ${options.name}: processes=${PROCESSES} sessions=${sessions.length} tokenCalls=${server.stats.refreshCalls} ` +
           `requestsSucceeded=${ok}/${PROCESSES * sessions.length * 2} lockWaitP99=${percentile(lockWaits, 99).toFixed(1)}ms (n=${lockWaits.length}) ` +
-          `requestP99=${percentile(requestMs, 99).toFixed(1)}ms wall=${elapsed}ms`,
+          `requestP99=${percentile(requestMs, 99).toFixed(1)}ms wall=${elapsed}ms outcomes=${JSON.stringify(tally(server.calls.map((c) => c.outcome)))}`,
       );
       expect(results.flatMap((r) => r.errors)).toEqual([]);
       expect(ok).toBe(PROCESSES * sessions.length * 2);
