@@ -15,7 +15,7 @@ export interface PgResult {
 
 /** A client that LISTENs: a `pg.Client` or a `pg.PoolClient`. */
 export interface PgListenClientLike {
-  query(text: string): Promise<unknown>;
+  query(text: string, values?: unknown[]): Promise<unknown>;
   on(event: 'notification', listener: (message: { channel: string; payload?: string }) => void): unknown;
   on(event: 'error' | 'end', listener: (error?: Error) => void): unknown;
   removeAllListeners?(event?: string): unknown;
@@ -148,7 +148,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * running one twice is harmless (a lock taken again by its owner, a compare-and-set that
  * then finds its own write).
  */
-export async function boundedQuery(pool: PgPoolLike, operation: string, timeoutMs: number, text: string, values: unknown[]): Promise<PgResult> {
+export async function boundedQuery(pool: Pick<PgPoolLike, 'query'>, operation: string, timeoutMs: number, text: string, values: unknown[]): Promise<PgResult> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   const unavailable = () => new PostgresUnavailableError(operation, { cause: lastError === undefined ? undefined : sanitize(lastError) });

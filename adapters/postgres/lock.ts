@@ -70,6 +70,10 @@ export function postgresLock(options: PostgresLockOptions): RefreshLock {
   const renew = `UPDATE ${table} SET expires_at = ${lease} WHERE id = $1 AND owner = $2`;
   const release = `WITH gone AS (DELETE FROM ${table} WHERE id = $1 AND owner = $2 RETURNING 1) SELECT pg_notify($3, $1 || ':l') FROM gone`;
 
+  // Renewals take the LISTEN connection when there is one: in the pool's queue, behind the
+  // statements of a herd of refreshes, they could wait past the end of the lease, and another
+  // instance would take it and refresh with the same refresh token.
+  const renewer = { query: (text: string, values?: unknown[]) => hub?.query(text, values ?? []) ?? pool.query(text, values) };
   const backend: LeaseBackend = {
     async take(owner, boundMs) {
       const { rows } = await boundedQuery(pool, 'take the refresh lock', boundMs, take, [id, owner, ttlMs]);
@@ -77,7 +81,7 @@ export function postgresLock(options: PostgresLockOptions): RefreshLock {
       return { won: Number(rows[0]?.won) === 1, holderRemainingMs: remaining === null || remaining === undefined ? undefined : Math.max(0, Number(remaining)) };
     },
     async renew(owner, boundMs) {
-      const { rowCount } = await boundedQuery(pool, 'renew the refresh lock', boundMs, renew, [id, owner, ttlMs]);
+      const { rowCount } = await boundedQuery(renewer, 'renew the refresh lock', boundMs, renew, [id, owner, ttlMs]);
       return rowCount === 1;
     },
     async release(owner) {

@@ -1,5 +1,5 @@
 import { parseMessage, type SessionMessage } from '../server/session-message.js';
-import type { PgListenClientLike, PgPoolLike } from './client.js';
+import type { PgListenClientLike, PgPoolLike, PgResult } from './client.js';
 
 /** What a listener hears: a message about its session, or `resync` after the LISTEN connection came back (messages may have been missed). */
 export type NotificationEvent = SessionMessage | { kind: 'resync' };
@@ -60,6 +60,15 @@ export class NotificationHub {
   /** Whether a LISTEN connection is held now. */
   get connected(): boolean {
     return this.client !== null;
+  }
+
+  /**
+   * Run a short statement on the LISTEN connection, or return null when there is none now.
+   * Lock renewals go this way: a connection of their own, so a pool saturated by a herd of
+   * refreshes does not hold them in its queue until the lease has run out.
+   */
+  query(text: string, values: unknown[]): Promise<PgResult> | null {
+    return this.client ? (this.client.query(text, values) as Promise<PgResult>) : null;
   }
 
   private get listenerCount(): number {

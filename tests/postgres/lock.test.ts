@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isAuthchartError } from '../../adapters/core/errors.js';
 import { postgresLock, postgresStore } from '../../adapters/postgres/index.js';
+import { notificationHubFor } from '../../adapters/postgres/notifications.js';
 import { hashedSessionId } from '../../adapters/server/session-id.js';
+import { eventually } from '../support/contract/token-store.js';
 import { describeRefreshLockContract } from '../support/contract/refresh-lock.js';
 import { usePostgres } from './support/pg.js';
 
@@ -54,6 +56,26 @@ describe('postgresLock', () => {
     const error = await postgresLock({ ...options, pool: postgres.pool() }).acquire({ signal: never(), timeoutMs: 300 }).catch((e: unknown) => e);
     expect(isAuthchartError(error, 'LOCK_TIMEOUT')).toBe(true);
     await held.release();
+  });
+
+  it('renews on the LISTEN connection, so a pool saturated by other statements does not let the lease run out', async () => {
+    const pool = postgres.pool({ max: 2 });
+    const options = { sessionId: 'saturated', tablePrefix, ttlMs: 600 };
+    // As in a session: its store listens, so the process holds a LISTEN connection.
+    const unsubscribe = postgresStore({ ...options, pool }).subscribe!(() => undefined);
+    const hub = notificationHubFor(pool, true, `${tablePrefix}events`);
+    await eventually(() => hub.connected);
+    const held = await postgresLock({ ...options, pool }).acquire({ signal: never(), timeoutMs: 1000 });
+    // The holder's process is busy: its pool's other connection runs a long statement, and more wait behind it.
+    const busy = Array.from({ length: 3 }, () => pool.query('SELECT pg_sleep(1)').catch(() => undefined));
+    await eventually(() => pool.waitingCount > 0);
+    expect(hub.connected).toBe(true);
+    // Another instance cannot take the lock: the lease is renewed though the pool's queue is full.
+    const error = await postgresLock({ ...options, pool: postgres.pool(), listen: false }).acquire({ signal: never(), timeoutMs: 1500 }).catch((e: unknown) => e);
+    expect(isAuthchartError(error, 'LOCK_TIMEOUT')).toBe(true);
+    await Promise.all(busy);
+    await held.release();
+    unsubscribe();
   });
 
   it('takes over a lease whose holder died (no renewal) once it expires, not before', async () => {
