@@ -29,7 +29,7 @@ export interface WorkerConfig {
 export type ToWorker = { type: 'run'; sessions: string[]; perSession: number } | { type: 'exit' };
 export type FromWorker =
   | { type: 'ready'; pid: number }
-  | { type: 'result'; ok: number; failed: number; errors: string[]; requestMs: number[]; lockWaitMs: number[] };
+  | { type: 'result'; ok: number; failed: number; errors: string[]; requestMs: number[]; lockWaitMs: number[]; refreshFailures: string[] };
 
 interface Drivers {
   store(sessionId: string): TokenStore;
@@ -71,6 +71,9 @@ const send = (message: FromWorker) => process.send!(message);
 
 const shared = await drivers(config);
 let lockWaits: number[] = [];
+// Refreshes that failed and were retried (a store that did not answer in time, …): requests
+// may still all succeed, but the figures say what was absorbed.
+let refreshFailures: string[] = [];
 const timed = (lock: RefreshLock): RefreshLock => ({
   async acquire(options) {
     const started = performance.now();
@@ -85,7 +88,14 @@ const manager = createSessionManager({
   refresh: oauthRefresher({ tokenEndpoint: config.tokenEndpoint, clientId: 'authchart-tests' }),
   store: (sessionId) => shared.store(sessionId),
   lock: (sessionId) => timed(shared.lock(sessionId)),
-  session: { maxWaitMs: config.maxWaitMs, lockTimeoutMs: config.maxWaitMs, backoffBaseMs: 200 },
+  session: {
+    maxWaitMs: config.maxWaitMs,
+    lockTimeoutMs: config.maxWaitMs,
+    backoffBaseMs: 200,
+    logger: (entry) => {
+      if (entry.type === 'refresh.failed') refreshFailures.push(entry.reason);
+    },
+  },
 });
 
 async function request(sessionId: string, n: number): Promise<{ ok: boolean; error?: string; ms: number }> {
@@ -111,6 +121,7 @@ process.on('message', async (message: ToWorker) => {
   }
   if (message.type === 'run') {
     lockWaits = [];
+    refreshFailures = [];
     const all = await Promise.all(message.sessions.flatMap((sessionId) => Array.from({ length: message.perSession }, (_, n) => request(sessionId, n))));
     send({
       type: 'result',
@@ -119,6 +130,7 @@ process.on('message', async (message: ToWorker) => {
       errors: all.flatMap((r) => (r.error ? [r.error] : [])),
       requestMs: all.map((r) => r.ms),
       lockWaitMs: lockWaits,
+      refreshFailures,
     });
   }
 });
