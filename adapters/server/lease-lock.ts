@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { lockTimeoutError } from '../core/errors.js';
+import { ErrorCode, lockTimeoutError, RefreshError } from '../core/errors.js';
 import type { LockHandle, RefreshLock } from '../core/ports.js';
 
 /**
@@ -116,12 +116,17 @@ export function leaseLock(backend: LeaseBackend, timing: LeaseTiming): RefreshLo
           if (remaining <= 0) throw lockTimeoutError(timeoutMs);
           released = false;
           let reply: { won: boolean; holderRemainingMs?: number };
+          const boundMs = Math.min(operationTimeoutMs, remaining);
           try {
-            reply = await backend.take(owner, Math.min(operationTimeoutMs, remaining));
+            reply = await backend.take(owner, boundMs);
           } catch (error) {
             // A take that went unanswered may still run later and leave a lock nobody
             // releases (until its lease ends): queue the owner's release behind it, best effort.
             void backend.release(owner).catch(() => undefined);
+            // Cut short by the wait's own bound, not the database's: the wait timed out.
+            if (boundMs < operationTimeoutMs && Date.now() >= deadline) {
+              throw new RefreshError({ kind: 'transient', reason: ErrorCode.LOCK_TIMEOUT, cause: error }, `The refresh lock was not acquired within ${timeoutMs} ms.`, ErrorCode.LOCK_TIMEOUT);
+            }
             throw error;
           }
           if (reply.won) {
