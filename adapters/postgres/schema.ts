@@ -1,5 +1,7 @@
+import { InvalidOptionsError } from '../core/errors.js';
+import { positiveOption } from '../core/options.js';
 import type { PgPoolLike, PostgresConnectionOptions } from './client.js';
-import { checkPool, operationTimeout, postgresNames } from './client.js';
+import { boundedQuery, checkPool, operationTimeout, postgresNames } from './client.js';
 import { PostgresUnavailableError } from './errors.js';
 
 /**
@@ -86,11 +88,19 @@ export async function deleteExpiredSessions(
      * @default 86400000 (one day)
      */
     graceMs?: number;
+    /**
+     * Bound of each of the two DELETE statements; past it, `STORE_UNAVAILABLE`.
+     * @default 30000
+     */
+    operationTimeoutMs?: number;
   } = {},
 ): Promise<{ sessions: number; locks: number }> {
+  checkPool(pool, 'deleteExpiredSessions');
   const names = postgresNames(options, 'deleteExpiredSessions');
-  const graceMs = Math.max(0, options.graceMs ?? 24 * 3600_000);
-  const sessions = await pool.query(`DELETE FROM ${names.tokens} WHERE expires_at < now() - $1::bigint * interval '1 millisecond'`, [graceMs]);
-  const locks = await pool.query(`DELETE FROM ${names.locks} WHERE expires_at < now() - interval '1 minute'`, []);
+  const graceMs = options.graceMs ?? 24 * 3600_000;
+  if (!(typeof graceMs === 'number' && graceMs >= 0 && graceMs < Infinity)) throw new InvalidOptionsError('deleteExpiredSessions: graceMs must be a number of milliseconds (0 or more).');
+  const timeoutMs = positiveOption('operationTimeoutMs', options.operationTimeoutMs, 30_000, 'number of milliseconds');
+  const sessions = await boundedQuery(pool, 'delete expired sessions', timeoutMs, `DELETE FROM ${names.tokens} WHERE expires_at < now() - $1::bigint * interval '1 millisecond'`, [Math.ceil(graceMs)]);
+  const locks = await boundedQuery(pool, 'delete ended leases', timeoutMs, `DELETE FROM ${names.locks} WHERE expires_at < now() - interval '1 minute'`, []);
   return { sessions: sessions.rowCount ?? 0, locks: locks.rowCount ?? 0 };
 }

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { isAuthchartError } from '../../adapters/core/errors.js';
-import { postgresLock, postgresStore } from '../../adapters/postgres/index.js';
+import { deleteExpiredSessions, ensurePostgresSchema, postgresLock, postgresStore } from '../../adapters/postgres/index.js';
 import { notificationHubFor } from '../../adapters/postgres/notifications.js';
 import { hashedSessionId } from '../../adapters/server/session-id.js';
 import { describeTokenStoreContract, eventually } from '../support/contract/token-store.js';
-import { usePostgres } from './support/pg.js';
+import { uniqueTablePrefix, usePostgres } from './support/pg.js';
 
 const postgres = usePostgres();
 const { tablePrefix } = postgres;
@@ -92,6 +92,25 @@ describe('postgresStore', () => {
     expect(await short.set(tokens, { expectedVersion: first!.version })).toBeNull();
     const again = await short.set(tokens, { expectedVersion: 0 });
     expect(again!.version).toBeGreaterThan(first!.version);
+  });
+
+  it('deleteExpiredSessions deletes rows expired longer than graceMs ago, and nothing else', async () => {
+    const pool = postgres.pool();
+    // Tables of its own: the counts are table-wide.
+    const tablePrefix = uniqueTablePrefix();
+    await ensurePostgresSchema(pool, { tablePrefix });
+    const ids = { old: 'expired-long-ago', recent: 'expired-just-now', live: 'live', forever: 'no-expiry' };
+    for (const sessionId of Object.values(ids)) await postgresStore({ pool, sessionId, tablePrefix, listen: false, ttlMs: sessionId === ids.forever ? 0 : 60_000 }).set(tokens);
+    const age = (sessionId: string, interval: string) =>
+      pool.query(`UPDATE "${tablePrefix}tokens" SET expires_at = now() - interval '${interval}' WHERE id = $1`, [hashedSessionId(sessionId, 'test')]);
+    await age(ids.old, '2 days');
+    await age(ids.recent, '1 minute');
+    await pool.query(`INSERT INTO "${tablePrefix}locks" (id, owner, expires_at) VALUES ('ended-lease', 'x', now() - interval '1 hour'), ('live-lease', 'y', now() + interval '1 minute')`);
+    expect(await deleteExpiredSessions(pool, { tablePrefix })).toEqual({ sessions: 1, locks: 1 });
+    const left = await pool.query(`SELECT id FROM "${tablePrefix}tokens" WHERE id = ANY($1)`, [Object.values(ids).map((id) => hashedSessionId(id, 'test'))]);
+    expect(left.rows.map((r) => r.id).sort()).toEqual([ids.recent, ids.live, ids.forever].map((id) => hashedSessionId(id, 'test')).sort());
+    expect(await postgresStore({ pool, sessionId: ids.live, tablePrefix, listen: false }).get()).not.toBeNull();
+    expect(await deleteExpiredSessions(pool, { tablePrefix, graceMs: 0 })).toEqual({ sessions: 1, locks: 0 });
   });
 
   it('notifies only the hashed session id and a version, never a token', async () => {
