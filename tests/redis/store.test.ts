@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isAuthchartError } from '../../adapters/core/errors.js';
 import { redisLock, redisStore } from '../../adapters/redis/index.js';
+import { toCommander } from '../../adapters/redis/client.js';
 import { sessionKeys } from '../../adapters/redis/keys.js';
+import { clearScript, releaseScript, runScript, setScript } from '../../adapters/redis/scripts.js';
 import { describeTokenStoreContract, eventually } from '../support/contract/token-store.js';
 import { clientKinds, uniquePrefix, useRedis } from './support/clients.js';
 
@@ -134,6 +136,21 @@ describe('redisStore', () => {
     expect(heard).toBe(0);
     await peer.set(tokens);
     await eventually(() => heard === 1);
+  });
+
+  it('a write, a clear and a release succeed even when their announcement cannot be sent (SPUBLISH before Redis 7.0)', async () => {
+    const { client, raw } = await redis.connectTo('ioredis');
+    const prefix = uniquePrefix();
+    const keys = sessionKeys(prefix, 's');
+    const commander = toCommander(client);
+    // A publish command the server does not know, as SPUBLISH is to Redis 6.
+    const version = await runScript(commander, setScript, keys.tokens, [JSON.stringify({ format: 1, ...tokens }), '', 0, keys.channel, keys.id, 'NOSUCHPUBLISH']);
+    expect(Number(version)).toBe(1);
+    expect(await redisStore({ client, sessionId: 's', prefix }).get()).toEqual({ ...tokens, version: 1 });
+    await raw('SET', keys.lock, 'owner-1');
+    expect(Number(await runScript(commander, releaseScript, keys.lock, ['owner-1', keys.channel, keys.id, 'NOSUCHPUBLISH']))).toBe(1);
+    await runScript(commander, clearScript, keys.tokens, [keys.channel, keys.id, 'NOSUCHPUBLISH']);
+    expect(await redisStore({ client, sessionId: 's', prefix }).get()).toBeNull();
   });
 
   it('has no subscribe without a subscriber connection (other instances adopt at their next refresh)', async () => {
