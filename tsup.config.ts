@@ -13,6 +13,8 @@ export default defineConfig({
     'testing-node': 'adapters/testing/node.ts',
     redis: 'adapters/redis/index.ts',
     postgres: 'adapters/postgres/index.ts',
+    server: 'adapters/server/index.ts',
+    machine: 'adapters/machine/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

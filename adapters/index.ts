@@ -1,35 +1,20 @@
 /**
  * authchart: one statechart that ends the token-refresh thundering herd.
- * The core: the session, the errors, the token stores, the in-process lock, the machine and its selectors.
- * Front ends live in subpaths: `authchart/fetch`, `authchart/oauth`, `authchart/redis`, `authchart/testing`.
+ *
+ * The root entry holds the session and what you write against it: its types, the errors,
+ * the stores and lock that need no other package, and the helpers for your own refresher.
+ * Everything else has its own subpath: `authchart/fetch`, `authchart/axios`,
+ * `authchart/oauth`, `authchart/presets`, `authchart/cross-tab`, `authchart/react`,
+ * `authchart/redis`, `authchart/server`, `authchart/machine` (the statechart itself),
+ * `authchart/testing`.
  */
-export {
-  refreshMachine,
-  defaultRefreshOptions,
-  backoffDelay,
-  selectState,
-  selectSessionStatus,
-  selectIsWaiting,
-  selectIsLoggedOut,
-  selectTokenVersion,
-  selectQueued,
-} from '../machines/refresh.machine.js';
-export type {
-  RefreshMachine,
-  RefreshSnapshot,
-  RefreshContext,
-  RefreshEvent,
-  RefreshEmitted,
-  RefreshFailure,
-  RefreshMachineOptions,
-  RefreshMachineInput,
-  RefreshSuccess,
-  LoggedOutReason,
-  SessionStatus,
-} from '../machines/refresh.machine.js';
-export { createSession, sessionApi } from './core/session.js';
-export type { Session, SessionApi, SessionOptions, SessionEvents, SessionStatusReport, LogEntry, Credential } from './core/session.js';
+export { createSession } from './core/session.js';
+export type { Session, SessionOptions, SessionEvents, SessionStatusReport, LogEntry } from './core/session.js';
+export { sessionDefaults } from './core/options.js';
 export type { TokenSet, StoredTokens, TokenStore, Refresher, RefreshedTokens, RefreshLock, LockHandle, MaybePromise } from './core/ports.js';
+export type { WakeSource } from './core/wake.js';
+export { browserWake } from './wake/browser.js';
+export type { LoggedOutReason, RefreshFailure, RefreshTrigger, SessionStatus } from '../machines/refresh.machine.js';
 export {
   ErrorCode,
   AuthchartError,
@@ -43,15 +28,13 @@ export {
   InvalidOptionsError,
   RefreshError,
   InvalidTokenResponseError,
-  RedisUnavailableError,
-  parseRetryAfter,
-  classifyTokenFailure,
+  LockTimeoutError,
+  StoreUnavailableError,
 } from './core/errors.js';
-export type { RefreshErrorDetails, RefreshFailureKind } from './core/errors.js';
+export type { RefreshErrorDetails, RefreshFailureKind, RotatedTokens } from './core/errors.js';
+export { classifyTokenFailure, httpRefreshError, parseRetryAfter } from './core/http-failure.js';
 export { memoryStore } from './stores/memory.js';
 export { webStorageStore } from './stores/web-storage.js';
 export type { WebStorageStoreOptions } from './stores/web-storage.js';
 export { memoryLock } from './locks/memory.js';
 export type { MemoryLockOptions } from './locks/memory.js';
-export { createSessionManager } from './server/session-manager.js';
-export type { SessionManager, SessionManagerOptions, ManagedSessionOptions } from './server/session-manager.js';

@@ -97,7 +97,7 @@ async function scenario(inspect: AuthFetchOptions['inspect']): Promise<string[]>
     inspect,
     backoffBaseMs: Number(process.env.AUTHCHART_INSPECT_BACKOFF_MS ?? 1000),
   });
-  authFetch.on('refreshed', (e) => log.push(`refreshed (token version ${e.tokenVersion}, ${e.reason})`));
+  authFetch.on('refreshed', (e) => log.push(`refreshed (token version ${e.tokenVersion}, ${e.trigger})`));
   authFetch.on('refreshFailed', (e) => log.push(`refresh failed: ${e.failure.kind} ${e.failure.code}${e.willRetry ? ', retrying' : ''}`));
   authFetch.on('loggedOut', (e) => log.push(`logged out (${e.reason})`));
   try {

@@ -9,19 +9,22 @@
  * States (names are the public contract): `idle`, `debouncing`, `refreshing`,
  * `backoff` (n = `context.attempt`), `loggedOut`.
  */
-import { assign, emit, fromPromise, setup, type SnapshotFrom } from 'xstate';
+import { and, assign, emit, fromPromise, not, setup, type SnapshotFrom } from 'xstate';
 
 /** How the machine classifies a failed refresh (DESIGN rule 5). */
 export type FailureKind = 'transient' | 'permanent';
 
 /**
- * A failed refresh, as data. Refresh actors reject with an error carrying these fields;
- * anything else is treated as a transient failure with code `UNKNOWN`.
+ * A failed refresh, as data: the one failure vocabulary of authchart. Refresh actors reject
+ * with an object carrying these fields (authchart's `RefreshError` implements them);
+ * anything else is a transient failure with reason `UNKNOWN`.
  */
 export interface RefreshFailure {
   kind: FailureKind;
-  /** Stable code, for instance `NETWORK`, `HTTP_503`, `invalid_grant`, `INVALID_TOKEN_RESPONSE`. */
+  /** The public error code (`REFRESH_FAILED`, `INVALID_TOKEN_RESPONSE`, `LOCK_TIMEOUT`, `STORE_UNAVAILABLE`, …). */
   code: string;
+  /** Why, in one stable word: `NETWORK`, `TIMEOUT`, `HTTP_503`, an OAuth error such as `invalid_grant`, `NO_REFRESH_TOKEN`, … */
+  reason: string;
   /** HTTP status of the token endpoint's answer, when there was one. */
   status?: number;
   /** Server-requested wait (Retry-After), in milliseconds. */
@@ -48,11 +51,11 @@ export interface RefreshInput {
   tokenVersion: number;
   /** 0 for the first try, n for the retry after backoff(n). */
   attempt: number;
-  reason: RefreshReason;
+  trigger: RefreshTrigger;
 }
 
 /** What started a refresh: a batch of 401s, a caller (`refresh()`, an expired token), or the proactive timer. */
-export type RefreshReason = 'unauthorized' | 'requested' | 'proactive';
+export type RefreshTrigger = 'unauthorized' | 'requested' | 'proactive';
 
 /** Why the session ended. */
 export type LoggedOutReason = 'logout' | 'permanentFailures' | 'noRefreshToken' | 'noSession' | 'remote';
@@ -87,12 +90,6 @@ export interface RefreshMachineOptions {
    */
   maxPermanentFailures: number;
   /**
-   * Longest time a request may wait for a refresh before it fails with `QUEUE_TIMEOUT`.
-   * Enforced by the adapters that hold the queue.
-   * @default 30000
-   */
-  maxWaitMs: number;
-  /**
    * Upper bound of one backoff delay, including a server's Retry-After.
    * @default 30000
    */
@@ -102,6 +99,12 @@ export interface RefreshMachineOptions {
    * @default 0
    */
   jitter: number;
+  /**
+   * Refresh ahead of the expiry even while nothing uses the tokens (rule 13). Otherwise the
+   * proactive timer is armed only once a request has used the current token (`TOKEN_USED`).
+   * @default false
+   */
+  keepAlive: boolean;
 }
 
 /** Defaults of {@link RefreshMachineOptions}. */
@@ -111,9 +114,9 @@ export const defaultRefreshOptions: Readonly<RefreshMachineOptions> = Object.fre
   backoffFactor: 2,
   maxRetries: 3,
   maxPermanentFailures: 3,
-  maxWaitMs: 30_000,
   maxBackoffMs: 30_000,
   jitter: 0,
+  keepAlive: false,
 });
 
 /** Input of the machine. */
@@ -134,6 +137,8 @@ export interface RefreshContext {
   expiresAt: number | null;
   /** When `idle` refreshes on its own, before the expiry (rule 8); null when the expiry is unknown. */
   refreshAt: number | null;
+  /** A request has used the current token (or `keepAlive`): only then does the proactive timer run (rule 13). */
+  inUse: boolean;
   /** Failed attempts in the current refresh cycle: `backoff(n)` has `attempt === n`. */
   attempt: number;
   /** Consecutive permanent failures (rule 6). */
@@ -143,7 +148,7 @@ export interface RefreshContext {
   lastError: RefreshFailure | null;
   loggedOutReason: LoggedOutReason | null;
   /** What started the current (or last) refresh cycle. */
-  reason: RefreshReason;
+  trigger: RefreshTrigger;
 }
 
 /** Events adapters send. */
@@ -160,6 +165,8 @@ export type RefreshEvent =
   | { type: 'TOKENS_UPDATED'; tokenVersion: number; expiresAt?: number | null; refreshAt?: number | null }
   /** The host may have slept (wake, focus, `visibilitychange`, `online`): re-check the wall clock (rule 8). */
   | { type: 'WAKE' }
+  /** A request used the current token, the first time since it arrived: the session is in use (rule 13). */
+  | { type: 'TOKEN_USED' }
   | { type: 'LOGOUT'; reason?: LoggedOutReason };
 
 /** Events the machine emits; adapters act on them (`actor.on(type, handler)`). */
@@ -172,24 +179,33 @@ export type RefreshEmitted =
   | { type: 'queue.release'; tokenVersion: number }
   /** Reject every waiting request. */
   | { type: 'queue.reject'; code: QueueRejectCode }
-  | { type: 'refreshed'; tokenVersion: number; source: RefreshSuccess['source']; reason: RefreshReason }
+  | { type: 'refreshed'; tokenVersion: number; source: RefreshSuccess['source']; trigger: RefreshTrigger }
   | { type: 'refreshFailed'; failure: RefreshFailure; attempt: number; willRetry: boolean }
   | { type: 'loggedOut'; reason: LoggedOutReason };
 
-function toFailure(error: unknown): RefreshFailure {
+/**
+ * The one converter: the failure facts of anything a refresh rejected with (a `RefreshError`,
+ * or a plain object with these fields), as a plain serializable object. Anything else is a
+ * transient `UNKNOWN` failure.
+ */
+export function toRefreshFailure(error: unknown): RefreshFailure {
   const e = error as Partial<RefreshFailure> | null;
   if (e && (e.kind === 'transient' || e.kind === 'permanent')) {
-    const failure: RefreshFailure = { kind: e.kind, code: typeof e.code === 'string' ? e.code : 'UNKNOWN' };
+    const failure: RefreshFailure = {
+      kind: e.kind,
+      code: typeof e.code === 'string' ? e.code : 'REFRESH_FAILED',
+      reason: typeof e.reason === 'string' ? e.reason : 'UNKNOWN',
+    };
     if (typeof e.status === 'number') failure.status = e.status;
     if (typeof e.retryAfterMs === 'number' && e.retryAfterMs >= 0) failure.retryAfterMs = e.retryAfterMs;
     if (e.sessionGone === true) failure.sessionGone = true;
     return failure;
   }
-  return { kind: 'transient', code: 'UNKNOWN' };
+  return { kind: 'transient', code: 'REFRESH_FAILED', reason: 'UNKNOWN' };
 }
 
 /** Largest delay a host timer takes (2^31 - 1 ms); longer ones fire at once in browsers and Node. */
-const MAX_TIMER_MS = 2_147_483_647;
+export const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * Time until the proactive refresh; when the expiry is unknown, the longest timer (its
@@ -198,16 +214,6 @@ const MAX_TIMER_MS = 2_147_483_647;
 export function proactiveDelay(refreshAt: number | null, now: number): number {
   if (refreshAt === null) return MAX_TIMER_MS;
   return Math.min(MAX_TIMER_MS, Math.max(0, refreshAt - now));
-}
-
-/**
- * When to refresh before an expiry (rule 8): `leewayMs` before it, but never more than half
- * the token's remaining lifetime, so short-lived tokens are not refreshed constantly.
- */
-export function refreshTime(expiresAt: number | null | undefined, now: number, leewayMs: number): number | null {
-  if (expiresAt === null || expiresAt === undefined) return null;
-  const lifetime = Math.max(0, expiresAt - now);
-  return expiresAt - Math.min(leewayMs, lifetime / 2);
 }
 
 /** Delay of backoff(n): `base * factor^(n-1)`, at least Retry-After, at most `maxBackoffMs`, optionally jittered. */
@@ -221,7 +227,7 @@ export function backoffDelay(context: Pick<RefreshContext, 'options' | 'attempt'
 
 /** The failure carried by an `xstate.error.actor.refresh` event. */
 function failureOf(event: unknown): RefreshFailure {
-  return toFailure((event as { error?: unknown }).error);
+  return toRefreshFailure((event as { error?: unknown }).error);
 }
 
 export const refreshMachine = setup({
@@ -240,8 +246,8 @@ export const refreshMachine = setup({
   delays: {
     debounce: ({ context }) => context.options.debounceMs,
     backoff: ({ context }) => backoffDelay(context),
-    // Adapters provide their own clock; Date.now is the default.
-    proactive: ({ context }) => proactiveDelay(context.refreshAt, Date.now()),
+    // Adapters provide their own clock; Date.now is the default. Not in use: no timer to speak of.
+    proactive: ({ context }) => (context.inUse ? proactiveDelay(context.refreshAt, Date.now()) : MAX_TIMER_MS),
   },
   guards: {
     isStale: ({ context, event }) =>
@@ -254,6 +260,7 @@ export const refreshMachine = setup({
     },
     retriesExhausted: ({ context }) => context.attempt >= context.options.maxRetries,
     refreshDue: ({ context }) => context.refreshAt !== null && Date.now() >= context.refreshAt,
+    inUse: ({ context }) => context.inUse,
   },
   actions: {
     joinQueue: assign({
@@ -270,18 +277,20 @@ export const refreshMachine = setup({
       requestId: (event as { requestId: string }).requestId,
       code: 'SESSION_EXPIRED' as const,
     })),
-    adoptTokens: assign(({ event }) => {
+    adoptTokens: assign(({ context, event }) => {
       const e = event as Extract<RefreshEvent, { type: 'LOGIN' | 'TOKENS_UPDATED' }>;
       return {
         tokenVersion: e.tokenVersion,
         expiresAt: e.expiresAt ?? null,
         refreshAt: e.refreshAt ?? null,
+        inUse: context.options.keepAlive,
         attempt: 0,
         permanentFailures: 0,
         lastError: null,
         loggedOutReason: null,
       };
     }),
+    markInUse: assign({ inUse: true }),
     releaseQueue: emit(({ context }) => ({ type: 'queue.release' as const, tokenVersion: context.tokenVersion })),
     emptyQueue: assign({ queued: 0 }),
     recordFailure: assign(({ context, event }) => {
@@ -294,13 +303,13 @@ export const refreshMachine = setup({
     }),
     announceFailure: emit(({ context }) => ({
       type: 'refreshFailed' as const,
-      failure: context.lastError ?? { kind: 'transient' as const, code: 'UNKNOWN' },
+      failure: context.lastError ?? { kind: 'transient' as const, code: 'REFRESH_FAILED', reason: 'UNKNOWN' },
       attempt: context.attempt,
       willRetry: false,
     })),
     announceRetry: emit(({ context }) => ({
       type: 'refreshFailed' as const,
-      failure: context.lastError ?? { kind: 'transient' as const, code: 'UNKNOWN' },
+      failure: context.lastError ?? { kind: 'transient' as const, code: 'REFRESH_FAILED', reason: 'UNKNOWN' },
       attempt: context.attempt,
       willRetry: true,
     })),
@@ -325,14 +334,15 @@ export const refreshMachine = setup({
       backoffFactor: input.backoffFactor ?? defaultRefreshOptions.backoffFactor,
       maxRetries: input.maxRetries ?? defaultRefreshOptions.maxRetries,
       maxPermanentFailures: input.maxPermanentFailures ?? defaultRefreshOptions.maxPermanentFailures,
-      maxWaitMs: input.maxWaitMs ?? defaultRefreshOptions.maxWaitMs,
       maxBackoffMs: input.maxBackoffMs ?? defaultRefreshOptions.maxBackoffMs,
       jitter: input.jitter ?? defaultRefreshOptions.jitter,
+      keepAlive: input.keepAlive ?? defaultRefreshOptions.keepAlive,
     },
     tokenVersion: input.tokenVersion ?? 0,
     expiresAt: input.expiresAt ?? null,
     refreshAt: input.refreshAt ?? null,
-    reason: 'unauthorized',
+    inUse: input.keepAlive ?? defaultRefreshOptions.keepAlive,
+    trigger: 'unauthorized',
     attempt: 0,
     permanentFailures: 0,
     queued: 0,
@@ -348,24 +358,30 @@ export const refreshMachine = setup({
   states: {
     idle: {
       description:
-        'Tokens believed valid. A fresh 401 opens the debounce window; a stale one is replayed at once. Refreshes on its own at refreshAt (expiry minus leeway).',
+        'Tokens believed valid. A fresh 401 opens the debounce window; a stale one is replayed at once. While in use (a request used the token, or keepAlive), refreshes on its own at refreshAt (expiry minus leeway).',
       tags: ['ready'],
       on: {
         UNAUTHORIZED: [
           { guard: 'isStale', actions: 'replayStale' },
-          { target: 'debouncing', actions: ['joinQueue', assign({ reason: 'unauthorized' })] },
+          { target: 'debouncing', actions: ['joinQueue', assign({ trigger: 'unauthorized' })] },
         ],
-        REFRESH: { target: 'refreshing', actions: ['joinQueue', assign({ reason: 'requested' })] },
+        REFRESH: { target: 'refreshing', actions: ['joinQueue', assign({ trigger: 'requested' })] },
         TOKENS_UPDATED: { target: 'idle', reenter: true, actions: 'adoptTokens' },
         WAKE: [
-          { guard: 'refreshDue', target: 'refreshing', actions: assign({ reason: 'proactive' }) },
+          { guard: and(['inUse', 'refreshDue']), target: 'refreshing', actions: assign({ trigger: 'proactive' }) },
           // Not due: re-enter to reschedule the timer against the wall clock.
           { target: 'idle', reenter: true },
+        ],
+        // The first use of a token since it arrived: refresh now if it is due (the request goes
+        // out with the current token meanwhile), else arm the proactive timer (rule 13).
+        TOKEN_USED: [
+          { guard: 'refreshDue', target: 'refreshing', actions: ['markInUse', assign({ trigger: 'proactive' })] },
+          { guard: not('inUse'), target: 'idle', reenter: true, actions: 'markInUse' },
         ],
       },
       after: {
         proactive: [
-          { guard: 'refreshDue', target: 'refreshing', actions: assign({ reason: 'proactive' }) },
+          { guard: and(['inUse', 'refreshDue']), target: 'refreshing', actions: assign({ trigger: 'proactive' }) },
           { target: 'idle', reenter: true },
         ],
       },
@@ -386,14 +402,15 @@ export const refreshMachine = setup({
       invoke: {
         id: 'refresh',
         src: 'refresh',
-        input: ({ context }) => ({ tokenVersion: context.tokenVersion, attempt: context.attempt, reason: context.reason }),
+        input: ({ context }) => ({ tokenVersion: context.tokenVersion, attempt: context.attempt, trigger: context.trigger }),
         onDone: {
           target: 'idle',
           actions: [
-            assign(({ event }) => ({
+            assign(({ context, event }) => ({
               tokenVersion: event.output.tokenVersion,
               expiresAt: event.output.expiresAt,
               refreshAt: event.output.refreshAt,
+              inUse: context.options.keepAlive,
               attempt: 0,
               permanentFailures: 0,
               lastError: null,
@@ -402,7 +419,7 @@ export const refreshMachine = setup({
               type: 'refreshed' as const,
               tokenVersion: event.output.tokenVersion,
               source: event.output.source,
-              reason: context.reason,
+              trigger: context.trigger,
             })),
             'releaseQueue', 'emptyQueue',
           ],

@@ -1,5 +1,6 @@
 import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import { NonReplayableBodyError, UnauthorizedAfterRefreshError } from '../core/errors.js';
+import { frontEndOf } from '../core/front-end.js';
 import { createSession, sessionApi, type Session, type SessionApi, type SessionOptions } from '../core/session.js';
 import { originMatcher, pageBase, type AllowedOrigins } from '../fetch/origins.js';
 
@@ -112,6 +113,7 @@ function signalOf(config: InternalAxiosRequestConfig): AbortSignal | undefined {
 export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): AuthAxios {
   const allowed = originMatcher(options.allowedOrigins);
   const session = options.session ?? createSession(options as SessionOptions);
+  const port = frontEndOf(session);
   const isUnauthorized = options.isUnauthorized ?? ((error: AxiosError) => error.response?.status === 401);
   const onResponse = options.onResponse;
 
@@ -139,7 +141,7 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
     const mark = config[MARK];
     if (mark) return config; // a replay: its token is already set
     if (!isAllowed(config) || config.headers.has('authorization')) return config;
-    const credential = await session.credential(signalOf(config));
+    const credential = await port.credential(signalOf(config));
     config.headers.set('Authorization', `Bearer ${credential.accessToken}`);
     config[MARK] = { tokenVersion: credential.tokenVersion, replayed: false };
     return config;
@@ -159,10 +161,10 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
       // Rule 7: replay once; a second 401 is an error, never another refresh.
       if (mark.replayed) throw new UnauthorizedAfterRefreshError(undefined, { cause: redact(error) });
       if (isOneShotStream(config.data)) {
-        session.reportUnauthorized(mark.tokenVersion);
+        port.reportUnauthorized(mark.tokenVersion);
         throw new NonReplayableBodyError();
       }
-      const credential = await session.unauthorized(mark.tokenVersion, signalOf(config));
+      const credential = await port.unauthorized(mark.tokenVersion, signalOf(config));
       mark.replayed = true;
       mark.tokenVersion = credential.tokenVersion;
       config.headers.set('Authorization', `Bearer ${credential.accessToken}`);

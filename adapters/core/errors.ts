@@ -27,10 +27,10 @@ export const ErrorCode = {
   DISPOSED: 'DISPOSED',
   /** The options given are invalid. */
   INVALID_OPTIONS: 'INVALID_OPTIONS',
+  /** The token store did not answer within `storeTimeoutMs`, or threw (quota exceeded, private mode). Transient. */
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
   /** Redis (token store or refresh lock) did not answer within its bound, or refused the command. Transient. */
   REDIS_UNAVAILABLE: 'REDIS_UNAVAILABLE',
-  /** A shared token store or refresh lock (PostgreSQL, …) did not answer within its bound, or refused the query. Transient. */
-  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -129,7 +129,7 @@ export class InvalidOptionsError extends AuthchartError {
   }
 }
 
-/** Classification of a refresh failure (DESIGN rule 5). */
+/** Classification of a refresh failure (rule 5). */
 export type RefreshFailureKind = 'transient' | 'permanent';
 
 export interface RefreshErrorDetails {
@@ -144,13 +144,15 @@ export interface RefreshErrorDetails {
 }
 
 /**
- * A failed refresh. Refreshers throw it (or any error, which authchart classifies) and the
- * statechart reads `kind`, `reason` (as `code`), `status`, `retryAfterMs`.
+ * A failed refresh. It carries the statechart's failure facts (`RefreshFailure`: `kind`,
+ * `code`, `reason`, `status`, `retryAfterMs`, `sessionGone`), so the machine reads it as it
+ * is. Refreshers throw it (or any error, which authchart classifies).
  * @example
  * throw new RefreshError({ kind: 'permanent', reason: 'invalid_grant', status: 400 })
  */
 export class RefreshError extends AuthchartError {
   readonly kind: RefreshFailureKind;
+  /** Why, in one stable word (`code` is the public error code). */
   readonly reason: string;
   readonly status?: number;
   readonly retryAfterMs?: number;
@@ -170,55 +172,79 @@ export class RefreshError extends AuthchartError {
     if (details.retryAfterMs !== undefined) this.retryAfterMs = details.retryAfterMs;
     if (details.sessionGone) this.sessionGone = true;
   }
+}
 
-  /** The machine reads failures by these fields; `code` there is the reason. */
-  toFailure() {
-    return { kind: this.kind, code: this.reason, status: this.status, retryAfterMs: this.retryAfterMs, sessionGone: this.sessionGone };
+/** The refresh lock was not acquired within its bound (`lockTimeoutMs`). Transient. */
+export class LockTimeoutError extends RefreshError {
+  constructor(timeoutMs: number) {
+    super({ kind: 'transient', reason: ErrorCode.LOCK_TIMEOUT }, `The refresh lock was not acquired within ${timeoutMs} ms.`, ErrorCode.LOCK_TIMEOUT);
+    this.name = 'LockTimeoutError';
   }
 }
 
-/** The token endpoint answered 2xx with something that is not a valid token response. Transient. */
+/** The error every lock driver rejects with when `timeoutMs` passes. */
+export function lockTimeoutError(timeoutMs: number): LockTimeoutError {
+  return new LockTimeoutError(timeoutMs);
+}
+
+/**
+ * The token store did not answer within `storeTimeoutMs`, or threw (a quota, Safari's
+ * private mode, an IndexedDB that is gone). Transient: a refresh that meets it backs off and
+ * retries, and new tokens it could not store are kept in memory and written later. The
+ * cause carries only the store error's name and message.
+ */
+export class StoreUnavailableError extends RefreshError {
+  constructor(operation: string, options?: { cause?: unknown; timeoutMs?: number }) {
+    super(
+      { kind: 'transient', reason: ErrorCode.STORE_UNAVAILABLE, cause: options?.cause },
+      options?.timeoutMs !== undefined
+        ? `The token store did not ${operation} within ${options.timeoutMs} ms (storeTimeoutMs); the session keeps its tokens in memory and tries again.`
+        : `The token store failed to ${operation}; the session keeps its tokens in memory and tries again.`,
+      ErrorCode.STORE_UNAVAILABLE,
+    );
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** What a 2xx token answer carried that is worth keeping even when the answer is refused (rule 11). */
+export interface RotatedTokens {
+  /** The new refresh token: the server has rotated the old one away. */
+  refreshToken?: string;
+  /** The new access token, when it is usable as a Bearer token despite the refusal. */
+  accessToken?: string;
+  /** Its lifetime in seconds, when the answer gave a valid one. */
+  expiresIn?: number;
+}
+
+/**
+ * The token endpoint answered 2xx with something authchart refuses (no access token, a
+ * token type other than Bearer, an id_token that fails validation, HTML…). Transient: it
+ * never counts toward logout.
+ *
+ * A 2xx answer is a rotation that happened (rule 11): when it carried a new refresh token
+ * (or a usable access token), give them as `rotated` and the session keeps them, so the
+ * retry never presents the refresh token the server has just rotated away. They are held
+ * in a private field: no log, `console.error` or `JSON.stringify` of the error shows them.
+ * @example
+ * throw new InvalidTokenResponseError('the answer has no access_token', { status: 200, rotated: { refreshToken: body.refresh_token } })
+ */
 export class InvalidTokenResponseError extends RefreshError {
-  constructor(problem: string, status?: number) {
+  readonly #rotated: RotatedTokens | undefined;
+
+  constructor(problem: string, { status, rotated }: { status?: number; rotated?: RotatedTokens } = {}) {
     super(
       { kind: 'transient', reason: ErrorCode.INVALID_TOKEN_RESPONSE, status },
       `The token endpoint's answer is not a valid token response: ${problem}.`,
       ErrorCode.INVALID_TOKEN_RESPONSE,
     );
     this.name = 'InvalidTokenResponseError';
+    this.#rotated = rotated && (rotated.refreshToken || rotated.accessToken) ? { ...rotated } : undefined;
   }
-}
 
-/** Parse a Retry-After header (seconds or an HTTP date) into milliseconds. */
-export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const date = Date.parse(trimmed);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-/** Transient HTTP statuses of a token endpoint (rule 5): 408, 429 and 5xx. */
-export function isTransientStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
-}
-
-/** OAuth error codes that say "try again", whatever the status. */
-const TRANSIENT_ERROR_CODES = new Set(['server_error', 'temporarily_unavailable', 'slow_down']);
-
-/**
- * Classify an HTTP status and error code of a failed token call (DESIGN rule 5):
- * 408, 429 and 5xx (and the OAuth codes `server_error`, `temporarily_unavailable`,
- * `slow_down`) are transient; `invalid_grant`, `invalid_client` and every other 4xx are
- * permanent.
- * @example
- * classifyTokenFailure(503) // 'transient'
- * classifyTokenFailure(400, 'invalid_grant') // 'permanent'
- */
-export function classifyTokenFailure(status: number, errorCode?: string): RefreshFailureKind {
-  if (isTransientStatus(status)) return 'transient';
-  if (errorCode && TRANSIENT_ERROR_CODES.has(errorCode)) return 'transient';
-  return 'permanent';
+  /** The tokens the refused answer carried, if any (see the class description). */
+  static rotatedTokensOf(error: unknown): RotatedTokens | undefined {
+    return error instanceof InvalidTokenResponseError ? error.#rotated : undefined;
+  }
 }
 
 /**
@@ -228,33 +254,12 @@ export function classifyTokenFailure(status: number, errorCode?: string): Refres
 export function toRefreshError(error: unknown): RefreshError {
   if (error instanceof RefreshError) return error;
   if (isAuthchartError(error) && typeof (error as unknown as RefreshError).kind === 'string') {
+    // A RefreshError of another copy of the package (or realm): keep its facts and its code.
     const e = error as unknown as RefreshError;
-    return new RefreshError({ kind: e.kind, reason: e.reason ?? 'UNKNOWN', status: e.status, retryAfterMs: e.retryAfterMs, sessionGone: e.sessionGone, cause: error });
+    return new RefreshError({ kind: e.kind, reason: e.reason ?? 'UNKNOWN', status: e.status, retryAfterMs: e.retryAfterMs, sessionGone: e.sessionGone, cause: error }, undefined, e.code);
   }
   const name = (error as { name?: unknown } | null)?.name;
   if (name === 'TimeoutError') return new RefreshError({ kind: 'transient', reason: 'TIMEOUT', cause: error });
   if (error instanceof TypeError) return new RefreshError({ kind: 'transient', reason: 'NETWORK', cause: error });
   return new RefreshError({ kind: 'transient', reason: 'UNKNOWN', cause: error });
-}
-
-/**
- * Redis did not answer (connection down, restarting, or slower than the bound). Transient:
- * a refresh that meets it backs off and retries; a request that meets it outside a refresh
- * gets it as is. The cause carries the client's error name and message only (never the
- * command's arguments, which may hold tokens).
- */
-export class RedisUnavailableError extends RefreshError {
-  constructor(operation: string, options?: { cause?: unknown }) {
-    super(
-      { kind: 'transient', reason: ErrorCode.REDIS_UNAVAILABLE, cause: options?.cause },
-      `Redis did not answer or refused (${operation}). Check the connection; refreshes are retried with backoff.`,
-      ErrorCode.REDIS_UNAVAILABLE,
-    );
-    this.name = 'RedisUnavailableError';
-  }
-}
-
-/** The error every lock driver rejects with when `timeoutMs` passes (transient, code `LOCK_TIMEOUT`). */
-export function lockTimeoutError(timeoutMs: number): RefreshError {
-  return new RefreshError({ kind: 'transient', reason: ErrorCode.LOCK_TIMEOUT }, `The refresh lock was not acquired within ${timeoutMs} ms.`, ErrorCode.LOCK_TIMEOUT);
 }

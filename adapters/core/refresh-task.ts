@@ -1,23 +1,27 @@
-import type { RefreshSuccess } from '../../machines/refresh.machine.js';
-import { InvalidTokenResponseError, lockTimeoutError, RefreshError, toRefreshError } from './errors.js';
-import type { LockHandle, RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from './ports.js';
-import { jwtExpiresAt } from './jwt.js';
+import { toRefreshFailure, type RefreshSuccess } from '../../machines/refresh.machine.js';
+import { InvalidTokenResponseError, isAuthchartError, LockTimeoutError, RefreshError, StoreUnavailableError, toRefreshError } from './errors.js';
+import { expiryOfAnswer, isOlderToken } from './expiry.js';
+import type { LockHandle, RefreshedTokens, RefreshLock, Refresher, StoredTokens, TokenSet } from './ports.js';
 import { withTimeout } from './timeout.js';
+import type { TokenFacts, TokenHolder } from './token-holder.js';
 
 export interface RefreshTaskDeps {
-  store: TokenStore;
+  holder: TokenHolder;
   refresher: Refresher;
+  /** `cookie`: the refresh token is an httpOnly cookie; the refresher gets `''` and none is stored. */
+  refreshTokenIn: 'store' | 'cookie';
   lock?: RefreshLock;
   refreshTimeoutMs: number;
   lockTimeoutMs: number;
   now: () => number;
-  /** The tokens the session holds now: read once, when the refresh starts (they are what a 401 was for). */
-  held: () => StoredTokens | null;
-  /** Make `record` the session's tokens; returns the facts the machine keeps of it. */
-  adopt: (record: StoredTokens) => Omit<RefreshSuccess, 'source'>;
-  /** Called with the full error (cause included) before the machine sees its summary. */
+  /** Called with the full error (cause included) before the machine sees its facts. */
   onError: (error: RefreshError) => void;
+  /** A refresh that succeeded with a problem worth telling (a refused part of a 2xx answer, a store that failed). */
+  onWarning: (error: RefreshError) => void;
 }
+
+/** How many times a write that lost a compare-and-set to a pushed token is merged and tried again. */
+const MERGE_ATTEMPTS = 3;
 
 function sessionGone(reason: string): RefreshError {
   return new RefreshError({ kind: 'permanent', reason, sessionGone: true }, 'There is no refresh token to present; sign in again.');
@@ -30,7 +34,7 @@ function differs(a: TokenSet, b: TokenSet | null): boolean {
 /**
  * One refresh, as the `refresh` actor of the statechart runs it:
  * lock → double-check the store → call the refresher → store the rotated tokens → unlock.
- * Resolves with facts only (no token); rejects with a plain failure object the machine
+ * Resolves with facts only (no token); rejects with the failure's facts, which the machine
  * reads (the full error goes to `deps.onError`).
  */
 export async function runRefresh(deps: RefreshTaskDeps, signal: AbortSignal): Promise<RefreshSuccess> {
@@ -40,7 +44,7 @@ export async function runRefresh(deps: RefreshTaskDeps, signal: AbortSignal): Pr
     if (signal.aborted) throw error;
     const refreshError = toRefreshError(error);
     deps.onError(refreshError);
-    throw refreshError.toFailure();
+    throw toRefreshFailure(refreshError);
   }
 }
 
@@ -60,7 +64,7 @@ async function acquireBounded(lock: RefreshLock, timeoutMs: number, signal: Abor
           if (abandoned) void Promise.resolve(handle.release()).catch(() => undefined);
           return handle;
         }),
-      () => lockTimeoutError(timeoutMs),
+      () => new LockTimeoutError(timeoutMs),
     );
   } catch (error) {
     abandoned = true;
@@ -69,61 +73,97 @@ async function acquireBounded(lock: RefreshLock, timeoutMs: number, signal: Abor
 }
 
 async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Promise<RefreshSuccess> {
-  const { store, now } = deps;
+  const { holder } = deps;
   // What this refresh was started for. Read before waiting for the lock: while we wait,
   // another tab may refresh and its tokens reach us (TOKENS_UPDATED) — the double-check
   // must still see them as new, or we would refresh a second time.
-  const startedWith = deps.held();
+  const startedWith = holder.tokens;
   const handle = deps.lock ? await acquireBounded(deps.lock, deps.lockTimeoutMs, signal) : undefined;
-  const accept = (record: StoredTokens, source: RefreshSuccess['source']): RefreshSuccess => {
+  const abortIfAborted = () => {
     if (signal.aborted) throw signal.reason;
-    return { ...deps.adopt(record), source };
+  };
+  const done = (facts: TokenFacts | null, source: RefreshSuccess['source']): RefreshSuccess => {
+    abortIfAborted();
+    const held = facts ?? { tokenVersion: holder.tokenVersion, expiresAt: holder.tokens?.expiresAt ?? null, refreshAt: null };
+    return { ...held, source };
+  };
+  const adopt = (record: StoredTokens, source: RefreshSuccess['source']) => {
+    abortIfAborted();
+    return done(holder.hold(record), source);
   };
   try {
-    // Double-check (DESIGN, RefreshLock): someone else may have refreshed while we waited.
-    const stored = await store.get();
-    if (!stored) throw sessionGone('NO_SESSION');
-    const fresh = stored.expiresAt === undefined || stored.expiresAt > now();
-    if (fresh && differs(stored, startedWith)) return accept(stored, 'store');
-    if (!stored.refreshToken) throw sessionGone('NO_REFRESH_TOKEN');
+    // Tokens this session holds but could not store are newer than the store: write them first.
+    const inStep = await holder.flush();
+    let base: StoredTokens | null;
+    if (inStep) {
+      const stored = await holder.read();
+      if (!stored) throw sessionGone('NO_SESSION');
+      // Double-check (rule 1, across tabs and instances): someone else may have refreshed
+      // while we waited for the lock. Newer tokens in the store are theirs: use them. This
+      // compares tokens, never expiry times, so it does not depend on two clocks agreeing.
+      if (differs(stored, startedWith)) return adopt(stored, 'store');
+      base = stored;
+    } else {
+      // The store still fails: refresh from what we hold (it is newer than the store).
+      base = holder.tokens ? { ...holder.tokens } : null;
+      if (!base) throw new StoreUnavailableError('read the tokens');
+    }
+    const inCookie = deps.refreshTokenIn === 'cookie';
+    if (!base.refreshToken && !inCookie) throw sessionGone('NO_REFRESH_TOKEN');
+    const presented = inCookie ? '' : base.refreshToken!;
 
-    let answer;
+    let answer: RefreshedTokens;
+    let warning: RefreshError | undefined;
+    const receivedAt = () => deps.now();
     try {
       answer = await withTimeout(
         signal,
         deps.refreshTimeoutMs,
-        (callSignal) => deps.refresher(stored.refreshToken!, { signal: callSignal }),
+        (callSignal) => deps.refresher(presented, { signal: callSignal }),
         () => new RefreshError({ kind: 'transient', reason: 'TIMEOUT' }, `The token endpoint did not answer within ${deps.refreshTimeoutMs} ms.`),
       );
     } catch (error) {
+      abortIfAborted();
       const refreshError = toRefreshError(error);
-      if (refreshError.kind === 'permanent' && !signal.aborted) {
-        // Rule 5: before counting a permanent failure, see whether another tab or instance
-        // rotated the refresh token meanwhile; if so, theirs is the session now.
-        const again = await store.get();
-        if (again && again.refreshToken !== stored.refreshToken) return accept(again, 'store');
+      const rotated = InvalidTokenResponseError.rotatedTokensOf(error);
+      if (rotated?.accessToken) {
+        // Rule 11: a refused 2xx answer with a usable access token: the refresh is done,
+        // the refusal is a warning.
+        answer = { accessToken: rotated.accessToken, refreshToken: rotated.refreshToken, expiresIn: rotated.expiresIn };
+        warning = refreshError;
+      } else if (rotated?.refreshToken) {
+        // Rule 11 without a usable access token: keep the rotated refresh token, so the
+        // retry presents it and never the one the server has rotated away.
+        const salvaged: TokenSet = { ...base, refreshToken: rotated.refreshToken };
+        delete (salvaged as Partial<StoredTokens>).version;
+        await keepRotated(holder, salvaged, base.version);
+        throw refreshError;
+      } else {
+        if (refreshError.kind === 'permanent') {
+          // Rule 5: before counting a permanent failure, see whether another tab or instance
+          // rotated the refresh token meanwhile; if so, theirs is the session now.
+          const again = await Promise.resolve(holder.read()).catch(() => null);
+          const moved = again && (inCookie ? again.accessToken !== base.accessToken : again.refreshToken !== base.refreshToken);
+          if (again && moved) return adopt(again, 'store');
+        }
+        throw refreshError;
       }
-      throw refreshError;
     }
-    if (signal.aborted) throw signal.reason;
+    abortIfAborted();
     if (typeof answer?.accessToken !== 'string' || answer.accessToken === '') {
       throw new InvalidTokenResponseError('the refresher returned no access token');
     }
     const next: TokenSet = {
       accessToken: answer.accessToken,
       // Rotation: keep the old refresh token only when the server sent none.
-      refreshToken: answer.refreshToken ?? stored.refreshToken,
+      refreshToken: inCookie ? undefined : (answer.refreshToken ?? base.refreshToken),
     };
-    const expiresAt =
-      answer.expiresAt ?? (answer.expiresIn !== undefined ? now() + answer.expiresIn * 1000 : jwtExpiresAt(answer.accessToken));
+    if (next.refreshToken === undefined) delete next.refreshToken;
+    const expiresAt = expiryOfAnswer(answer, receivedAt());
     if (expiresAt !== undefined) next.expiresAt = expiresAt;
-    // Stored before anything is released; compare-and-set so a login or logout that
-    // happened meanwhile is not overwritten by this older session.
-    const written = await store.set(next, { expectedVersion: stored.version });
-    if (written) return accept(written, 'server');
-    const current = await store.get();
-    if (current) return accept(current, 'store');
-    throw sessionGone('NO_SESSION');
+    const result = await store(deps, next, base, presented);
+    if (warning) deps.onWarning(warning);
+    return result;
   } finally {
     if (handle) {
       try {
@@ -133,4 +173,55 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
       }
     }
   }
+}
+
+/**
+ * Store the new tokens before anything is released, by compare-and-set, so a login or
+ * logout that happened meanwhile is not overwritten by this older session. If the store
+ * moved because tokens were pushed during the refresh (`updateTokens` with the refresh
+ * token we presented, or none), ours carry the only rotated refresh token: merge and write
+ * again (rule 15). If the store fails, keep the tokens in memory and use them (rule 11).
+ */
+async function store(deps: RefreshTaskDeps, next: TokenSet, base: StoredTokens, presented: string): Promise<RefreshSuccess> {
+  const { holder } = deps;
+  let expected = base.version;
+  let tokens = next;
+  for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
+    let written: StoredTokens | null;
+    try {
+      written = await holder.write(tokens, expected);
+    } catch (error) {
+      if (!isAuthchartError(error)) throw error;
+      const facts = holder.holdUnsaved(tokens, expected);
+      deps.onWarning(toRefreshError(error));
+      return { ...(facts ?? { tokenVersion: holder.tokenVersion, expiresAt: tokens.expiresAt ?? null, refreshAt: null }), source: 'server' };
+    }
+    if (written) return { ...holder.hold(written), source: 'server' };
+    const current = await holder.read();
+    if (!current) throw sessionGone('NO_SESSION');
+    const pushedOnly = deps.refreshTokenIn === 'cookie' || current.refreshToken === undefined || current.refreshToken === presented;
+    if (!pushedOnly) return { ...holder.hold(current), source: 'store' };
+    // A push carried the refresh token we rotated away (or none): ours wins it. The newer
+    // access token wins (by JWT times; an opaque one: ours, the last answer the server gave).
+    const access = isOlderToken(tokens.accessToken, current.accessToken) ? current : tokens;
+    tokens = { ...tokens, accessToken: access.accessToken };
+    if (access.expiresAt !== undefined) tokens.expiresAt = access.expiresAt;
+    else delete tokens.expiresAt;
+    expected = current.version;
+  }
+  const current = await holder.read();
+  if (!current) throw sessionGone('NO_SESSION');
+  return { ...holder.hold(current), source: 'store' };
+}
+
+/** Keep a rotated refresh token from a refused answer: in the store, or in memory if the store fails. */
+async function keepRotated(holder: TokenHolder, salvaged: TokenSet, baseVersion: number): Promise<void> {
+  let kept: StoredTokens | null = null;
+  try {
+    kept = await holder.write(salvaged, baseVersion);
+  } catch {
+    holder.holdUnsaved(salvaged, baseVersion);
+    return;
+  }
+  if (kept) holder.keep(kept);
 }

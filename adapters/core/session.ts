@@ -1,155 +1,27 @@
-import { createActor, fromPromise, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import {
-  defaultRefreshOptions,
-  proactiveDelay,
-  refreshMachine,
-  refreshTime,
-  selectSessionStatus,
-  selectState,
-  type LoggedOutReason,
-  type RefreshEmitted,
-  type RefreshFailure,
-  type RefreshMachine,
-  type RefreshMachineOptions,
-  type RefreshReason,
-  type SessionStatus,
-} from '../../machines/refresh.machine.js';
-import {
-  DisposedError,
-  QueueTimeoutError,
-  RefreshUnavailableError,
-  SessionExpiredError,
-  type RefreshError,
-} from './errors.js';
-import type { RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from './ports.js';
-import { jwtExpiresAt } from './jwt.js';
+/**
+ * `createSession`: one statechart, one token holder, one queue — composed here, each part in
+ * its own file (options.ts, token-holder.ts, session-machine.ts, session-events.ts,
+ * store-sync.ts, waiters.ts, front-end.ts).
+ */
+import { selectSessionStatus, selectState } from '../../machines/refresh.machine.js';
+import { AuthchartError, DisposedError, InvalidOptionsError, isAuthchartError, QueueTimeoutError, SessionExpiredError, toRefreshError } from './errors.js';
+import { isOlderToken } from './expiry.js';
+import { attachFrontEnd, type FrontEndPort } from './front-end.js';
+import { normalizeOptions } from './options.js';
+import { SessionEmitter, safeInspector } from './observers.js';
+import type { StoredTokens, TokenSet } from './ports.js';
 import { runRefresh } from './refresh-task.js';
-import { memoryStore } from '../stores/memory.js';
+import { routeEmitted, type RefreshRecord } from './session-events.js';
+import { createSessionActor } from './session-machine.js';
+import type { Session, SessionOptions } from './session-types.js';
+import { adoptRecord, followStore, loadInitial } from './store-sync.js';
+import { TokenHolder } from './token-holder.js';
 import { Waiters, type Credential } from './waiters.js';
+import { memoryStore } from '../stores/memory.js';
+import { browserWake } from '../wake/browser.js';
 
 export type { Credential } from './waiters.js';
-
-/** Options of a session. The statechart's tunables ({@link RefreshMachineOptions}) are accepted here too. */
-export interface SessionOptions extends Partial<RefreshMachineOptions> {
-  /** How to refresh: `oauthRefresher(...)` from `authchart/oauth`, or your own function. */
-  refresh: Refresher;
-  /**
-   * Where tokens live.
-   * @default memoryStore()
-   */
-  store?: TokenStore;
-  /** Who may refresh across tabs or instances. Without one, the machine's single flight holds within this process. */
-  lock?: RefreshLock;
-  /** Tokens to sign in with at creation (written to the store). Otherwise the store's tokens, if any, are used. */
-  tokens?: TokenSet;
-  /**
-   * Bound of one refresh call; past it the attempt counts as a transient failure.
-   * @default 10000
-   */
-  refreshTimeoutMs?: number;
-  /**
-   * Bound of waiting for the refresh lock.
-   * @default 10000
-   */
-  lockTimeoutMs?: number;
-  /** Debug events, never with a secret in them. */
-  logger?: (entry: LogEntry) => void;
-  /**
-   * An XState inspector: an observer such as `createBrowserInspector().inspect` from
-   * `@statelyai/inspect`, or a function called with every inspection event. Tokens never
-   * reach it (the machine holds none).
-   * @example
-   * import { createBrowserInspector } from '@statelyai/inspect'
-   * const authFetch = createAuthFetch({ refresh, allowedOrigins, inspect: createBrowserInspector().inspect })
-   */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-  /**
-   * Refresh this long before a known expiry (`expires_in`, or `expiresAt` given at login),
-   * so that in steady state no request sees a 401. Never more than half the token's
-   * lifetime. Set `proactive: false` to refresh only on 401s.
-   * @default 30000
-   */
-  leewayMs?: number;
-  /**
-   * Refresh before the expiry instead of waiting for a 401 (DESIGN rule 8).
-   * @default true
-   */
-  proactive?: boolean;
-  /**
-   * In a browser, re-check the clock on `focus`, `online` and `visibilitychange` (timers
-   * drift while a machine sleeps or a tab is in the background).
-   * @default true
-   */
-  wakeEvents?: boolean;
-  /**
-   * Clock for expiries.
-   * @default Date.now
-   */
-  now?: () => number;
-}
-
-/** A debug event for `logger`. */
-export type LogEntry =
-  | { type: 'state'; from: string; to: string; queued: number }
-  | { type: 'refresh.start'; attempt: number; reason: RefreshReason }
-  | { type: 'refresh.done'; source: 'server' | 'store'; durationMs: number }
-  | { type: 'refresh.failed'; kind: RefreshFailure['kind']; reason: string; status?: number; willRetry: boolean }
-  | { type: 'queue.released'; count: number }
-  | { type: 'queue.rejected'; code: string; count: number }
-  | { type: 'loggedOut'; reason: LoggedOutReason };
-
-/** Events for {@link Session.on}. */
-export interface SessionEvents {
-  refreshed: { tokenVersion: number; source: 'server' | 'store'; reason: RefreshReason; expiresAt: number | null };
-  refreshFailed: { error: RefreshError | null; failure: RefreshFailure; attempt: number; willRetry: boolean };
-  loggedOut: { reason: LoggedOutReason };
-}
-
-/** What {@link Session.getStatus} returns. Never a secret. */
-export interface SessionStatusReport {
-  state: 'idle' | 'debouncing' | 'refreshing' | 'backoff' | 'loggedOut';
-  status: SessionStatus;
-  tokenVersion: number;
-  expiresAt: number | null;
-  hasRefreshToken: boolean;
-  attempt: number;
-  permanentFailures: number;
-  queued: number;
-  lastRefresh: { at: number; outcome: 'ok' | 'transient' | 'permanent'; source?: 'server' | 'store'; durationMs: number } | null;
-  lastError: { kind: RefreshFailure['kind']; code: string; status?: number } | null;
-  loggedOutReason: LoggedOutReason | null;
-}
-
-export interface Session {
-  /** A valid access token, refreshing first if needed (single flight with everything else). */
-  getAccessToken(options?: { signal?: AbortSignal }): Promise<string>;
-  /** Sign in: store the tokens and release anything waiting. */
-  login(tokens: TokenSet): Promise<void>;
-  /**
-   * Tokens that arrived some other way (a server refreshed them and sent them along, an
-   * `X-Token-Refreshed` answer): store them and release anything waiting. Never starts a
-   * refresh; ignored once logged out. A missing refresh token keeps the current one.
-   */
-  updateTokens(tokens: TokenSet): Promise<void>;
-  /** Sign out: reject what waits, clear the store. */
-  logout(): Promise<void>;
-  /** Refresh now (or join the refresh under way). Resolves when new tokens are held. */
-  refresh(options?: { signal?: AbortSignal }): Promise<void>;
-  on<K extends keyof SessionEvents>(type: K, listener: (event: SessionEvents[K]) => void): () => void;
-  getStatus(): SessionStatusReport;
-  /** Stop the machine, release the lock, reject what waits. */
-  dispose(): Promise<void>;
-  /** The running statechart actor (for `@xstate/react`, inspection, tests). */
-  readonly actor: Actor<RefreshMachine>;
-
-  // For front ends (fetch, axios):
-  /** The credential to send now; a promise when the request has to wait for a refresh first. */
-  credential(signal?: AbortSignal): Credential | Promise<Credential>;
-  /** A request sent with `tokenVersion` got 401: wait for the credential to replay it with. */
-  unauthorized(tokenVersion: number, signal?: AbortSignal): Promise<Credential>;
-  /** A 401 for a request that will not wait (its body cannot be replayed): still start the refresh. */
-  reportUnauthorized(tokenVersion: number): void;
-}
+export type { Session, SessionOptions, SessionEvents, SessionStatusReport, LogEntry } from './session-types.js';
 
 /** The part of a session that front ends put on what they return. */
 export type SessionApi = Pick<Session, 'login' | 'logout' | 'refresh' | 'updateTokens' | 'getAccessToken' | 'on' | 'getStatus' | 'dispose'> & {
@@ -162,6 +34,9 @@ export function sessionApi(session: Session): SessionApi {
   return { session, login, logout, refresh, updateTokens, getAccessToken, on, getStatus, dispose };
 }
 
+/** How many times a pushed token set is merged with the store again after a compare-and-set lost. */
+const PUSH_ATTEMPTS = 3;
+
 /**
  * Create a session: one statechart, one token store, one queue.
  * @example
@@ -169,213 +44,96 @@ export function sessionApi(session: Session): SessionApi {
  * const token = await session.getAccessToken()
  */
 export function createSession(options: SessionOptions): Session {
-  const store = options.store ?? memoryStore();
-  const now = options.now ?? Date.now;
-  const log = options.logger;
-  const maxWaitMs = options.maxWaitMs ?? defaultRefreshOptions.maxWaitMs;
-
-  let held: { tokens: StoredTokens; tokenVersion: number } | null = null;
-  let versions = 0;
+  const o = normalizeOptions(options as unknown as Record<string, unknown>);
+  const store = o.store ?? memoryStore();
+  const events = new SessionEmitter(options.logger);
   let disposed = false;
-  let lastRefresh: SessionStatusReport['lastRefresh'] = null;
-  let lastRefreshError: RefreshError | null = null;
-  let refreshStartedAt = 0;
-  let selfWrites = 0;
-  let storeOps: Promise<unknown> = Promise.resolve();
-  const listeners: { [K in keyof SessionEvents]: Set<(event: SessionEvents[K]) => void> } = {
-    refreshed: new Set(),
-    refreshFailed: new Set(),
-    loggedOut: new Set(),
-  };
+  const isDisposed = () => disposed;
+  const refreshes: RefreshRecord = { startedAt: 0, last: null, lastError: null };
 
-  /** Fill in `expiresAt` from the JWT `exp` claim when the caller did not give one. */
-  const withExpiry = (tokens: TokenSet): TokenSet =>
-    tokens.expiresAt !== undefined ? tokens : { ...tokens, expiresAt: jwtExpiresAt(tokens.accessToken) };
-
-  const leewayMs = options.leewayMs ?? 30_000;
-  /** Hold `tokens` as the session's own; returns the facts the machine keeps (never a token). */
-  const hold = (tokens: StoredTokens) => {
-    held = { tokens, tokenVersion: ++versions };
-    const expiresAt = tokens.expiresAt ?? null;
-    const refreshAt = options.proactive === false ? null : refreshTime(expiresAt, now(), leewayMs);
-    return { tokenVersion: held.tokenVersion, expiresAt, refreshAt };
-  };
-  const currentCredential = (): Credential | null =>
-    held ? { accessToken: held.tokens.accessToken, tokenVersion: held.tokenVersion } : null;
-  const serialStore = <T>(op: () => T | Promise<T>): Promise<T> => {
-    const next = storeOps.then(op, op);
-    storeOps = next.catch(() => undefined);
-    return next;
-  };
-  const writeStore = async (tokens: TokenSet, expectedVersion?: number) => {
-    selfWrites++;
-    try {
-      return await store.set(tokens, expectedVersion === undefined ? undefined : { expectedVersion });
-    } finally {
-      selfWrites--;
-    }
-  };
-
-  const machine = refreshMachine.provide({
-    delays: { proactive: ({ context }) => proactiveDelay(context.refreshAt, now()) },
-    guards: { refreshDue: ({ context }) => context.refreshAt !== null && now() >= context.refreshAt },
-    actors: {
-      refresh: fromPromise(({ input, signal }) => {
-        refreshStartedAt = now();
-        log?.({ type: 'refresh.start', attempt: input.attempt, reason: input.reason });
-        return runRefresh(
-          {
-            store: {
-              get: () => store.get(),
-              set: (tokens, setOptions) => writeStore(tokens, setOptions?.expectedVersion),
-              clear: () => store.clear(),
-            },
-            refresher: options.refresh,
-            lock: options.lock,
-            refreshTimeoutMs: options.refreshTimeoutMs ?? 10_000,
-            lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
-            now,
-            held: () => held?.tokens ?? null,
-            adopt: hold,
-            onError: (error) => {
-              lastRefreshError = error;
-            },
-          },
-          signal,
-        );
-      }),
-    },
-  });
-
-  const machineInput: Partial<RefreshMachineOptions> = {};
-  for (const key of Object.keys(defaultRefreshOptions) as (keyof RefreshMachineOptions)[]) {
-    if (options[key] !== undefined) machineInput[key] = options[key];
-  }
-
+  const holder: TokenHolder = new TokenHolder(
+    { store, storeTimeoutMs: o.storeTimeoutMs, now: o.now, leewayMs: o.leewayMs, minRefreshIntervalMs: o.minRefreshIntervalMs, proactive: o.proactive },
+    (record) => adoptRecord({ holder, actor }, record),
+  );
   const waiters = new Waiters(
-    () => maxWaitMs,
+    () => o.maxWaitMs,
     (ms) => new QueueTimeoutError(ms),
     (requestId) => actor.send({ type: 'REQUEST_LEFT', requestId }),
   );
-
-  const actor = createActor(machine, { input: machineInput, inspect: options.inspect });
-
-  const onEmitted = (event: RefreshEmitted) => {
-    switch (event.type) {
-      case 'request.replay': {
-        const credential = currentCredential();
-        waiters.settle(event.requestId, credential ? { credential } : { error: new SessionExpiredError() });
-        break;
-      }
-      case 'request.reject':
-        waiters.settle(event.requestId, { error: new SessionExpiredError() });
-        break;
-      case 'queue.release': {
-        const credential = currentCredential();
-        const count = waiters.settleAll(credential ? { credential } : { error: new SessionExpiredError() });
-        log?.({ type: 'queue.released', count });
-        break;
-      }
-      case 'queue.reject': {
-        const cause = lastRefreshError ?? undefined;
-        const error = event.code === 'SESSION_EXPIRED' ? new SessionExpiredError(undefined, { cause }) : new RefreshUnavailableError({ cause });
-        const count = waiters.settleAll({ error });
-        log?.({ type: 'queue.rejected', code: event.code, count });
-        break;
-      }
-      case 'refreshed': {
-        const durationMs = now() - refreshStartedAt;
-        lastRefresh = { at: now(), outcome: 'ok', source: event.source, durationMs };
-        lastRefreshError = null;
-        log?.({ type: 'refresh.done', source: event.source, durationMs });
-        const expiresAt = held?.tokens.expiresAt ?? null;
-        for (const listener of listeners.refreshed) listener({ tokenVersion: event.tokenVersion, source: event.source, reason: event.reason, expiresAt });
-        break;
-      }
-      case 'refreshFailed': {
-        lastRefresh = { at: now(), outcome: event.failure.kind, durationMs: now() - refreshStartedAt };
-        const { failure, attempt, willRetry } = event;
-        log?.({ type: 'refresh.failed', kind: failure.kind, reason: failure.code, status: failure.status, willRetry });
-        for (const listener of listeners.refreshFailed) listener({ error: lastRefreshError, failure, attempt, willRetry });
-        break;
-      }
-      case 'loggedOut': {
-        held = null;
-        if (event.reason !== 'noSession' && event.reason !== 'remote') void serialStore(() => store.clear());
-        log?.({ type: 'loggedOut', reason: event.reason });
-        for (const listener of listeners.loggedOut) listener({ reason: event.reason });
-        break;
-      }
-    }
+  const warn = (error: AuthchartError) => {
+    events.log({ type: 'refresh.warning', code: error.code, reason: (error as { reason?: string }).reason ?? error.code });
+    events.emit('warning', { error });
   };
-  actor.on('*', onEmitted as (event: { type: string }) => void);
-
-  if (log) {
-    let previous = 'idle';
-    actor.subscribe((snapshot) => {
-      const state = selectState(snapshot);
-      if (state !== previous) log({ type: 'state', from: previous, to: state, queued: snapshot.context.queued });
-      previous = state;
-    });
-  }
-
+  const actor = createSessionActor({
+    options: o,
+    now: o.now,
+    inspect: safeInspector(options.inspect),
+    refresh: (input, signal) => {
+      refreshes.startedAt = o.now();
+      events.log({ type: 'refresh.start', attempt: input.attempt, trigger: input.trigger });
+      return runRefresh(
+        {
+          holder,
+          refresher: o.refresh,
+          refreshTokenIn: o.refreshTokenIn,
+          lock: o.lock,
+          refreshTimeoutMs: o.refreshTimeoutMs,
+          lockTimeoutMs: o.lockTimeoutMs,
+          now: o.now,
+          onError: (error) => {
+            refreshes.lastError = error;
+          },
+          onWarning: warn,
+        },
+        signal,
+      );
+    },
+  });
+  routeEmitted({ actor, holder, waiters, events, refreshes, now: o.now });
   actor.start();
 
-  // Another tab or instance changed the store: follow it (rule 9: through the one actor).
-  const syncFromStore = async () => {
-    if (disposed || selfWrites > 0) return;
-    const record = await store.get();
-    if (disposed) return;
-    const snapshot = actor.getSnapshot();
-    if (!record) {
-      if (held && !snapshot.hasTag('loggedOut')) actor.send({ type: 'LOGOUT', reason: 'remote' });
-      return;
-    }
-    if (held && held.tokens.accessToken === record.accessToken && held.tokens.refreshToken === record.refreshToken) return;
-    const facts = hold(record);
-    actor.send(snapshot.hasTag('loggedOut') ? { type: 'LOGIN', ...facts } : { type: 'TOKENS_UPDATED', ...facts });
-  };
-  const unsubscribeStore = store.subscribe?.(() => void syncFromStore().catch(() => undefined));
-  const unsubscribeWake = options.wakeEvents === false ? undefined : listenForWake(() => {
-    if (!disposed) actor.send({ type: 'WAKE' });
+  const sync = { holder, store, actor, disposed: isDisposed };
+  const stopFollowing = followStore(sync);
+  const wakeSource = options.wake ?? (options.wakeEvents === false ? false : browserWake);
+  const stopWaking = wakeSource === false ? undefined : wakeSource(() => !disposed && actor.send({ type: 'WAKE' }));
+  let ready = loadInitial(sync, o.tokens)?.finally(() => {
+    ready = undefined;
   });
 
-  // Start from the given tokens, or from what the store holds.
-  const begin = (record: StoredTokens | null) => {
-    if (disposed) return;
-    if (record) {
-      actor.send({ type: 'TOKENS_UPDATED', ...hold(record) });
-    } else {
-      actor.send({ type: 'LOGOUT', reason: 'noSession' });
-    }
-  };
-  const initial = options.tokens ? writeStore(withExpiry(options.tokens)) : store.get();
-  let ready: Promise<void> | null = null;
-  if (initial instanceof Promise) {
-    // A store that cannot be read now (Redis down) is not "no session": stay idle without
-    // tokens, so the first request starts a refresh whose double-check reads the store again
-    // (and backs off while it is still unreachable) instead of logging out for good.
-    ready = initial.then(begin, () => undefined).finally(() => {
-      ready = null;
+  /** Wait for the initial load, within `maxWaitMs` and the caller's signal. */
+  const whenReady = (signal?: AbortSignal): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const timer = setTimeout(() => done(new QueueTimeoutError(o.maxWaitMs)), o.maxWaitMs);
+      const onAbort = () => done(signal!.reason);
+      const done = (error?: unknown) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      (ready ?? Promise.resolve()).then(() => done(), () => done());
     });
-  } else {
-    begin(initial);
-  }
 
-  const isExpired = () => held?.tokens.expiresAt !== undefined && held.tokens.expiresAt <= now();
-
+  let usedVersion = 0;
   const credential = (signal?: AbortSignal): Credential | Promise<Credential> => {
     if (disposed) return Promise.reject(new DisposedError());
-    if (ready) return ready.then(() => credential(signal));
+    if (ready) return whenReady(signal).then(() => credential(signal));
     const snapshot = actor.getSnapshot();
     if (snapshot.hasTag('loggedOut')) return Promise.reject(new SessionExpiredError());
-    const current = currentCredential();
-    if (current && !snapshot.hasTag('waiting') && !isExpired()) return current;
+    const current = holder.credential();
+    if (current && !snapshot.hasTag('waiting') && !holder.isExpired()) {
+      if (usedVersion !== current.tokenVersion) {
+        usedVersion = current.tokenVersion;
+        actor.send({ type: 'TOKEN_USED' });
+      }
+      return current;
+    }
     return waiters.wait(signal, (requestId) => actor.send({ type: 'REFRESH', requestId }));
   };
 
-  const session: Session = {
-    actor,
+  const frontEnd: FrontEndPort = {
     credential,
     unauthorized(tokenVersion, signal) {
       if (disposed) return Promise.reject(new DisposedError());
@@ -384,88 +142,99 @@ export function createSession(options: SessionOptions): Session {
     reportUnauthorized(tokenVersion) {
       if (!disposed) actor.send({ type: 'UNAUTHORIZED', tokenVersion });
     },
+  };
+
+  /** Store tokens the app handed over; if the store fails, hold them in memory and write them later. */
+  const storeGiven = async (tokens: TokenSet, expectedVersion: number | undefined): Promise<{ record: StoredTokens | null; facts?: ReturnType<TokenHolder['hold']> | null }> => {
+    try {
+      return { record: await holder.write(tokens, expectedVersion) };
+    } catch (error) {
+      if (!isAuthchartError(error)) throw error;
+      warn(toRefreshError(error));
+      return { record: null, facts: holder.holdUnsaved(tokens, expectedVersion) };
+    }
+  };
+
+  const session: Session = {
+    actor,
     async getAccessToken(callOptions) {
       return (await credential(callOptions?.signal)).accessToken;
     },
     async login(tokens) {
       if (disposed) throw new DisposedError();
-      if (ready) await ready;
-      const record = await serialStore(() => writeStore(withExpiry(tokens)));
-      if (!record) throw new SessionExpiredError('The token store refused the new tokens.');
-      actor.send({ type: 'LOGIN', ...hold(record) });
+      if (typeof tokens?.accessToken !== 'string' || tokens.accessToken === '') throw new InvalidOptionsError('login() needs a token set with a non-empty accessToken.');
+      if (ready) await whenReady();
+      const given = holder.withExpiry(tokens);
+      await holder.serial(async () => {
+        const { record, facts } = await storeGiven(given, undefined);
+        if (disposed) return;
+        const held = record ? holder.hold(record) : (facts ?? null);
+        if (held) actor.send({ type: 'LOGIN', ...held });
+      });
     },
     async updateTokens(tokens) {
       if (disposed) throw new DisposedError();
-      if (ready) await ready;
-      if (actor.getSnapshot().hasTag('loggedOut')) return;
-      const merged = withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? held?.tokens.refreshToken });
-      const record = await serialStore(() => writeStore(merged));
-      if (!record || actor.getSnapshot().hasTag('loggedOut')) return;
-      actor.send({ type: 'TOKENS_UPDATED', ...hold(record) });
+      if (typeof tokens?.accessToken !== 'string' || tokens.accessToken === '') throw new InvalidOptionsError('updateTokens() needs a token set with a non-empty accessToken.');
+      if (ready) await whenReady();
+      await holder.serial(async () => {
+        for (let attempt = 0; attempt < PUSH_ATTEMPTS; attempt++) {
+          if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
+          const current = await Promise.resolve(holder.read()).catch(() => holder.tokens);
+          // Rule 15: an older pushed token (a response that lands late) never replaces a newer one.
+          if (current && isOlderToken(tokens.accessToken, current.accessToken)) return;
+          const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current?.refreshToken });
+          const { record, facts } = await storeGiven(merged, current?.version ?? 0);
+          if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
+          if (record || facts !== undefined) {
+            const held = record ? holder.hold(record) : facts;
+            if (held) actor.send({ type: 'TOKENS_UPDATED', ...held });
+            return;
+          }
+          // Someone wrote in between (a refresh that rotated): merge with theirs and try again.
+        }
+      });
     },
     async logout() {
       if (disposed) return;
-      if (ready) await ready;
+      if (ready) await whenReady().catch(() => undefined);
       actor.send({ type: 'LOGOUT', reason: 'logout' });
-      await storeOps;
+      await holder.serial(() => holder.clear());
     },
     async refresh(callOptions) {
       if (disposed) throw new DisposedError();
-      if (ready) await ready;
+      if (ready) await whenReady(callOptions?.signal);
       await waiters.wait(callOptions?.signal, (requestId) => actor.send({ type: 'REFRESH', requestId }));
     },
-    on(type, listener) {
-      const set = listeners[type] as Set<typeof listener>;
-      set.add(listener);
-      return () => set.delete(listener);
-    },
+    on: (type, listener) => events.on(type, listener),
     getStatus() {
       const snapshot = actor.getSnapshot();
       const { context } = snapshot;
+      const error = context.lastError;
       return {
         state: selectState(snapshot),
         status: selectSessionStatus(snapshot),
         tokenVersion: context.tokenVersion,
         expiresAt: context.expiresAt,
-        hasRefreshToken: Boolean(held?.tokens.refreshToken),
+        hasRefreshToken: o.refreshTokenIn === 'cookie' ? holder.tokens !== null : Boolean(holder.tokens?.refreshToken),
         attempt: context.attempt,
         permanentFailures: context.permanentFailures,
         queued: waiters.size,
-        lastRefresh,
-        lastError: context.lastError ? { kind: context.lastError.kind, code: context.lastError.code, status: context.lastError.status } : null,
+        lastRefresh: refreshes.last,
+        lastError: error ? { kind: error.kind, code: error.code, reason: error.reason, status: error.status } : null,
         loggedOutReason: context.loggedOutReason,
+        unsavedTokens: holder.hasUnsavedWrite,
       };
     },
     async dispose() {
       if (disposed) return;
       disposed = true;
-      unsubscribeStore?.();
-      unsubscribeWake?.();
+      stopFollowing?.();
+      stopWaking?.();
       actor.stop();
+      holder.stop();
       waiters.settleAll({ error: new DisposedError() });
-      await storeOps;
+      await holder.settled();
     },
   };
-  return session;
-}
-
-/**
- * Call `onWake` when a browser tab may have slept: window `focus` and `online`, and the
- * document becoming visible. Nothing outside a browser.
- */
-function listenForWake(onWake: () => void): (() => void) | undefined {
-  const win = globalThis as unknown as Partial<Window>;
-  const doc = win.document;
-  if (typeof win.addEventListener !== 'function' || typeof win.removeEventListener !== 'function') return undefined;
-  const onVisibility = () => {
-    if (doc?.visibilityState === 'visible') onWake();
-  };
-  win.addEventListener('focus', onWake);
-  win.addEventListener('online', onWake);
-  doc?.addEventListener('visibilitychange', onVisibility);
-  return () => {
-    win.removeEventListener!('focus', onWake);
-    win.removeEventListener!('online', onWake);
-    doc?.removeEventListener('visibilitychange', onVisibility);
-  };
+  return attachFrontEnd(session, frontEnd);
 }

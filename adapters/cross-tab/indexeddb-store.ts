@@ -1,6 +1,5 @@
 import type { StoredTokens, TokenStore } from '../core/ports.js';
-import { pickTokens } from '../stores/memory.js';
-import { serializeRecord, validateRecord } from '../stores/web-storage.js';
+import { pickTokens, serializeRecord, validateRecord } from '../core/record.js';
 import { openDatabase, requestResult } from './idb.js';
 
 export interface IndexedDbStoreOptions {

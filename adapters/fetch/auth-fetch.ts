@@ -1,4 +1,5 @@
 import { NonReplayableBodyError, UnauthorizedAfterRefreshError } from '../core/errors.js';
+import { frontEndOf } from '../core/front-end.js';
 import { createSession, sessionApi, type Session, type SessionApi, type SessionOptions } from '../core/session.js';
 import type { Credential } from '../core/waiters.js';
 import { originMatcher, pageBase, type AllowedOrigins } from './origins.js';
@@ -155,6 +156,7 @@ function discard(response: Response): void {
 export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
   const isAllowed = allowedTargets(options.allowedOrigins);
   const session = options.session ?? createSession(options as SessionOptions);
+  const port = frontEndOf(session);
   const baseFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
   const isUnauthorized = options.isUnauthorized ?? ((response: Response) => response.status === 401);
   const onResponse = options.onResponse;
@@ -174,18 +176,18 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     const signal = init?.signal ?? request?.signal ?? undefined;
 
     // A valid token comes back synchronously: send at once, without waiting a turn.
-    const credential = session.credential(signal);
+    const credential = port.credential(signal);
     const first = credential instanceof Promise ? await credential : credential;
     const response = await send(attempt, first);
     if (!isUnauthorized(response)) return response;
 
     if (!replayable) {
-      session.reportUnauthorized(first.tokenVersion);
+      port.reportUnauthorized(first.tokenVersion);
       discard(response);
       throw new NonReplayableBodyError();
     }
     discard(response);
-    const second = await session.unauthorized(first.tokenVersion, signal);
+    const second = await port.unauthorized(first.tokenVersion, signal);
     const replayed = await send(attempt, second);
     // Rule 7: replay once; a second 401 is an error, never another refresh.
     if (isUnauthorized(replayed)) throw new UnauthorizedAfterRefreshError(replayed);

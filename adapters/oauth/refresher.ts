@@ -1,5 +1,6 @@
 import * as oauth from 'oauth4webapi';
-import { classifyTokenFailure, InvalidOptionsError, InvalidTokenResponseError, RefreshError, parseRetryAfter } from '../core/errors.js';
+import { InvalidOptionsError, InvalidTokenResponseError, RefreshError, type RotatedTokens } from '../core/errors.js';
+import { httpRefreshError } from '../core/http-failure.js';
 import type { RefreshedTokens, Refresher } from '../core/ports.js';
 
 export interface OAuthRefresherOptions {
@@ -15,8 +16,13 @@ export interface OAuthRefresherOptions {
    */
   clientAuthentication?: 'client_secret_basic' | 'client_secret_post' | 'none';
   /**
-   * The server's issuer identifier; checked only when a refresh returns an `id_token`.
-   * @default the token endpoint's origin
+   * The provider's issuer identifier (the `iss` of its tokens, e.g.
+   * `https://keycloak.example.com/realms/main` or `https://tenant.auth0.com/`). When given,
+   * an `id_token` in a refresh answer is validated against it (`iss`, `aud`, `exp`); when
+   * left out, an `id_token` is passed over unvalidated, since authchart uses only the
+   * access and refresh tokens. Either way a refused answer never costs the session: the
+   * rotated refresh token it carried is kept (rule 11).
+   * @default undefined (id_tokens are not validated)
    */
   issuer?: string;
   /** Narrow the scope of the new access token (RFC 6749 §6). */
@@ -47,12 +53,7 @@ function responseOf(error: unknown): Response | undefined {
 }
 
 function httpFailure(status: number, oauthError: string | undefined, response: Response | undefined): RefreshError {
-  return new RefreshError({
-    kind: classifyTokenFailure(status, oauthError),
-    reason: oauthError ?? `HTTP_${status}`,
-    status,
-    retryAfterMs: parseRetryAfter(response?.headers.get('retry-after')),
-  });
+  return httpRefreshError(status, oauthError, response?.headers.get('retry-after'));
 }
 
 /**
@@ -71,9 +72,9 @@ function toRefreshFailure(error: unknown, status: number | undefined): RefreshEr
     if (error.code === oauth.HTTP_REQUEST_FORBIDDEN || error.code === oauth.REQUEST_PROTOCOL_FORBIDDEN) {
       return new RefreshError({ kind: 'permanent', reason: 'INSECURE_ENDPOINT' }, 'The token endpoint must use https: (set allowInsecureRequests only for local development).');
     }
-    return new InvalidTokenResponseError(error.message, status);
+    return new InvalidTokenResponseError(error.message, { status });
   }
-  if (error instanceof oauth.UnsupportedOperationError) return new InvalidTokenResponseError(error.message, status);
+  if (error instanceof oauth.UnsupportedOperationError) return new InvalidTokenResponseError(error.message, { status });
   if (error instanceof TypeError) return new RefreshError({ kind: 'transient', reason: 'NETWORK' }, 'The token endpoint could not be reached (network error).');
   return new RefreshError({ kind: 'transient', reason: 'UNKNOWN' });
 }
@@ -97,6 +98,7 @@ export function oauthRefresher(options: OAuthRefresherOptions): Refresher {
   }
   if (!options.clientId) throw new InvalidOptionsError('clientId is required.');
   const as: oauth.AuthorizationServer = {
+    // Used only to validate an id_token, which happens only when the user gave the issuer.
     issuer: options.issuer ?? endpoint.origin,
     token_endpoint: endpoint.href,
   };
@@ -115,29 +117,91 @@ export function oauthRefresher(options: OAuthRefresherOptions): Refresher {
   if (options.scope) extra.set('scope', options.scope);
 
   return async (refreshToken, { signal }): Promise<RefreshedTokens> => {
-    let status: number | undefined;
+    let response: Response;
     try {
-      const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, {
+      response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, {
         signal,
         headers: options.headers,
         additionalParameters: extra,
         [oauth.allowInsecureRequests]: insecure,
         [oauth.customFetch]: (url, init) => baseFetch(url, init as RequestInit),
       });
-      status = response.status;
-      const result = await oauth.processRefreshTokenResponse(as, client, response);
-      if (typeof result.expires_in === 'number' && result.expires_in < 0) {
-        throw new InvalidTokenResponseError('"expires_in" is negative', status);
-      }
-      return {
-        accessToken: result.access_token,
-        refreshToken: result.refresh_token,
-        expiresIn: result.expires_in,
-      };
     } catch (error) {
-      if (error instanceof RefreshError) throw error;
       if (signal.aborted) throw signal.reason;
-      throw toRefreshFailure(error, status);
+      throw toRefreshFailure(error, undefined);
     }
+    const status = response.status;
+    if (status < 200 || status > 299) {
+      try {
+        await oauth.processRefreshTokenResponse(as, client, response);
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        throw toRefreshFailure(error, status);
+      }
+      throw httpFailure(status, undefined, response);
+    }
+    return acceptAnswer(response, { as, client, validateIdToken: options.issuer !== undefined, signal });
   };
+}
+
+/** Read the body of a 2xx answer as a JSON object, or null when it is not one. */
+async function jsonObject(response: Response): Promise<Record<string, unknown> | null> {
+  try {
+    const value: unknown = JSON.parse(await response.text());
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Why oauth4webapi refused a claim of the id_token, in words that name the option to fix. */
+function idTokenProblem(error: unknown): string | undefined {
+  const message = (error as { message?: unknown } | null)?.message;
+  if (typeof message !== 'string' || !/JWT|id_token/i.test(message)) return undefined;
+  if (/"iss"/.test(message)) {
+    return 'its id_token names another issuer than the `issuer` option; set `issuer` to the provider\'s issuer identifier exactly (trailing slash and path included), or leave it out to skip id_token validation';
+  }
+  return `its id_token failed validation (${message}); check the \`issuer\` and \`clientId\` options, or leave \`issuer\` out to skip id_token validation`;
+}
+
+/**
+ * Accept a 2xx answer (RFC 6749 §5.1), or refuse it without losing the rotation: a 2xx
+ * answer means the server may have rotated the refresh token, so whatever is refused, the
+ * new refresh token (and the access token, when it is a usable Bearer token) travel with
+ * the error for the session to keep (rule 11).
+ */
+async function acceptAnswer(
+  response: Response,
+  context: { as: oauth.AuthorizationServer; client: oauth.Client; validateIdToken: boolean; signal: AbortSignal },
+): Promise<RefreshedTokens> {
+  const status = response.status;
+  const body = await jsonObject(response);
+  if (context.signal.aborted) throw context.signal.reason;
+  if (!body) throw new InvalidTokenResponseError('the body is not a JSON object', { status });
+  const text = (field: string) => (typeof body[field] === 'string' && body[field] !== '' ? (body[field] as string) : undefined);
+  const bearer = typeof body.token_type === 'string' && body.token_type.toLowerCase() === 'bearer';
+  const rotated: RotatedTokens = {};
+  if (text('refresh_token')) rotated.refreshToken = text('refresh_token');
+  if (text('access_token') && bearer) rotated.accessToken = text('access_token');
+  if (typeof body.expires_in === 'number' && Number.isFinite(body.expires_in) && body.expires_in >= 0) rotated.expiresIn = body.expires_in;
+  const refuse = (problem: string) => new InvalidTokenResponseError(problem, { status, rotated });
+
+  // oauth4webapi checks the answer's shape; the id_token only when the issuer is known.
+  const checked = { ...body };
+  if (!context.validateIdToken) delete checked.id_token;
+  let result: oauth.TokenEndpointResponse;
+  try {
+    result = await oauth.processRefreshTokenResponse(
+      context.as,
+      context.client,
+      new Response(JSON.stringify(checked), { status: 200, headers: { 'content-type': 'application/json' } }),
+    );
+  } catch (error) {
+    throw refuse(idTokenProblem(error) ?? (error instanceof Error ? error.message : 'unreadable answer'));
+  }
+  if (result.token_type !== 'bearer') {
+    throw refuse(`its token_type is "${String(body.token_type).slice(0, 16)}"; authchart sends Bearer tokens only (RFC 6750)`);
+  }
+  if (typeof result.expires_in === 'number' && result.expires_in < 0) throw refuse('"expires_in" is negative');
+  return { accessToken: result.access_token, refreshToken: result.refresh_token, expiresIn: result.expires_in };
 }

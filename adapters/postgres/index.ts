@@ -13,6 +13,3 @@ export type { PostgresSessionManagerOptions } from './session-manager.js';
 export { ensurePostgresSchema, postgresSchemaSql, deleteExpiredSessions } from './schema.js';
 export type { PostgresConnectionOptions, PgPoolLike, PgListenClientLike, PgResult } from './client.js';
 export { PostgresUnavailableError } from './errors.js';
-export { createSessionManager } from '../server/session-manager.js';
-export type { SessionManager, SessionManagerOptions, ManagedSessionOptions } from '../server/session-manager.js';
-export { ErrorCode, isAuthchartError } from '../core/errors.js';

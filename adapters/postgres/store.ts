@@ -2,8 +2,7 @@ import { InvalidOptionsError } from '../core/errors.js';
 import type { StoredTokens, TokenSet, TokenStore } from '../core/ports.js';
 import { ownWrites } from '../server/own-writes.js';
 import { hashedSessionId } from '../server/session-id.js';
-import { pickTokens } from '../stores/memory.js';
-import { RECORD_FORMAT, validateRecord } from '../stores/web-storage.js';
+import { pickTokens, RECORD_FORMAT, validateRecord } from '../core/record.js';
 import { boundedQuery, checkPool, operationTimeout, postgresNames, type PgPoolLike, type PostgresConnectionOptions, type PostgresNames } from './client.js';
 import { notificationHubFor, type NotificationHub } from './notifications.js';
 

@@ -1,5 +1,5 @@
 import type { Refresher } from '../core/ports.js';
-import { defaultFetch, failureFrom, jsonBody, optionalSeconds, optionalString, stringField } from './http.js';
+import { defaultFetch, failureFrom, readTokenAnswer } from './http.js';
 
 export interface JsonRefresherOptions {
   /** The refresh endpoint, e.g. `/api/token/refresh/` (Django SimpleJWT) or `/auth/refresh` (FastAPI). */
@@ -62,11 +62,6 @@ export function jsonRefresher(options: JsonRefresherOptions): Refresher {
       signal,
     });
     if (!response.ok) throw await failureFrom(response);
-    const body = await jsonBody(response);
-    return {
-      accessToken: stringField(body, accessField, response.status),
-      refreshToken: optionalString(body, refreshField, response.status),
-      expiresIn: optionalSeconds(body, expiresInField, response.status),
-    };
+    return readTokenAnswer(response, { accessToken: accessField, refreshToken: refreshField, expiresIn: expiresInField });
   };
 }

@@ -1,5 +1,5 @@
 import type { Refresher } from '../core/ports.js';
-import { defaultFetch, failureFrom, jsonBody, optionalSeconds, stringField } from './http.js';
+import { defaultFetch, failureFrom, readTokenAnswer } from './http.js';
 
 export interface SupabaseRefresherOptions {
   /** The project URL, e.g. `https://xyzcompany.supabase.co`. */
@@ -33,13 +33,12 @@ export function supabaseRefresher(options: SupabaseRefresherOptions): Refresher 
       signal,
     });
     if (!response.ok) throw await failureFrom(response);
-    const body = await jsonBody(response);
-    const expiresAt = optionalSeconds(body, 'expires_at', response.status);
-    return {
-      accessToken: stringField(body, 'access_token', response.status),
-      refreshToken: stringField(body, 'refresh_token', response.status),
-      expiresIn: optionalSeconds(body, 'expires_in', response.status),
-      ...(expiresAt !== undefined ? { expiresAt: expiresAt * 1000 } : {}),
-    };
+    return readTokenAnswer(response, {
+      accessToken: 'access_token',
+      refreshToken: 'refresh_token',
+      refreshTokenRequired: true,
+      expiresIn: 'expires_in',
+      expiresAt: 'expires_at',
+    });
   };
 }

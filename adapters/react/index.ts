@@ -8,12 +8,4 @@ export type { AuthProviderProps, LoggedOutNotice } from './provider.js';
 export { useAuth, useAuthSelector, useAuthStatus } from './hooks.js';
 export type { AuthApi } from './hooks.js';
 export { sharedSession, disposeSharedSession } from './shared-session.js';
-export {
-  selectState,
-  selectSessionStatus,
-  selectIsWaiting,
-  selectIsLoggedOut,
-  selectTokenVersion,
-  selectQueued,
-} from '../../machines/refresh.machine.js';
-export type { RefreshSnapshot, SessionStatus, LoggedOutReason } from '../../machines/refresh.machine.js';
+export type { SessionStatus, LoggedOutReason } from '../../machines/refresh.machine.js';

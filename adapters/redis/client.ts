@@ -3,7 +3,8 @@
  * node-redis (`redis` v4-v6) and ioredis. authchart never creates a connection: the user
  * passes the clients they already have.
  */
-import { InvalidOptionsError, RedisUnavailableError } from '../core/errors.js';
+import { InvalidOptionsError } from '../core/errors.js';
+import { RedisUnavailableError } from './errors.js';
 
 /**
  * A node-redis client (`createClient()` or `createCluster()` from `redis` v4/v5), connected.

@@ -10,6 +10,4 @@ export type { RedisLockOptions } from './lock.js';
 export { redisSessionManager } from './session-manager.js';
 export type { RedisSessionManagerOptions } from './session-manager.js';
 export type { RedisClientLike, NodeRedisClientLike, IoRedisClientLike, RedisSubscriberLike } from './client.js';
-export { createSessionManager } from '../server/session-manager.js';
-export type { SessionManager, SessionManagerOptions, ManagedSessionOptions } from '../server/session-manager.js';
-export { RedisUnavailableError, ErrorCode, isAuthchartError } from '../core/errors.js';
+export { RedisUnavailableError } from './errors.js';

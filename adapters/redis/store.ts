@@ -1,8 +1,7 @@
 import type { StoredTokens, TokenSet, TokenStore } from '../core/ports.js';
 import { positiveOption } from '../core/options.js';
 import { InvalidOptionsError } from '../core/errors.js';
-import { pickTokens } from '../stores/memory.js';
-import { RECORD_FORMAT, validateRecord } from '../stores/web-storage.js';
+import { pickTokens, RECORD_FORMAT, validateRecord } from '../core/record.js';
 import { bounded, isClusterClient, replyErrorPrefix, toCommander, type Commander, type RedisClientLike, type RedisSubscriberLike } from './client.js';
 import { defaultPrefix, sessionKeys, type PubSubMode, type SessionKeys } from './keys.js';
 import { sessionEvents, type SessionEvents } from './pubsub.js';

@@ -26,8 +26,9 @@ export interface SessionManagerOptions {
   idleTimeoutMs?: number;
   /**
    * Most sessions kept in memory; past it the least recently used idle ones are dropped.
-   * Sessions in use right now are never dropped, so the count can pass it by the number of
-   * sessions with a request in flight.
+   * Sessions in use right now — a request in flight, or a refresh under way (dropping it
+   * could lose a refresh token the server has just rotated) — are never dropped, so the
+   * count can pass the bound briefly, by the number of such sessions.
    * @default 10000
    */
   maxSessions?: number;
@@ -100,6 +101,19 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
   // Map order is recency: an entry is re-inserted on every use.
   const entries = new Map<string, Entry>();
   const loading = new Map<string, Promise<Entry>>();
+  // Per session id, what changes it (a load, a login, a logout) runs one after the other,
+  // so a login or logout is never undone by a load that read the store before it.
+  const turns = new Map<string, Promise<unknown>>();
+  const inTurn = <T>(sessionId: string, work: () => Promise<T>): Promise<T> => {
+    const previous = turns.get(sessionId) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => undefined);
+    turns.set(sessionId, settled);
+    void settled.then(() => {
+      if (turns.get(sessionId) === settled) turns.delete(sessionId);
+    });
+    return next;
+  };
   let disposed = false;
   let sweeper: ReturnType<typeof setInterval> | null = null;
 
@@ -116,18 +130,23 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
   const sweep = () => {
     const now = Date.now();
     for (const entry of [...entries.values()]) {
-      if (entry.pins > 0 || now - entry.lastUsed < idleTimeoutMs) continue;
-      const { state } = entry.session.getStatus();
       // A refresh under way (proactive, or for requests that left) finishes first.
-      if (state === 'idle' || state === 'loggedOut') drop(entry);
+      if (now - entry.lastUsed >= idleTimeoutMs && droppable(entry)) drop(entry);
     }
+  };
+
+  /** Whether dropping the session now is safe: nothing uses it and no refresh is under way. */
+  const droppable = (entry: Entry) => {
+    if (entry.pins > 0) return false;
+    const { state } = entry.session.getStatus();
+    return state === 'idle' || state === 'loggedOut';
   };
 
   const enforceBound = () => {
     if (entries.size <= maxSessions) return;
-    for (const entry of entries.values()) {
+    for (const entry of [...entries.values()]) {
       if (entries.size <= maxSessions) break;
-      if (entry.pins === 0) drop(entry);
+      if (droppable(entry)) drop(entry);
     }
   };
 
@@ -161,7 +180,11 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     }
     let pending = loading.get(sessionId);
     if (!pending) {
-      pending = load(sessionId).finally(() => loading.delete(sessionId));
+      // A login or logout of this id under way finishes first; then an entry it made is used.
+      pending = inTurn(sessionId, () => {
+        const made = entries.get(sessionId);
+        return made ? Promise.resolve(made) : load(sessionId);
+      }).finally(() => loading.delete(sessionId));
       loading.set(sessionId, pending);
     }
     return pending;
@@ -185,19 +208,23 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     withSession,
     async login(sessionId, tokens) {
       if (disposed) throw new DisposedError();
-      const entry = entries.get(sessionId);
-      if (entry) await entry.session.login(tokens);
-      else await options.store(sessionId).set(tokens);
+      await inTurn(sessionId, async () => {
+        const entry = entries.get(sessionId);
+        if (entry) await entry.session.login(tokens);
+        else await options.store(sessionId).set(tokens);
+      });
     },
     async logout(sessionId) {
       if (disposed) throw new DisposedError();
-      const entry = entries.get(sessionId);
-      if (entry) {
-        await entry.session.logout();
-        drop(entry);
-      } else {
-        await options.store(sessionId).clear();
-      }
+      await inTurn(sessionId, async () => {
+        const entry = entries.get(sessionId);
+        if (entry) {
+          await entry.session.logout();
+          drop(entry);
+        } else {
+          await options.store(sessionId).clear();
+        }
+      });
     },
     get size() {
       return entries.size;

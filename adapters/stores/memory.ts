@@ -1,4 +1,5 @@
 import type { StoredTokens, TokenSet, TokenStore } from '../core/ports.js';
+import { pickTokens } from '../core/record.js';
 
 /**
  * The default store: tokens in memory, gone when the process or page goes. Synchronous, so
@@ -36,10 +37,4 @@ export function memoryStore(initial?: TokenSet): TokenStore {
   };
 }
 
-/** Copy only the token fields, so nothing else a caller passed ends up stored. */
-export function pickTokens(tokens: TokenSet): TokenSet {
-  const picked: TokenSet = { accessToken: tokens.accessToken };
-  if (tokens.refreshToken !== undefined) picked.refreshToken = tokens.refreshToken;
-  if (tokens.expiresAt !== undefined) picked.expiresAt = tokens.expiresAt;
-  return picked;
-}
+export { pickTokens } from '../core/record.js';

@@ -1,5 +1,5 @@
-import type { StoredTokens, TokenSet, TokenStore } from '../core/ports.js';
-import { pickTokens } from './memory.js';
+import type { StoredTokens, TokenStore } from '../core/ports.js';
+import { parseRecord, pickTokens, serializeRecord } from '../core/record.js';
 
 export interface WebStorageStoreOptions {
   /**
@@ -13,9 +13,6 @@ export interface WebStorageStoreOptions {
    */
   key?: string;
 }
-
-/** Format tag of a stored record, shared by the stores that serialise one. */
-export const RECORD_FORMAT = 1;
 
 /**
  * Tokens in Web Storage (`localStorage` by default), as one JSON record with a version.
@@ -65,32 +62,5 @@ export function webStorageStore(options: WebStorageStoreOptions = {}): TokenStor
   };
 }
 
-/** Validate a stored JSON record; anything unexpected is null. */
-export function parseRecord(raw: string | null): StoredTokens | null {
-  if (raw === null) return null;
-  try {
-    return validateRecord(JSON.parse(raw));
-  } catch {
-    return null;
-  }
-}
-
-/** The stored form of a record (what `validateRecord` accepts back). */
-export function serializeRecord(record: StoredTokens): Record<string, unknown> {
-  return { format: RECORD_FORMAT, ...record };
-}
-
-/** Validate a stored record object; anything unexpected is null. */
-export function validateRecord(value: unknown): StoredTokens | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const v = value as Record<string, unknown>;
-  if (v.format !== RECORD_FORMAT) return null;
-  if (typeof v.accessToken !== 'string' || v.accessToken === '') return null;
-  if (v.refreshToken !== undefined && typeof v.refreshToken !== 'string') return null;
-  if (v.expiresAt !== undefined && !(typeof v.expiresAt === 'number' && Number.isFinite(v.expiresAt))) return null;
-  if (!(typeof v.version === 'number' && Number.isInteger(v.version) && v.version > 0)) return null;
-  const record: StoredTokens = { accessToken: v.accessToken, version: v.version };
-  if (typeof v.refreshToken === 'string') record.refreshToken = v.refreshToken;
-  if (typeof v.expiresAt === 'number') record.expiresAt = v.expiresAt;
-  return record;
-}
+// The record format moved to core; kept here for drivers that still import it from this file.
+export { RECORD_FORMAT, parseRecord, serializeRecord, validateRecord } from '../core/record.js';

@@ -20,14 +20,20 @@ export type TokenServerFault =
   | { type: 'delay'; ms: number }
   /** 200 with an HTML page instead of JSON (a proxy's error page). Nothing rotated. */
   | { type: 'html' }
-  /** 200 JSON without `access_token`. Nothing rotated. */
+  /** 200 JSON without `access_token` or `refresh_token`. Nothing rotated. */
   | { type: 'missingFields' }
   /** 200 JSON with `token_type` "mac". Nothing rotated. */
   | { type: 'wrongTokenType' }
   /** 200 JSON with a negative `expires_in`. Nothing rotated. */
   | { type: 'negativeExpiresIn' }
   /** 400 `invalid_grant` whatever the token. */
-  | { type: 'invalidGrant' };
+  | { type: 'invalidGrant' }
+  /**
+   * The refresh token IS rotated, but the 200 answer is one a client may refuse: no
+   * `access_token`, a `token_type` other than Bearer, or a negative `expires_in`. The new
+   * refresh token is in the answer: a client that presents the old one again is a reuse.
+   */
+  | { type: 'rotatedButMalformed'; problem: 'noAccessToken' | 'dpopTokenType' | 'negativeExpiresIn' };
 
 export interface TokenServerOptions {
   /**
@@ -56,6 +62,13 @@ export interface TokenServerOptions {
    * @default false
    */
   omitRefreshToken?: boolean;
+  /**
+   * Add an OpenID Connect `id_token` to every token answer, naming this issuer (`iss`) and
+   * the client id (`aud`), as Keycloak, Okta, Auth0 or Google do: their issuer is often not
+   * the token endpoint's origin. The token is not signed (`alg` RS256 with an empty
+   * signature): clients do not verify the signature of an id_token from the token endpoint.
+   */
+  idTokenIssuer?: string;
   /** @default Date.now */
   now?: () => number;
 }
@@ -177,11 +190,12 @@ export function createTokenServer(options: TokenServerOptions = {}): TokenServer
     family.access = { token: accessToken, expiresIn: ttl, refreshToken: family.refreshToken };
     return family.access;
   };
-  const tokenBody = (access: Family['access'], withRefresh: boolean): Record<string, unknown> => ({
+  const tokenBody = (access: Family['access'], withRefresh: boolean, clientId?: string): Record<string, unknown> => ({
     access_token: access.token,
     token_type: 'Bearer',
     expires_in: access.expiresIn,
     ...(withRefresh ? { refresh_token: access.refreshToken } : {}),
+    ...(options.idTokenIssuer ? { id_token: idToken(options.idTokenIssuer, clientId ?? options.clientId ?? 'client', now()) } : {}),
   });
   const oauthError = (status: number, error: string, description: string): TokenServerReply => ({
     kind: 'json',
@@ -206,7 +220,7 @@ export function createTokenServer(options: TokenServerOptions = {}): TokenServer
     return options.clientSecret === undefined || secret === options.clientSecret;
   };
 
-  const refreshGrant = (presented: string, record: TokenCall): TokenServerReply => {
+  const refreshGrant = (presented: string, record: TokenCall, clientId: string | undefined, malformed?: Extract<TokenServerFault, { type: 'rotatedButMalformed' }>): TokenServerReply => {
     const family = byRefresh.get(presented);
     if (!family) {
       record.outcome = 'unknown';
@@ -220,7 +234,7 @@ export function createTokenServer(options: TokenServerOptions = {}): TokenServer
       const grace = options.reuseGraceMs ?? 0;
       if (grace > 0 && family.previous?.token === presented && now() - family.previous.rotatedAt <= grace) {
         record.outcome = 'grace';
-        return { kind: 'json', status: 200, body: tokenBody(family.access, true), headers: { 'cache-control': 'no-store' } };
+        return { kind: 'json', status: 200, body: tokenBody(family.access, true, clientId), headers: { 'cache-control': 'no-store' } };
       }
       stats.reuseDetected++;
       record.outcome = 'reuse-detected';
@@ -229,7 +243,14 @@ export function createTokenServer(options: TokenServerOptions = {}): TokenServer
     }
     record.outcome = 'rotated';
     const access = issue(family, !options.omitRefreshToken);
-    return { kind: 'json', status: 200, body: tokenBody(access, !options.omitRefreshToken), headers: { 'cache-control': 'no-store' } };
+    const body = tokenBody(access, !options.omitRefreshToken, clientId);
+    if (malformed) {
+      record.outcome = 'fault:rotatedButMalformed';
+      if (malformed.problem === 'noAccessToken') delete body.access_token;
+      if (malformed.problem === 'dpopTokenType') body.token_type = 'DPoP';
+      if (malformed.problem === 'negativeExpiresIn') body.expires_in = -5;
+    }
+    return { kind: 'json', status: 200, body, headers: { 'cache-control': 'no-store' } };
   };
 
   return {
@@ -249,7 +270,7 @@ export function createTokenServer(options: TokenServerOptions = {}): TokenServer
       const fault = faults.shift();
       if (fault) {
         if (fault.type === 'delay') await sleep(fault.ms);
-        else if (fault.type !== 'lostResponse') {
+        else if (fault.type !== 'lostResponse' && fault.type !== 'rotatedButMalformed') {
           record.outcome = `fault:${fault.type}`;
           return faultReply(fault);
         }
@@ -259,13 +280,15 @@ export function createTokenServer(options: TokenServerOptions = {}): TokenServer
         return oauthError(401, 'invalid_client', 'Client authentication failed.');
       }
       let reply: TokenServerReply;
+      const clientId = decodeBasic(authorization)?.id ?? form.get('client_id') ?? undefined;
       if (grantType === 'refresh_token') {
         const presented = form.get('refresh_token');
-        reply = presented ? refreshGrant(presented, record) : oauthError(400, 'invalid_request', 'refresh_token is required.');
+        const malformed = fault?.type === 'rotatedButMalformed' ? fault : undefined;
+        reply = presented ? refreshGrant(presented, record, clientId, malformed) : oauthError(400, 'invalid_request', 'refresh_token is required.');
       } else if (grantType === 'password' && form.get('username') && form.get('password')) {
         const family = newFamily();
         record.outcome = 'issued';
-        reply = { kind: 'json', status: 200, body: tokenBody(family.access, true), headers: { 'cache-control': 'no-store' } };
+        reply = { kind: 'json', status: 200, body: tokenBody(family.access, true, clientId), headers: { 'cache-control': 'no-store' } };
       } else {
         reply = oauthError(400, 'unsupported_grant_type', 'Only refresh_token and password grants are served.');
       }
@@ -315,7 +338,14 @@ export function createTokenServer(options: TokenServerOptions = {}): TokenServer
   };
 }
 
-function faultReply(fault: Exclude<TokenServerFault, { type: 'delay' } | { type: 'lostResponse' }>): TokenServerReply {
+/** An unsigned OpenID Connect id_token (header `RS256`, empty signature) for `clientId`. */
+function idToken(issuer: string, clientId: string, now: number): string {
+  const encode = (value: unknown) => btoa(JSON.stringify(value)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+  const iat = Math.floor(now / 1000);
+  return `${encode({ alg: 'RS256', typ: 'JWT' })}.${encode({ iss: issuer, aud: clientId, sub: 'user-1', iat, exp: iat + 300 })}.`;
+}
+
+function faultReply(fault: Exclude<TokenServerFault, { type: 'delay' } | { type: 'lostResponse' } | { type: 'rotatedButMalformed' }>): TokenServerReply {
   switch (fault.type) {
     case 'unavailable':
       return {
@@ -331,8 +361,7 @@ function faultReply(fault: Exclude<TokenServerFault, { type: 'delay' } | { type:
     case 'html':
       return { kind: 'html', status: 200, body: '<!doctype html><title>Gateway</title><p>Please wait…</p>' };
     case 'missingFields':
-      // A refresh token without an access token: it must not leak into any error either.
-      return { kind: 'json', status: 200, body: { token_type: 'Bearer', expires_in: 60, refresh_token: randomToken('rt') } };
+      return { kind: 'json', status: 200, body: { token_type: 'Bearer', expires_in: 60 } };
     case 'wrongTokenType':
       return { kind: 'json', status: 200, body: { access_token: randomToken('at'), token_type: 'mac', expires_in: 60 } };
     case 'negativeExpiresIn':

@@ -18,6 +18,7 @@ export function dashboardConfig(backend: DemoBackendOptions = {}): InlineConfig 
     resolve: {
       alias: [
         { find: /^authchart\/react$/, replacement: source('react/index.ts') },
+        { find: /^authchart\/machine$/, replacement: source('machine/index.ts') },
         { find: /^authchart\/fetch$/, replacement: source('fetch/index.ts') },
         { find: /^authchart\/oauth$/, replacement: source('oauth/index.ts') },
         { find: /^authchart$/, replacement: source('index.ts') },

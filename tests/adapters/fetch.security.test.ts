@@ -106,7 +106,7 @@ describe('the bearer token stays with allowed origins', () => {
 });
 
 describe('malformed token responses', () => {
-  const malformed: TokenServerFault['type'][] = ['html', 'missingFields', 'wrongTokenType', 'negativeExpiresIn'];
+  const malformed: TokenServerFault['type'][] = ['html', 'missingFields', 'wrongTokenType'];
 
   it.each(malformed)('%s: a typed INVALID_TOKEN_RESPONSE failure, no crash, and the next good answer is used', async (type) => {
     const { server, authFetch, api } = await createHarness();
@@ -122,10 +122,27 @@ describe('malformed token responses', () => {
     expect((request.value as Response).status).toBe(200);
   });
 
+  it('negativeExpiresIn: the Bearer access token is used (born expired, rule 12) and the refusal is a warning', async () => {
+    const { server, authFetch, api } = await createHarness();
+    const failures: unknown[] = [];
+    const warnings: unknown[] = [];
+    authFetch.on('refreshFailed', (event) => failures.push(event.error));
+    authFetch.on('warning', (event) => warnings.push(event.error));
+    server.expireAccessTokens();
+    server.fault({ type: 'negativeExpiresIn' });
+    const request = track(authFetch(api('/a')));
+    await vi.advanceTimersByTimeAsync(200);
+    expect(failures).toHaveLength(0);
+    expect(warnings).toHaveLength(1);
+    expect(isAuthchartError(warnings[0], ErrorCode.INVALID_TOKEN_RESPONSE)).toBe(true);
+    // The fault's access token is not one the resource server knows: the replay is refused.
+    expect(isAuthchartError(request.error, ErrorCode.UNAUTHORIZED_AFTER_REFRESH)).toBe(true);
+  });
+
   it('only malformed answers: the request ends with REFRESH_UNAVAILABLE caused by INVALID_TOKEN_RESPONSE', async () => {
     const { server, authFetch, api } = await createHarness({ client: { maxWaitMs: 60_000 } });
     server.expireAccessTokens();
-    server.fault({ type: 'html' }, { type: 'missingFields' }, { type: 'wrongTokenType' }, { type: 'negativeExpiresIn' });
+    server.fault({ type: 'html' }, { type: 'missingFields' }, { type: 'wrongTokenType' }, { type: 'html' });
     const request = track(authFetch(api('/a')));
     await vi.advanceTimersByTimeAsync(8000);
     expect(isAuthchartError(request.error, ErrorCode.REFRESH_UNAVAILABLE)).toBe(true);
@@ -160,7 +177,12 @@ describe('no secret in errors, events, status or logs', () => {
     const outcomes: { error?: unknown }[] = [];
 
     server.expireAccessTokens();
-    server.fault({ type: 'missingFields' }, { type: 'wrongTokenType' }, { type: 'unavailable', retryAfterSeconds: 1 }, { type: 'lostResponse' });
+    server.fault(
+      { type: 'rotatedButMalformed', problem: 'noAccessToken' },
+      { type: 'wrongTokenType' },
+      { type: 'unavailable', retryAfterSeconds: 1 },
+      { type: 'lostResponse' },
+    );
     outcomes.push(...Array.from({ length: 10 }, () => track(authFetch(api('/a')))));
     await vi.advanceTimersByTimeAsync(10_000);
     seen.push(authFetch.getStatus());

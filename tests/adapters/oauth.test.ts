@@ -1,7 +1,8 @@
 import { http, HttpResponse } from 'msw';
 import { describe, expect, it, vi } from 'vitest';
 import { ErrorCode, isAuthchartError, RefreshError } from '../../adapters/index.js';
-import { classifyTokenFailure, oauthRefresher } from '../../adapters/oauth/index.js';
+import { classifyTokenFailure } from '../../adapters/index.js';
+import { oauthRefresher } from '../../adapters/oauth/index.js';
 import { createTokenServer, testUrls, tokenServerHandlers, type TokenServerFault } from '../../adapters/testing/index.js';
 import { createHarness, mock, track, useMockNetwork } from '../support/harness.js';
 

@@ -41,7 +41,7 @@ describe('Django SimpleJWT (jsonRefresher defaults)', () => {
     mock.use(server.handler);
     const { session, error } = await permanentThenLoggedOut(jsonRefresher({ url: server.url }), 'rt_not_the_current_one');
     expect(isAuthchartError(error, ErrorCode.SESSION_EXPIRED)).toBe(true);
-    expect(session.getStatus()).toMatchObject({ state: 'loggedOut', lastError: { code: 'token_not_valid', status: 401, kind: 'permanent' } });
+    expect(session.getStatus()).toMatchObject({ state: 'loggedOut', lastError: { code: 'REFRESH_FAILED', reason: 'token_not_valid', status: 401, kind: 'permanent' } });
     expect(server.state.calls).toBe(3);
   });
 
@@ -105,7 +105,7 @@ describe('Spotify', () => {
     const server = spotify({ clientId: 'spotify-app', rotate: true });
     mock.use(server.handler);
     const { session } = await permanentThenLoggedOut(spotifyRefresher({ clientId: 'spotify-app' }), 'AQ_revoked');
-    expect(session.getStatus()).toMatchObject({ state: 'loggedOut', lastError: { code: 'invalid_grant', kind: 'permanent' } });
+    expect(session.getStatus()).toMatchObject({ state: 'loggedOut', lastError: { code: 'REFRESH_FAILED', reason: 'invalid_grant', kind: 'permanent' } });
   });
 });
 
@@ -113,13 +113,27 @@ describe('Supabase Auth (GoTrue)', () => {
   const url = 'https://xyzcompany.supabase.co';
   const apiKey = 'sb_publishable_test_key';
 
-  it('JSON body with the apikey header; rotation; expiry from expires_at', async () => {
+  it('JSON body with the apikey header; rotation', async () => {
     const server = supabase({ url, apiKey });
     mock.use(server.handler);
     const session = await herdTwice(supabaseRefresher({ url: `${url}/`, apiKey }), server.state.current);
     expect(server.state.calls).toBe(2);
-    const status = session.getStatus();
-    expect(status.expiresAt! % 1000).toBe(0); // seconds-precision expires_at
+    expect(session.getStatus().expiresAt).toBeGreaterThan(0);
+  });
+
+  it('the expiry is expires_in on the local clock, not the server clock\'s expires_at (rule 12)', async () => {
+    // The server's clock is a day behind: its expires_at is long past on ours.
+    const server = supabase({ url, apiKey, serverClockOffsetMs: -86_400_000 });
+    mock.use(server.handler);
+    const session = createSession({ refresh: supabaseRefresher({ url, apiKey }), tokens: { accessToken: 'x', refreshToken: server.state.current, expiresAt: Date.now() - 1 } });
+    const sentAt = Date.now();
+    const token = track(session.getAccessToken());
+    await vi.advanceTimersByTimeAsync(50);
+    expect(typeof token.value).toBe('string');
+    const { expiresAt } = session.getStatus();
+    expect(expiresAt).toBeGreaterThanOrEqual(sentAt + 3_600_000);
+    expect(expiresAt).toBeLessThanOrEqual(Date.now() + 3_600_000);
+    await session.dispose();
   });
 
   it('refresh_token_already_used is permanent; over_request_rate_limit (429) transient', async () => {
@@ -133,13 +147,13 @@ describe('Supabase Auth (GoTrue)', () => {
     expect(typeof token.value).toBe('string');
     // Presenting the rotated-away token again:
     const again = await permanentThenLoggedOut(supabaseRefresher({ url, apiKey }), first);
-    expect(again.session.getStatus().lastError).toMatchObject({ code: 'refresh_token_already_used', kind: 'permanent', status: 400 });
+    expect(again.session.getStatus().lastError).toMatchObject({ code: 'REFRESH_FAILED', reason: 'refresh_token_already_used', kind: 'permanent', status: 400 });
   });
 
   it('a wrong API key is a permanent failure, reported as HTTP_401', async () => {
     const server = supabase({ url, apiKey });
     mock.use(server.handler);
     const { session } = await permanentThenLoggedOut(supabaseRefresher({ url, apiKey: 'wrong' }), server.state.current);
-    expect(session.getStatus().lastError).toMatchObject({ code: 'HTTP_401', kind: 'permanent' });
+    expect(session.getStatus().lastError).toMatchObject({ code: 'REFRESH_FAILED', reason: 'HTTP_401', kind: 'permanent' });
   });
 });

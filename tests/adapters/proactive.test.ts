@@ -5,11 +5,16 @@ useMockNetwork();
 
 const HOUR = 3_600_000;
 
+/** A request uses the current token: the session is in use, so it refreshes ahead (rule 13). */
+async function use(session: { getAccessToken(): Promise<string> }) {
+  await session.getAccessToken();
+}
+
 describe('rule 8: proactive refresh', () => {
   it('steady traffic across ten token lifetimes: ten token calls, zero 401s seen by the app or the server', async () => {
     const { server, authFetch, api } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
     const refreshed: string[] = [];
-    authFetch.on('refreshed', (e) => refreshed.push(e.reason));
+    authFetch.on('refreshed', (e) => refreshed.push(e.trigger));
     const statuses: number[] = [];
     for (let minute = 0; minute < 600; minute++) {
       const response = track(authFetch(api(`/poll/${minute}`)));
@@ -25,6 +30,7 @@ describe('rule 8: proactive refresh', () => {
 
   it('refreshes leewayMs (default 30 s) before the expiry', async () => {
     const { server, authFetch } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
+    await use(authFetch);
     await vi.advanceTimersByTimeAsync(HOUR - 30_001);
     expect(server.stats.refreshCalls).toBe(0);
     await vi.advanceTimersByTimeAsync(2);
@@ -33,7 +39,8 @@ describe('rule 8: proactive refresh', () => {
   });
 
   it('never refreshes earlier than half the lifetime', async () => {
-    const { server } = await createHarness({ server: { accessTokenTtlSeconds: 40 }, client: { leewayMs: 30_000 } });
+    const { server, authFetch } = await createHarness({ server: { accessTokenTtlSeconds: 40 }, client: { leewayMs: 30_000 } });
+    await use(authFetch);
     await vi.advanceTimersByTimeAsync(19_999);
     expect(server.stats.refreshCalls).toBe(0);
     await vi.advanceTimersByTimeAsync(2);
@@ -43,6 +50,7 @@ describe('rule 8: proactive refresh', () => {
   it('a manual refresh() during a proactive one joins it', async () => {
     const { server, authFetch } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
     server.fault({ type: 'delay', ms: 500 });
+    await use(authFetch);
     await vi.advanceTimersByTimeAsync(HOUR - 30_000 + 100);
     expect(authFetch.getStatus().state).toBe('refreshing');
     const manual = track(authFetch.refresh());
@@ -58,6 +66,7 @@ describe('rule 8: proactive refresh', () => {
     // Signed in again with tokens that expire in 2 minutes: the refresh is due 30 s before.
     const fresh = server.login();
     await authFetch.login({ accessToken: fresh.access_token, refreshToken: fresh.refresh_token, expiresAt: Date.now() + 120_000 });
+    await use(authFetch);
     await vi.advanceTimersByTimeAsync(89_000);
     expect(server.stats.refreshCalls).toBe(0);
     await vi.advanceTimersByTimeAsync(2_000);
@@ -84,7 +93,8 @@ describe('rule 8: the wall clock is re-checked on wake', () => {
 
   it.each(['focus', 'online', 'visibilitychange'])('after a sleep past the refresh time, %s refreshes at once', async (type) => {
     const { win, doc } = fakeBrowserEvents();
-    const { server } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
+    const { server, authFetch } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
+    await use(authFetch);
     // The machine slept for two hours: no timer fired.
     vi.setSystemTime(Date.now() + 2 * HOUR);
     expect(server.stats.refreshCalls).toBe(0);
@@ -96,7 +106,8 @@ describe('rule 8: the wall clock is re-checked on wake', () => {
 
   it('a wake before the refresh time only re-arms the timer', async () => {
     const { win } = fakeBrowserEvents();
-    const { server } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
+    const { server, authFetch } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
+    await use(authFetch);
     await vi.advanceTimersByTimeAsync(60_000);
     win.dispatchEvent(new Event('focus'));
     await vi.advanceTimersByTimeAsync(1);
@@ -106,13 +117,49 @@ describe('rule 8: the wall clock is re-checked on wake', () => {
   });
 });
 
+describe('rule 8: a wake source of the host', () => {
+  it('a custom wake source (React Native AppState, a worker) re-checks the clock, and is stopped by dispose()', async () => {
+    let wake: (() => void) | undefined;
+    let stopped = 0;
+    const { server, authFetch } = await createHarness({
+      server: { accessTokenTtlSeconds: 3600 },
+      client: {
+        wake: (onWake) => {
+          wake = onWake;
+          return () => stopped++;
+        },
+      },
+    });
+    await use(authFetch);
+    vi.setSystemTime(Date.now() + 2 * HOUR);
+    expect(server.stats.refreshCalls).toBe(0);
+    wake!();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(server.stats.refreshCalls).toBe(1);
+    await authFetch.dispose();
+    expect(stopped).toBe(1);
+  });
+
+  it('wake: false listens to nothing, even in a browser', async () => {
+    const win = new EventTarget();
+    vi.stubGlobal('addEventListener', win.addEventListener.bind(win));
+    vi.stubGlobal('removeEventListener', win.removeEventListener.bind(win));
+    const { server, authFetch } = await createHarness({ server: { accessTokenTtlSeconds: 3600 }, client: { wake: false } });
+    await use(authFetch);
+    vi.setSystemTime(Date.now() + 2 * HOUR);
+    win.dispatchEvent(new Event('focus'));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(server.stats.refreshCalls).toBe(0);
+  });
+});
+
 describe('rule 6 with rule 8: a refresh cycle that gave up does not restart itself', () => {
   it('after the retries are exhausted past refreshAt, no further token call happens until something asks for a token', async () => {
     const win = new EventTarget();
     vi.stubGlobal('addEventListener', win.addEventListener.bind(win));
     vi.stubGlobal('removeEventListener', win.removeEventListener.bind(win));
     const { server, authFetch, api } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
-    await vi.advanceTimersByTimeAsync(0); // the session has taken its tokens
+    await use(authFetch);
     server.fault({ type: 'unavailable' }, { type: 'unavailable' }, { type: 'unavailable' }, { type: 'unavailable' });
     // Past refreshAt (slept), the server is down: one cycle of four attempts, 1 s + 2 s + 4 s apart.
     vi.setSystemTime(Date.now() + HOUR - 10_000);

@@ -1,6 +1,6 @@
 import { http, HttpResponse } from 'msw';
 import { describe, expect, it, vi } from 'vitest';
-import { jwtExpiresAt } from '../../adapters/core/jwt.js';
+import { jwtExpiresAt } from '../../adapters/core/expiry.js';
 import { createHarness, mock, track, useMockNetwork } from '../support/harness.js';
 import type { AuthFetchOptions } from '../../adapters/fetch/index.js';
 
@@ -83,5 +83,40 @@ describe('JWT exp (read, not verified)', () => {
     await authFetch.login({ accessToken: jwt({ exp }), refreshToken: 'rt' });
     expect(authFetch.getStatus().expiresAt).toBe(exp * 1000);
     expect(authFetch.session.actor.getSnapshot().context.refreshAt).toBe(exp * 1000 - 30_000);
+  });
+});
+
+describe('rule 15: the newest tokens win', () => {
+  it('an access token pushed during a refresh does not lose the rotated refresh token: the next refresh presents it, no reuse', async () => {
+    const { server, authFetch, api } = await createHarness();
+    server.expireAccessTokens();
+    server.fault({ type: 'delay', ms: 1000 });
+    const first = track(authFetch(api('/during')));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(authFetch.getStatus().state).toBe('refreshing');
+    // The backend hands over a new access token only, as the README's "access token only" push.
+    await authFetch.updateTokens({ accessToken: server.login().access_token });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect((first.value as Response).status).toBe(200);
+    // The next expiry: the refresh must present the token the server rotated to, not the old one.
+    server.expireAccessTokens();
+    const second = track(authFetch(api('/after')));
+    await vi.advanceTimersByTimeAsync(500);
+    expect((second.value as Response).status).toBe(200);
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated']);
+  });
+
+  it('an older JWT pushed last (a response that landed late) does not replace a newer one', async () => {
+    const { authFetch } = await createHarness();
+    const jwt = (iat: number) => `${btoa('{"alg":"none"}')}.${btoa(JSON.stringify({ iat, exp: iat + 3600 }))}.s`;
+    const now = Math.floor(Date.now() / 1000);
+    await authFetch.updateTokens({ accessToken: jwt(now + 10) });
+    await authFetch.updateTokens({ accessToken: jwt(now + 5) });
+    expect(await authFetch.getAccessToken()).toBe(jwt(now + 10));
+    // Opaque tokens: the last one handed over wins.
+    await authFetch.updateTokens({ accessToken: 'opaque-1' });
+    await authFetch.updateTokens({ accessToken: 'opaque-2' });
+    expect(await authFetch.getAccessToken()).toBe('opaque-2');
   });
 });

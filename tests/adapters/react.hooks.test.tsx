@@ -2,7 +2,8 @@
 import { act, cleanup, render, renderHook, screen } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, describe, expect, test } from 'vitest';
-import { createSession, isAuthchartError, selectIsLoggedOut, selectQueued, selectState } from '../../adapters/index.js';
+import { createSession, isAuthchartError } from '../../adapters/index.js';
+import { selectIsLoggedOut, selectQueued, selectState } from '../../adapters/machine/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
 import { AuthProvider, useAuth, useAuthFetch, useAuthSelector, useAuthStatus, useSession } from '../../adapters/react/index.js';
 import { issuedSecrets, testUrls } from '../../adapters/testing/index.js';

@@ -34,7 +34,7 @@ function setup(options: Partial<SessionManagerOptions> = {}) {
     },
     lock: () => memoryLock(),
     idleTimeoutMs: 10_000,
-    session: { wakeEvents: false },
+    session: { wake: false },
     ...options,
   });
   return { manager, stores, storeCalls, presented, signIn };
@@ -95,19 +95,19 @@ describe('createSessionManager', () => {
   });
 
   it('keeps at most maxSessions, dropping the least recently used', async () => {
-    const { manager, signIn, storeCalls } = setup({ maxSessions: 100 });
-    for (let i = 0; i < 1000; i++) {
+    const { manager, signIn, storeCalls } = setup({ maxSessions: 30 });
+    for (let i = 0; i < 300; i++) {
       signIn(`user-${i}`);
       await manager.getValidAccessToken(`user-${i}`);
-      expect(manager.size).toBeLessThanOrEqual(100);
+      expect(manager.size).toBeLessThanOrEqual(30);
     }
     const loads = storeCalls.length;
-    await manager.getValidAccessToken('user-950'); // recently used: still held, not loaded again
-    await manager.getValidAccessToken('user-999');
+    await manager.getValidAccessToken('user-280'); // recently used: still held, not loaded again
+    await manager.getValidAccessToken('user-299');
     expect(storeCalls.length).toBe(loads);
     await manager.getValidAccessToken('user-0'); // dropped long ago: loaded again
     expect(storeCalls.slice(loads)).toEqual(['user-0']);
-    expect(manager.size).toBe(100);
+    expect(manager.size).toBe(30);
   });
 
   it('drops a session that ends (permanent failures) so its memory goes with it', async () => {
@@ -117,7 +117,7 @@ describe('createSessionManager', () => {
         throw new RefreshError({ kind: 'permanent', reason: 'invalid_grant', status: 400 });
       },
       store: (id) => stores.get(id) ?? memoryStore(),
-      session: { wakeEvents: false, backoffBaseMs: 10, maxPermanentFailures: 1 },
+      session: { wake: false, backoffBaseMs: 10, maxPermanentFailures: 1 },
     });
     const outcome = manager.getValidAccessToken('alice').catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(100);
@@ -145,5 +145,72 @@ describe('createSessionManager', () => {
     expect(manager.size).toBe(0);
     await expect(session.getAccessToken()).rejects.toMatchObject({ code: 'DISPOSED' });
     await expect(manager.getValidAccessToken('alice')).rejects.toMatchObject({ code: 'DISPOSED' });
+  });
+});
+
+describe('the manager never cuts a refresh off, and login/logout win over a load in flight (rule 14)', () => {
+  /** A store whose reads take `delayMs` to come back with what they read when sent (a slow network store). */
+  function slowStore(inner: TokenStore, delayMs: number): TokenStore {
+    return {
+      get: () => {
+        const read = inner.get();
+        return new Promise((resolve) => setTimeout(() => resolve(read as never), delayMs));
+      },
+      set: (tokens, options) => inner.set(tokens, options),
+      clear: () => inner.clear(),
+    };
+  }
+
+  it('at maxSessions, a session whose refresh is in flight is not evicted: the rotated refresh token is kept', async () => {
+    const { manager, stores, presented, signIn } = setup({ maxSessions: 2 });
+    signIn('alice', Date.now() - 1);
+    signIn('bob');
+    signIn('carol');
+    // Alice's request gives up (aborted) while her refresh (50 ms) is in flight: she is unpinned but refreshing.
+    const controller = new AbortController();
+    const aborted = manager.getValidAccessToken('alice', { signal: controller.signal }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort();
+    await aborted;
+    // Two more users push the manager past its bound.
+    await manager.getValidAccessToken('bob');
+    await manager.getValidAccessToken('carol');
+    await vi.advanceTimersByTimeAsync(100);
+    // Alice's refresh finished and was stored: her next request presents the rotated token, never the old one again.
+    expect((await stores.get('alice')!.get())?.refreshToken).toBe('rt-new-1');
+    expect(await manager.getValidAccessToken('alice')).toBe('at-new-1');
+    expect(presented).toEqual(['rt-alice']);
+    await manager.dispose();
+  });
+
+  it('logout(id) while a load of that id is in flight: no old access token is served afterwards', async () => {
+    const backing = memoryStore({ accessToken: 'at-old', refreshToken: 'rt-old', expiresAt: Date.now() + 3600_000 });
+    const manager = createSessionManager({ refresh: async () => ({ accessToken: 'x' }), store: () => slowStore(backing, 50), session: { wake: false } });
+    const loading = manager.getValidAccessToken('alice').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10);
+    const out = manager.logout('alice');
+    await vi.advanceTimersByTimeAsync(100);
+    await out;
+    await loading;
+    const after = manager.getValidAccessToken('alice').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(isAuthchartError(await after, 'SESSION_EXPIRED')).toBe(true);
+    expect(backing.get()).toBeNull();
+    await manager.dispose();
+  });
+
+  it('login(id) while a load of that id is in flight: the new tokens are served afterwards', async () => {
+    const backing = memoryStore({ accessToken: 'at-old', refreshToken: 'rt-old', expiresAt: Date.now() + 3600_000 });
+    const manager = createSessionManager({ refresh: async () => ({ accessToken: 'x' }), store: () => slowStore(backing, 50), session: { wake: false } });
+    const loading = manager.getValidAccessToken('alice');
+    await vi.advanceTimersByTimeAsync(10);
+    const signedIn = manager.login('alice', { accessToken: 'at-new', refreshToken: 'rt-new', expiresAt: Date.now() + 3600_000 });
+    await vi.advanceTimersByTimeAsync(100);
+    await signedIn;
+    await loading;
+    const after = manager.getValidAccessToken('alice');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await after).toBe('at-new');
+    await manager.dispose();
   });
 });

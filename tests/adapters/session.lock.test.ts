@@ -78,7 +78,7 @@ describe('the refresh lock (RefreshLock port)', () => {
     server.expireAccessTokens();
     track(authFetch(api('/a')));
     await vi.advanceTimersByTimeAsync(100 + 2001);
-    expect(failures).toEqual([{ kind: 'transient', code: 'LOCK_TIMEOUT' }]);
+    expect(failures).toEqual([{ kind: 'transient', code: 'LOCK_TIMEOUT', reason: 'LOCK_TIMEOUT' }]);
     grantLate();
     await vi.advanceTimersByTimeAsync(0);
     expect(events.slice(0, 3)).toEqual(['acquire', 'granted', 'release']);

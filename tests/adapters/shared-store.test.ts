@@ -32,8 +32,8 @@ describe('sessions sharing a store and a lock', () => {
     const store = memoryStore({ accessToken: 'at-0', refreshToken: 'rt-0', expiresAt: Date.now() - 1 });
     const lock = memoryLock();
     const { refresh, presented } = rotatingRefresher(200);
-    const a = createSession({ refresh, store, lock, wakeEvents: false });
-    const b = createSession({ refresh, store, lock, wakeEvents: false });
+    const a = createSession({ refresh, store, lock, wake: false });
+    const b = createSession({ refresh, store, lock, wake: false });
     const tokens = Promise.all([a.getAccessToken(), b.getAccessToken()]);
     await vi.advanceTimersByTimeAsync(500);
     expect(await tokens).toEqual(['at-1', 'at-1']);
@@ -46,8 +46,8 @@ describe('sessions sharing a store and a lock', () => {
   it('without a shared lock each session refreshes on its own (the lock is what makes it one call)', async () => {
     const store = memoryStore({ accessToken: 'at-0', refreshToken: 'rt-0', expiresAt: Date.now() - 1 });
     const { refresh, presented } = rotatingRefresher(200);
-    const a = createSession({ refresh, store, wakeEvents: false });
-    const b = createSession({ refresh, store, wakeEvents: false });
+    const a = createSession({ refresh, store, wake: false });
+    const b = createSession({ refresh, store, wake: false });
     const tokens = Promise.all([a.getAccessToken(), b.getAccessToken()]).catch(() => null);
     await vi.advanceTimersByTimeAsync(500);
     await tokens;

@@ -1,6 +1,7 @@
 /** A token store that cannot be read (Redis down) is not "no session". Fake timers. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RedisUnavailableError, isAuthchartError } from '../../adapters/core/errors.js';
+import { isAuthchartError } from '../../adapters/core/errors.js';
+import { RedisUnavailableError } from '../../adapters/redis/errors.js';
 import type { TokenStore } from '../../adapters/core/ports.js';
 import { createSession } from '../../adapters/core/session.js';
 import { memoryStore } from '../../adapters/stores/memory.js';
@@ -31,7 +32,7 @@ describe('a store that cannot be read at start', () => {
   it('leaves the session signed in; the first request reads the store again and adopts its tokens', async () => {
     const { store, state } = flakyStore();
     const refresh = vi.fn(async () => ({ accessToken: 'never' }));
-    const session = createSession({ refresh, store, wakeEvents: false });
+    const session = createSession({ refresh, store, wake: false });
     await vi.advanceTimersByTimeAsync(0);
     expect(session.getStatus().state).toBe('idle');
     state.down = false;
@@ -45,7 +46,7 @@ describe('a store that cannot be read at start', () => {
   it('while it stays unreadable, requests fail with REFRESH_UNAVAILABLE (cause REDIS_UNAVAILABLE) and the session is kept', async () => {
     const { store, state } = flakyStore();
     const refresh = vi.fn(async () => ({ accessToken: 'never' }));
-    const session = createSession({ refresh, store, wakeEvents: false, backoffBaseMs: 100 });
+    const session = createSession({ refresh, store, wake: false, backoffBaseMs: 100 });
     const outcome = session.getAccessToken().catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(1000);
     const error = await outcome;

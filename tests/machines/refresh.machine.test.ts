@@ -6,7 +6,6 @@ import {
   backoffDelay,
   defaultRefreshOptions,
   refreshMachine,
-  refreshTime,
   selectSessionStatus,
   type RefreshEmitted,
   type RefreshFailure,
@@ -37,8 +36,8 @@ function run(outcomes: (RefreshSuccess | RefreshFailure)[]) {
 }
 
 const ok = (tokenVersion: number): RefreshSuccess => ({ tokenVersion, expiresAt: null, refreshAt: null, source: 'server' });
-const permanent: RefreshFailure = { kind: 'permanent', code: 'invalid_grant' };
-const transient: RefreshFailure = { kind: 'transient', code: 'HTTP_503' };
+const permanent: RefreshFailure = { kind: 'permanent', code: 'REFRESH_FAILED', reason: 'invalid_grant' };
+const transient: RefreshFailure = { kind: 'transient', code: 'REFRESH_FAILED', reason: 'HTTP_503' };
 
 describe('the statechart alone', () => {
   it('a fresh 401 debounces for exactly debounceMs, then refreshes once and releases the queue', async () => {
@@ -98,7 +97,7 @@ describe('the statechart alone', () => {
   });
 
   it('a failure with no refresh token to present logs out at once', async () => {
-    const m = run([{ kind: 'permanent', code: 'NO_REFRESH_TOKEN', sessionGone: true }]);
+    const m = run([{ kind: 'permanent', code: 'REFRESH_FAILED', reason: 'NO_REFRESH_TOKEN', sessionGone: true }]);
     m.actor.send({ type: 'REFRESH' });
     await m.settle();
     expect(m.actor.getSnapshot()).toMatchObject({ value: 'loggedOut', context: { loggedOutReason: 'noRefreshToken' } });
@@ -122,15 +121,53 @@ describe('the statechart alone', () => {
   it('backoff delay: base × factor^(n-1), at least Retry-After, at most maxBackoffMs, jitter only shortens', () => {
     const options = { ...defaultRefreshOptions };
     expect([1, 2, 3].map((attempt) => backoffDelay({ options, attempt, lastError: null }))).toEqual([1000, 2000, 4000]);
-    expect(backoffDelay({ options, attempt: 1, lastError: { kind: 'transient', code: 'x', retryAfterMs: 5000 } })).toBe(5000);
-    expect(backoffDelay({ options, attempt: 1, lastError: { kind: 'transient', code: 'x', retryAfterMs: 10 ** 9 } })).toBe(30_000);
+    expect(backoffDelay({ options, attempt: 1, lastError: { kind: 'transient', code: 'REFRESH_FAILED', reason: 'x', retryAfterMs: 5000 } })).toBe(5000);
+    expect(backoffDelay({ options, attempt: 1, lastError: { kind: 'transient', code: 'REFRESH_FAILED', reason: 'x', retryAfterMs: 10 ** 9 } })).toBe(30_000);
     expect(backoffDelay({ options: { ...options, jitter: 1 }, attempt: 3, lastError: null }, () => 0.5)).toBe(2000);
   });
 
-  it('proactive refresh time: leeway before the expiry, never more than half the lifetime', () => {
-    expect(refreshTime(null, 0, 30_000)).toBeNull();
-    expect(refreshTime(3_600_000, 0, 30_000)).toBe(3_570_000);
-    expect(refreshTime(40_000, 0, 30_000)).toBe(20_000);
+});
+
+describe('rule 13: proactive refresh follows activity', () => {
+  const withExpiry = (keepAlive: boolean) => {
+    const m = run([ok(2), ok(3)]);
+    const actor = createActor(refreshMachine.provide({ actors: { refresh: fromPromise<RefreshSuccess, RefreshInput>(async () => ok(2)) } }), {
+      clock: m.clock,
+      input: { tokenVersion: 1, keepAlive },
+    });
+    actor.start();
+    // The machine's own guard reads Date.now: a refreshAt in the past is due.
+    actor.send({ type: 'TOKENS_UPDATED', tokenVersion: 1, expiresAt: Date.now() + 60_000, refreshAt: Date.now() - 1 });
+    return { actor, clock: m.clock };
+  };
+
+  it('an unused token is not refreshed by the timer; its first use refreshes it when due', async () => {
+    const { actor, clock } = withExpiry(false);
+    expect(actor.getSnapshot().context.inUse).toBe(false);
+    clock.increment(3_600_000);
+    expect(actor.getSnapshot().value).toBe('idle');
+    actor.send({ type: 'TOKEN_USED' });
+    expect(actor.getSnapshot()).toMatchObject({ value: 'refreshing', context: { trigger: 'proactive', inUse: true } });
+    await new Promise((r) => setTimeout(r, 0));
+    // New tokens: not in use until a request uses them.
+    expect(actor.getSnapshot()).toMatchObject({ value: 'idle', context: { inUse: false, tokenVersion: 2 } });
+  });
+
+  it('keepAlive: the timer refreshes without any use', () => {
+    const { actor, clock } = withExpiry(true);
+    clock.increment(1);
+    expect(actor.getSnapshot()).toMatchObject({ value: 'refreshing', context: { trigger: 'proactive' } });
+  });
+
+  it('a use before the refresh time arms the timer, and a second use changes nothing', () => {
+    const m = run([ok(2)]);
+    const actor = createActor(refreshMachine.provide({ actors: { refresh: fromPromise<RefreshSuccess, RefreshInput>(async () => ok(2)) } }), { clock: m.clock, input: { tokenVersion: 1 } });
+    actor.start();
+    actor.send({ type: 'TOKENS_UPDATED', tokenVersion: 1, expiresAt: Date.now() + 3_600_000, refreshAt: Date.now() + 3_570_000 });
+    actor.send({ type: 'TOKEN_USED' });
+    expect(actor.getSnapshot()).toMatchObject({ value: 'idle', context: { inUse: true } });
+    actor.send({ type: 'TOKEN_USED' });
+    expect(actor.getSnapshot().value).toBe('idle');
   });
 });
 

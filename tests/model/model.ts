@@ -31,20 +31,20 @@ export const WORLD_OPTIONS = {
   accessTokenTtlSeconds: 3_600,
 } as const;
 
-/** The machine input both the model and the real session start from. */
-export const MODEL_INPUT: RefreshMachineInput = { maxWaitMs: WORLD_OPTIONS.maxWaitMs };
+/** The machine input both the model and the real session start from (the defaults). */
+export const MODEL_INPUT: RefreshMachineInput = {};
 
 /** Symbolic expiry facts: the model knows *that* an expiry is known, the world knows when. */
 const KNOWN_EXPIRY = { expiresAt: 2, refreshAt: 1 } as const;
 
 /** Failures as the real refresh task reports them (checked against the real machine's `lastError`). */
 export const FAILURES = {
-  unavailable: { kind: 'transient', code: 'HTTP_503', status: 503 },
-  rateLimited: { kind: 'transient', code: 'slow_down', status: 429, retryAfterMs: 3_000 },
-  reset: { kind: 'transient', code: 'NETWORK' },
-  timeout: { kind: 'transient', code: 'TIMEOUT' },
-  invalidGrant: { kind: 'permanent', code: 'invalid_grant', status: 400 },
-  sessionGone: { kind: 'permanent', code: 'NO_SESSION', sessionGone: true },
+  unavailable: { kind: 'transient', code: 'REFRESH_FAILED', reason: 'HTTP_503', status: 503 },
+  rateLimited: { kind: 'transient', code: 'REFRESH_FAILED', reason: 'slow_down', status: 429, retryAfterMs: 3_000 },
+  reset: { kind: 'transient', code: 'REFRESH_FAILED', reason: 'NETWORK' },
+  timeout: { kind: 'transient', code: 'REFRESH_FAILED', reason: 'TIMEOUT' },
+  invalidGrant: { kind: 'permanent', code: 'REFRESH_FAILED', reason: 'invalid_grant', status: 400 },
+  sessionGone: { kind: 'permanent', code: 'REFRESH_FAILED', reason: 'NO_SESSION', sessionGone: true },
 } as const satisfies Record<string, RefreshFailure>;
 export type FailureVariant = keyof typeof FAILURES;
 
@@ -53,7 +53,7 @@ export type ModelEvent = { type: string; variant: string } & Record<string, unkn
 
 export interface Model {
   machine: RefreshMachine;
-  /** The snapshot every path starts from: a session that has just been given tokens. */
+  /** The snapshot every path starts from: a session that has just been given tokens, and a request used them. */
   start: RefreshSnapshot;
   /** Delayed events armed on the way to `start`. */
   startArmed: string[];
@@ -110,10 +110,10 @@ export function definedTransitions(machine: RefreshMachine): { id: string; sourc
 /** The state node's path, e.g. `backoff`. */
 export const stateName = (snapshot: RefreshSnapshot): string => String(snapshot.value);
 
-/** Node identity: state, counters (so backoff(1..3) and the permanent-failure count are distinct), queue (0, 1, 2+), and whether an older token version exists. */
+/** Node identity: state, counters (so backoff(1..3) and the permanent-failure count are distinct), queue (0, 1, 2+), whether an older token version exists, and whether the current one is in use. */
 export function serializeState(snapshot: RefreshSnapshot): string {
   const c = snapshot.context;
-  return `${stateName(snapshot)}|attempt=${c.attempt}|permanent=${c.permanentFailures}|queued=${Math.min(c.queued, 2)}|older=${c.tokenVersion > 1 ? 1 : 0}`;
+  return `${stateName(snapshot)}|attempt=${c.attempt}|permanent=${c.permanentFailures}|queued=${Math.min(c.queued, 2)}|older=${c.tokenVersion > 1 ? 1 : 0}|inUse=${c.inUse ? 1 : 0}`;
 }
 
 export function serializeEvent(event: ModelEvent): string {
@@ -140,27 +140,43 @@ function variantsOf(eventType: string, snapshot: RefreshSnapshot, refreshActorId
   const after = /^xstate\.after\.([^.]+)\./.exec(eventType);
   if (after) {
     const delay = after[1];
-    if (delay === 'proactive') return whenKnown(c, [{ type: eventType, variant: 'due', due: true }, { type: eventType, variant: 'notDue', due: false }]);
+    // Not in use, the proactive timer waits the longest delay a host timer takes: nothing fires it.
+    if (delay === 'proactive') return c.inUse ? whenKnown(c, [{ type: eventType, variant: 'due', due: true }, { type: eventType, variant: 'notDue', due: false }]) : [];
     if (delay === 'debounce' || delay === 'backoff') return [{ type: eventType, variant: 'elapsed' }];
     throw new Error(`[model] no world action for the delay "${delay}"; add one in tests/model/model.ts`);
   }
+  // Tokens from another tab reached the session while its refresh waited for the lock: the
+  // refresh's double-check finds them in the store and uses them. No other outcome is real.
+  const startedFrom = (snapshot.children as Record<string, { getSnapshot(): { input?: { tokenVersion?: number } } } | undefined>)[refreshActorId]?.getSnapshot().input?.tokenVersion;
+  const overtaken = startedFrom !== undefined && startedFrom < c.tokenVersion;
   if (eventType === `xstate.done.actor.${refreshActorId}`) {
     const output = (source: 'server' | 'store') => ({ tokenVersion: c.tokenVersion + 1, ...KNOWN_EXPIRY, source });
-    return [
-      { type: eventType, variant: 'server', output: output('server') },
-      { type: eventType, variant: 'store', output: output('store') },
-    ];
+    return overtaken
+      ? [{ type: eventType, variant: 'store', output: output('store') }]
+      : [
+          { type: eventType, variant: 'server', output: output('server') },
+          { type: eventType, variant: 'store', output: output('store') },
+        ];
   }
   if (eventType === `xstate.error.actor.${refreshActorId}`) {
+    if (overtaken) return [];
     return (Object.keys(FAILURES) as FailureVariant[]).map((variant) => ({ type: eventType, variant, error: { ...FAILURES[variant] } }));
   }
   switch (eventType) {
     case 'UNAUTHORIZED': {
-      const events: ModelEvent[] = [{ type: eventType, variant: 'fresh', tokenVersion: c.tokenVersion, requestId: 'request' }];
+      // A request sent with the current token used it (TOKEN_USED): no fresh 401 before that.
+      // A proactive cycle may have been started by that very first use, so the world holds one
+      // request of this version for sure, not more: one fresh 401 per such cycle.
+      const proactiveCycle = c.trigger === 'proactive' && state !== 'idle' && state !== 'loggedOut';
+      const fresh = c.inUse && !(proactiveCycle && c.queued > 0);
+      const events: ModelEvent[] = fresh ? [{ type: eventType, variant: 'fresh', tokenVersion: c.tokenVersion, requestId: 'request' }] : [];
       if (c.tokenVersion > 1 && state !== 'loggedOut') events.push({ type: eventType, variant: 'stale', tokenVersion: c.tokenVersion - 1, requestId: 'request' });
-      if (state === 'idle') events.push({ type: eventType, variant: 'noWaiter', tokenVersion: c.tokenVersion });
+      if (state === 'idle' && c.inUse) events.push({ type: eventType, variant: 'noWaiter', tokenVersion: c.tokenVersion });
       return events;
     }
+    case 'TOKEN_USED':
+      // The session tells the machine once per token version, on the first request that uses it.
+      return c.inUse ? [] : whenKnown(c, [{ type: eventType, variant: 'due', due: true }, { type: eventType, variant: 'notDue', due: false }]);
     case 'REFRESH':
       return [{ type: eventType, variant: 'waiter', requestId: 'request' }];
     case 'REQUEST_LEFT':
@@ -192,8 +208,10 @@ export function createModel(machine: RefreshMachine): Model {
   const refreshing = model.root.states.refreshing as AnyStateNode | undefined;
   const refreshActorId = refreshing?.invoke[0]?.id ?? 'refresh';
   const [initial] = initialTransition(model, MODEL_INPUT);
-  // The session starts its actor, then hands it the tokens it was created with.
-  const [start, startActions] = transition(model, initial, { type: 'TOKENS_UPDATED', tokenVersion: 1, ...KNOWN_EXPIRY });
+  // The session starts its actor, then hands it the tokens it was created with; a first
+  // request uses them.
+  const [given] = transition(model, initial, { type: 'TOKENS_UPDATED', tokenVersion: 1, ...KNOWN_EXPIRY });
+  const [start, startActions] = transition(model, given, { type: 'TOKEN_USED', due: false } as never);
   const startArmed = (startActions as { type: string; params?: { delay?: unknown; event?: { type: string } } }[])
     .filter((a) => a.type === 'xstate.raise' && a.params?.delay !== undefined)
     .map((a) => a.params!.event!.type);

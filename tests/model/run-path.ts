@@ -6,14 +6,14 @@
  */
 import { vi } from 'vitest';
 import { isAuthchartError, type ErrorCode } from '../../adapters/index.js';
-import { proactiveDelay } from '../../machines/refresh.machine.js';
+import { MAX_TIMER_MS, proactiveDelay } from '../../machines/refresh.machine.js';
 import { FAILURES, WORLD_OPTIONS, describeEvent, specDelay, stateName, transitionId, type FailureVariant, type GeneratedPath, type ModelStep } from './model.js';
 import type { TrackedRequest, World } from './world.js';
 
 /** Fake milliseconds an instantaneous step takes (so that a window a step wrongly extends shows). */
 const STEP_MS = 5;
 /** Held requests kept per token version, for the 401s a path will deliver later. */
-const POOL = 3;
+const POOL = 4;
 
 type Expectation = 'pending' | 'ok' | 'abort' | ErrorCode;
 
@@ -54,7 +54,8 @@ function heldRequest(world: World, predicate: (r: TrackedRequest) => boolean, wh
 
 async function topUpPool(world: World): Promise<void> {
   const status = world.authFetch.getStatus();
-  if (status.state !== 'idle') return;
+  // Sending uses the token: only once the model's TOKEN_USED step has (rule 13).
+  if (status.state !== 'idle' || !world.authFetch.session.actor.getSnapshot().context.inUse) return;
   const atVersion = world.requests.filter((r) => r.phase === 'held' && !r.settled && r.sentVersion === status.tokenVersion).length;
   for (let i = atVersion; i < POOL; i++) world.send({ hold: true });
   if (atVersion < POOL) await world.settle();
@@ -209,6 +210,16 @@ async function execute(world: World, step: ModelStep, expected: Expected): Promi
       await world.settle();
       return undefined;
     }
+    case 'TOKEN_USED:due':
+    case 'TOKEN_USED:notDue': {
+      const refreshAt = world.authFetch.session.actor.getSnapshot().context.refreshAt;
+      if (refreshAt !== null && event.variant === 'due' && Date.now() < refreshAt) vi.setSystemTime(refreshAt);
+      if (refreshAt !== null && event.variant === 'notDue' && Date.now() >= refreshAt) vi.setSystemTime(refreshAt - 60_000);
+      // The first request sent with the current token.
+      world.send({ hold: true });
+      await world.settle();
+      return undefined;
+    }
     case 'WAKE:due':
     case 'WAKE:notDue': {
       const refreshAt = world.authFetch.session.actor.getSnapshot().context.refreshAt!;
@@ -284,7 +295,10 @@ function checkMachine(world: World, step: ModelStep): void {
     tokenVersion: c.tokenVersion,
     refreshAtKnown: c.refreshAt !== null,
     loggedOutReason: c.loggedOutReason,
-    lastError: c.lastError ? { kind: c.lastError.kind, code: c.lastError.code, status: c.lastError.status, retryAfterMs: c.lastError.retryAfterMs, sessionGone: c.lastError.sessionGone } : null,
+    inUse: c.inUse,
+    lastError: c.lastError
+      ? { kind: c.lastError.kind, code: c.lastError.code, reason: c.lastError.reason, status: c.lastError.status, retryAfterMs: c.lastError.retryAfterMs, sessionGone: c.lastError.sessionGone }
+      : null,
   });
   const a = JSON.stringify(pick(real.context));
   const b = JSON.stringify(pick(model.context));
@@ -306,6 +320,9 @@ function checkWorld(world: World, step: ModelStep, expected: Expected): void {
 
 /** Run `path` in `world`. Throws a {@link StepError} naming the step that diverged. */
 export async function runPath(world: World, path: GeneratedPath, startArmed: readonly string[]): Promise<PathResult> {
+  // The model starts after a first request used the tokens (TOKEN_USED): so does the world.
+  world.send({ hold: true });
+  await world.settle();
   const armedAtStart = startArmed.find((type) => type.startsWith('xstate.after.'));
   if (armedAtStart) {
     const context = world.authFetch.session.actor.getSnapshot().context;
@@ -327,7 +344,7 @@ export async function runPath(world: World, path: GeneratedPath, startArmed: rea
       const armed = step.armed.find((type) => type.startsWith('xstate.after.'));
       if (armed) {
         const context = world.authFetch.session.actor.getSnapshot().context;
-        const delay = specDelay(armed, step.after.context) ?? proactiveDelay(context.refreshAt, Date.now());
+        const delay = specDelay(armed, step.after.context) ?? (step.after.context.inUse ? proactiveDelay(context.refreshAt, Date.now()) : MAX_TIMER_MS);
         world.timer = { eventType: armed, armedAt: world.elapsed, delay };
       } else if (stateName(step.after) !== stateName(step.before)) {
         world.timer = null;

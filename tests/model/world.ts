@@ -12,6 +12,7 @@ import { oauthRefresher } from '../../adapters/oauth/index.js';
 import { createTokenServer, resourceReply, testUrls, tokenServerHandlers, type TokenServer } from '../../adapters/testing/index.js';
 import type { InspectionEvent } from 'xstate';
 import { mock } from '../support/harness.js';
+import { frontEndOf } from '../../adapters/core/front-end.js';
 import { MODEL_INPUT, WORLD_OPTIONS } from './model.js';
 
 /** A lock whose holder is chosen by the test: the refresh waits here until a step decides its outcome. */
@@ -204,6 +205,7 @@ export async function createWorld(): Promise<World> {
   const inspections: InspectionEvent[] = [];
   const authFetch = createAuthFetch({
     ...MODEL_INPUT,
+    maxWaitMs: WORLD_OPTIONS.maxWaitMs,
     refresh: refresher,
     store,
     lock,
@@ -269,7 +271,7 @@ export async function createWorld(): Promise<World> {
       const controller = new AbortController();
       const request: TrackedRequest = { id, kind: 'fetch', controller, phase: 'queued', settled: false };
       world.requests.push(request);
-      const current = authFetch.session.credential();
+      const current = frontEndOf(authFetch.session).credential();
       if (current instanceof Promise) throw new Error('[world] sendStream needs a current token');
       server.expireAccessTokens([current.accessToken]);
       const body = new ReadableStream({

@@ -9,7 +9,7 @@ import { vi } from 'vitest';
 import { fc } from '@fast-check/vitest';
 import type { InspectionEvent } from 'xstate';
 import { createAuthFetch } from '../../adapters/fetch/index.js';
-import { ErrorCode, defaultRefreshOptions, isAuthchartError, type Refresher } from '../../adapters/index.js';
+import { ErrorCode, isAuthchartError, sessionDefaults as defaultRefreshOptions, type Refresher } from '../../adapters/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
 import { createTokenServer, resourceReply, testUrls, type TokenServerFault, type TokenServerReply } from '../../adapters/testing/index.js';
 import { mock } from '../support/harness.js';
@@ -200,7 +200,7 @@ export async function runSchedule(schedule: Schedule, options: { reuseGraceMs?: 
     allowedOrigins: [new URL(testUrls.api).origin],
     tokens: { accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: Date.now() + login.expires_in * 1000 },
     inspect: (event) => afterSuccess(event),
-    wakeEvents: false,
+    wake: false,
   });
 
   // loggedOut exactly when three consecutive permanent failures happened, or on logout().

@@ -1,5 +1,6 @@
 /** The session manager on Redis: memory follows the active users, not all of them. */
 import { describe, expect, it } from 'vitest';
+import { isAuthchartError } from '../../adapters/core/errors.js';
 import type { Refresher } from '../../adapters/core/ports.js';
 import { redisSessionManager, redisStore } from '../../adapters/redis/index.js';
 import { sessionKeys } from '../../adapters/redis/keys.js';
@@ -48,4 +49,57 @@ describe('redisSessionManager', () => {
     expect(await sessions.getValidAccessToken('user-3')).toBe('at-3');
     await sessions.dispose();
   });
+
+  /**
+   * The client, with the replies to token reads held back `delayMs` (the read ran on the
+   * server when sent): a load in flight that saw the store before a login or logout.
+   */
+  function slowReads<T extends object>(client: T, delayMs: number): T {
+    const slow = (reply: Promise<unknown>, args: unknown[]) =>
+      String(args[0]).toUpperCase() === 'HMGET' ? reply.then((value) => new Promise((resolve) => setTimeout(() => resolve(value), delayMs))) : reply;
+    return new Proxy(client, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver) as unknown;
+        if (key === 'sendCommand' && typeof value === 'function') return (args: unknown[], ...rest: unknown[]) => slow((value as Function).call(target, args, ...rest), args);
+        if (key === 'call' && typeof value === 'function') return (command: string, ...args: unknown[]) => slow((value as Function).call(target, command, ...args), [command]);
+        return typeof value === 'function' ? (value as Function).bind(target) : value;
+      },
+    });
+  }
+
+  for (const kind of ['node-redis', 'ioredis'] as const) {
+    it(`${kind}: logout(id) while a load of that id is in flight — no old token afterwards, on this instance or another`, async () => {
+      const { client, subscriber } = await redis.connectTo(kind);
+      const prefix = uniquePrefix();
+      const sessions = redisSessionManager({ client: slowReads(client, 100), subscriber, prefix, refresh });
+      const other = redisSessionManager({ client, subscriber, prefix, refresh });
+      await sessions.login('alice', { accessToken: 'at-old', refreshToken: 'rt-old', expiresAt: Date.now() + 60_000 });
+      expect(await other.getValidAccessToken('alice')).toBe('at-old');
+      const loading = sessions.getValidAccessToken('alice').catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 20));
+      await sessions.logout('alice');
+      await loading;
+      for (const manager of [sessions, other]) {
+        const deadline = Date.now() + 2000;
+        let outcome: unknown;
+        do outcome = await manager.getValidAccessToken('alice').catch((e: unknown) => e);
+        while (typeof outcome === 'string' && Date.now() < deadline && (await new Promise((r) => setTimeout(r, 20)), true));
+        expect(isAuthchartError(outcome, 'SESSION_EXPIRED')).toBe(true);
+      }
+      await Promise.all([sessions.dispose(), other.dispose()]);
+    });
+
+    it(`${kind}: login(id) while a load of that id is in flight — the new tokens afterwards`, async () => {
+      const { client, subscriber } = await redis.connectTo(kind);
+      const prefix = uniquePrefix();
+      const sessions = redisSessionManager({ client: slowReads(client, 100), subscriber, prefix, refresh });
+      await sessions.login('alice', { accessToken: 'at-old', refreshToken: 'rt-old', expiresAt: Date.now() + 60_000 });
+      const loading = sessions.getValidAccessToken('alice');
+      await new Promise((r) => setTimeout(r, 20));
+      await sessions.login('alice', { accessToken: 'at-new', refreshToken: 'rt-new', expiresAt: Date.now() + 60_000 });
+      await loading;
+      expect(await sessions.getValidAccessToken('alice')).toBe('at-new');
+      await sessions.dispose();
+    });
+  }
 });

@@ -44,6 +44,9 @@ export async function createHarness(
     tokens: { accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: Date.now() + login.expires_in * 1000 },
     ...options.client,
   });
+  // The session stores its first tokens asynchronously: let it, so that what a test does
+  // next (moving the clock, dispatching a wake event) happens to a session that holds them.
+  await vi.advanceTimersByTimeAsync(0);
   return { server, authFetch, initialRefreshToken: login.refresh_token, api: (path) => `${testUrls.api}${path}` };
 }
 

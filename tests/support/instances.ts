@@ -18,8 +18,8 @@ export async function startInstance(config: WorkerConfig): Promise<Instance> {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   await new Promise<void>((resolve, reject) => {
-    // Generous: four workers compile their TypeScript at once, on a machine that may be busy.
-    const timer = setTimeout(() => reject(new Error('worker did not start within 60 s')), 60_000);
+    // A bound against a hang, not a timing: a cold tsx start on a busy 2-core machine takes tens of seconds.
+    const timer = setTimeout(() => reject(new Error('worker did not start within 90 s')), 90_000);
     child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready`)));
     child.once('message', (message: FromWorker) => {
       clearTimeout(timer);

@@ -80,7 +80,7 @@ export function spotify(options: { clientId: string; clientSecret?: string; rota
 }
 
 /** Supabase Auth (GoTrue) `POST /auth/v1/token?grant_type=refresh_token`. */
-export function supabase(options: { url: string; apiKey: string }) {
+export function supabase(options: { url: string; apiKey: string; serverClockOffsetMs?: number }) {
   const state = family();
   const handler = http.post(`${options.url}/auth/v1/token`, async ({ request }) => {
     state.calls++;
@@ -101,7 +101,7 @@ export function supabase(options: { url: string; apiKey: string }) {
     }
     state.used.add(state.current);
     state.current = token('sb');
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.floor((Date.now() + (options.serverClockOffsetMs ?? 0)) / 1000);
     return HttpResponse.json({
       access_token: jwtWithExp(now + 3600),
       token_type: 'bearer',

@@ -1,4 +1,5 @@
-import { selectQueued, selectState, selectTokenVersion, useAuthSelector, useAuthStatus } from 'authchart/react';
+import { selectQueued, selectState, selectTokenVersion } from 'authchart/machine';
+import { useAuthSelector, useAuthStatus } from 'authchart/react';
 
 /** The statechart's live state. Shows state, counters and a token *version*, never a token. */
 export function Badge() {

@@ -114,7 +114,7 @@ function EventLog() {
   useEffect(() => {
     const add = (text: string) => setEntries((previous) => [{ at: new Date().toLocaleTimeString(), text }, ...previous].slice(0, 8));
     const off = [
-      session.on('refreshed', ({ reason, source, tokenVersion }) => add(`refreshed (${reason}, from ${source}) → token v${tokenVersion}`)),
+      session.on('refreshed', ({ trigger, source, tokenVersion }) => add(`refreshed (${trigger}, from ${source}) → token v${tokenVersion}`)),
       session.on('refreshFailed', ({ failure, attempt, willRetry }) =>
         add(`refresh failed: ${failure.kind} ${failure.code} (attempt ${attempt}${willRetry ? ', will retry' : ', gave up'})`),
       ),

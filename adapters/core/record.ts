@@ -1,0 +1,47 @@
+/**
+ * The stored token record: one format for every store that serialises one (Web Storage,
+ * IndexedDB, Redis, and third-party drivers). A record is validated on every read: corrupt
+ * or foreign data reads as "no tokens", never as a crash.
+ */
+import type { StoredTokens, TokenSet } from './ports.js';
+
+/** Format version of a stored record. A record of another format reads as "no tokens". */
+export const RECORD_FORMAT = 1;
+
+/** Copy only the token fields, so nothing else a caller passed ends up stored. */
+export function pickTokens(tokens: TokenSet): TokenSet {
+  const picked: TokenSet = { accessToken: tokens.accessToken };
+  if (tokens.refreshToken !== undefined) picked.refreshToken = tokens.refreshToken;
+  if (tokens.expiresAt !== undefined) picked.expiresAt = tokens.expiresAt;
+  return picked;
+}
+
+/** The stored form of a record (what {@link validateRecord} accepts back). */
+export function serializeRecord(record: StoredTokens): Record<string, unknown> {
+  return { format: RECORD_FORMAT, ...record };
+}
+
+/** Validate a stored record object; anything unexpected is null. */
+export function validateRecord(value: unknown): StoredTokens | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (v.format !== RECORD_FORMAT) return null;
+  if (typeof v.accessToken !== 'string' || v.accessToken === '') return null;
+  if (v.refreshToken !== undefined && typeof v.refreshToken !== 'string') return null;
+  if (v.expiresAt !== undefined && !(typeof v.expiresAt === 'number' && Number.isFinite(v.expiresAt))) return null;
+  if (!(typeof v.version === 'number' && Number.isInteger(v.version) && v.version > 0)) return null;
+  const record: StoredTokens = { accessToken: v.accessToken, version: v.version };
+  if (typeof v.refreshToken === 'string') record.refreshToken = v.refreshToken;
+  if (typeof v.expiresAt === 'number') record.expiresAt = v.expiresAt;
+  return record;
+}
+
+/** Validate a stored JSON record; anything unexpected is null. */
+export function parseRecord(raw: string | null): StoredTokens | null {
+  if (raw === null) return null;
+  try {
+    return validateRecord(JSON.parse(raw));
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * What the statechart emits, acted on: waiting requests released or rejected, the store
+ * cleared at a logout, and the session's events and log — the machine decides, this obeys.
+ */
+import type { Actor } from 'xstate';
+import { selectState, type RefreshEmitted, type RefreshMachine } from '../../machines/refresh.machine.js';
+import { RefreshUnavailableError, SessionExpiredError, type RefreshError } from './errors.js';
+import type { SessionEmitter } from './observers.js';
+import type { SessionStatusReport } from './session-types.js';
+import { adoptRecord } from './store-sync.js';
+import type { TokenHolder } from './token-holder.js';
+import type { Waiters } from './waiters.js';
+
+/** What the session remembers of its refreshes, for `getStatus()` and errors. */
+export interface RefreshRecord {
+  startedAt: number;
+  last: SessionStatusReport['lastRefresh'];
+  /** The full error of the last failure (cause included), for `refreshFailed` and as the cause of queue rejections. */
+  lastError: RefreshError | null;
+}
+
+export interface RoutingDeps {
+  actor: Actor<RefreshMachine>;
+  holder: TokenHolder;
+  waiters: Waiters;
+  events: SessionEmitter;
+  refreshes: RefreshRecord;
+  now: () => number;
+}
+
+/** Act on every event the machine emits. Returns nothing to stop: it lives as long as the actor. */
+export function routeEmitted(deps: RoutingDeps): void {
+  const { actor, holder, waiters, events, refreshes, now } = deps;
+  const settleWithCurrent = (settle: (outcome: Parameters<Waiters['settleAll']>[0]) => number) => {
+    const credential = holder.credential();
+    return settle(credential ? { credential } : { error: new SessionExpiredError() });
+  };
+  actor.on('*', (emitted: RefreshEmitted) => {
+    switch (emitted.type) {
+      case 'request.replay':
+        settleWithCurrent((outcome) => (waiters.settle(emitted.requestId, outcome), 1));
+        break;
+      case 'request.reject':
+        waiters.settle(emitted.requestId, { error: new SessionExpiredError() });
+        break;
+      case 'queue.release':
+        events.log({ type: 'queue.released', count: settleWithCurrent((outcome) => waiters.settleAll(outcome)) });
+        break;
+      case 'queue.reject': {
+        const cause = refreshes.lastError ?? undefined;
+        const error = emitted.code === 'SESSION_EXPIRED' ? new SessionExpiredError(undefined, { cause }) : new RefreshUnavailableError({ cause });
+        events.log({ type: 'queue.rejected', code: emitted.code, count: waiters.settleAll({ error }) });
+        break;
+      }
+      case 'refreshed': {
+        const durationMs = now() - refreshes.startedAt;
+        refreshes.last = { at: now(), outcome: 'ok', source: emitted.source, durationMs };
+        refreshes.lastError = null;
+        events.log({ type: 'refresh.done', source: emitted.source, durationMs });
+        events.emit('refreshed', { tokenVersion: emitted.tokenVersion, source: emitted.source, trigger: emitted.trigger, expiresAt: holder.tokens?.expiresAt ?? null });
+        break;
+      }
+      case 'refreshFailed': {
+        const { failure, attempt, willRetry } = emitted;
+        refreshes.last = { at: now(), outcome: failure.kind, durationMs: now() - refreshes.startedAt };
+        events.log({ type: 'refresh.failed', kind: failure.kind, code: failure.code, reason: failure.reason, status: failure.status, willRetry });
+        events.emit('refreshFailed', { error: refreshes.lastError, failure, attempt, willRetry });
+        break;
+      }
+      case 'loggedOut': {
+        const failedWith = holder.tokens;
+        holder.drop();
+        // A session that gave up (permanent failures, no refresh token) clears the store only
+        // if it still holds what failed: another tab or instance may have rotated meanwhile,
+        // and its fresh tokens must not be wiped by the loser of that race.
+        if (emitted.reason === 'permanentFailures' || emitted.reason === 'noRefreshToken') {
+          void holder.serial(async () => {
+            const stored = await holder.read();
+            if (stored && failedWith && (stored.accessToken !== failedWith.accessToken || stored.refreshToken !== failedWith.refreshToken)) {
+              adoptRecord(deps, stored);
+            } else if (stored) {
+              await holder.clear();
+            }
+          }).catch(() => undefined);
+        }
+        events.log({ type: 'loggedOut', reason: emitted.reason });
+        events.emit('loggedOut', { reason: emitted.reason });
+        break;
+      }
+    }
+  });
+  if (events.logging) {
+    let previous = 'idle';
+    actor.subscribe((snapshot) => {
+      const state = selectState(snapshot);
+      if (state !== previous) events.log({ type: 'state', from: previous, to: state, queued: waiters.size });
+      previous = state;
+    });
+  }
+}

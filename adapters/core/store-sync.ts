@@ -1,0 +1,77 @@
+/**
+ * A session and its store after the start: the initial load, and following what other tabs
+ * and instances write (rule 9: through the one actor, never around it).
+ */
+import type { Actor } from 'xstate';
+import type { RefreshMachine } from '../../machines/refresh.machine.js';
+import type { StoredTokens, TokenSet, TokenStore } from './ports.js';
+import type { TokenHolder } from './token-holder.js';
+
+export interface StoreSyncDeps {
+  holder: TokenHolder;
+  store: TokenStore;
+  actor: Actor<RefreshMachine>;
+  disposed: () => boolean;
+}
+
+/** Hold a record another tab or instance wrote (or clear, if it is gone), through the actor. */
+export function adoptRecord({ holder, actor }: Pick<StoreSyncDeps, 'holder' | 'actor'>, record: StoredTokens | null): void {
+  const snapshot = actor.getSnapshot();
+  if (!record) {
+    if (holder.tokens && !snapshot.hasTag('loggedOut')) actor.send({ type: 'LOGOUT', reason: 'remote' });
+    return;
+  }
+  if (holder.holds(record)) return;
+  const facts = holder.hold(record);
+  actor.send(snapshot.hasTag('loggedOut') ? { type: 'LOGIN', ...facts } : { type: 'TOKENS_UPDATED', ...facts });
+}
+
+/** Follow the store's change notifications. Returns how to stop. */
+export function followStore(deps: StoreSyncDeps): (() => void) | undefined {
+  const { holder, store, disposed } = deps;
+  const changed = async () => {
+    if (disposed() || holder.writing) return;
+    const record = await holder.read();
+    if (disposed()) return;
+    // While a write of ours is owed, only a record newer than what it replaces wins.
+    if (record && !holder.supersedes(record)) return;
+    adoptRecord(deps, record);
+  };
+  return store.subscribe?.(() => void changed().catch(() => undefined));
+}
+
+/**
+ * Start from the given tokens, or from what the store holds. Resolves (or returns
+ * synchronously, for a synchronous store) once the actor has them. A store that cannot be
+ * read now (down, or slower than `storeTimeoutMs`) is not "no session": the session stays
+ * idle without tokens, so the first request starts a refresh whose double-check reads the
+ * store again (and backs off while it is still unreachable) instead of logging out for good.
+ */
+export function loadInitial(deps: StoreSyncDeps, tokens: TokenSet | undefined): Promise<void> | undefined {
+  const { holder, actor, disposed } = deps;
+  const begin = (record: StoredTokens | null) => {
+    if (disposed()) return;
+    if (record) actor.send({ type: 'TOKENS_UPDATED', ...holder.hold(record) });
+    else actor.send({ type: 'LOGOUT', reason: 'noSession' });
+  };
+  if (tokens) {
+    const given = holder.withExpiry(tokens);
+    return holder.serial(() => holder.write(given)).then(begin, () => {
+      // The store refused the first tokens: use them from memory, write them later.
+      if (disposed()) return;
+      const facts = holder.holdUnsaved(given, undefined);
+      if (facts) actor.send({ type: 'TOKENS_UPDATED', ...facts });
+    });
+  }
+  let first: StoredTokens | null | Promise<StoredTokens | null>;
+  try {
+    first = holder.read();
+  } catch {
+    return undefined;
+  }
+  if (!(first instanceof Promise)) {
+    begin(first);
+    return undefined;
+  }
+  return first.then(begin, () => undefined);
+}

@@ -1,0 +1,278 @@
+/**
+ * The tokens a session holds, and every way it reaches its store: bounded calls
+ * (`storeTimeoutMs`), one at a time, with its own writes told apart from other tabs' and
+ * instances' (which it follows), and writes that failed kept in memory and tried again
+ * (rule 14). Holds tokens, never hands them to the machine: the machine gets facts.
+ */
+import { AuthchartError, isAuthchartError, StoreUnavailableError } from './errors.js';
+import { expiryOfTokenSet, refreshTime } from './expiry.js';
+import type { MaybePromise, StoredTokens, TokenSet, TokenStore } from './ports.js';
+import type { Credential } from './waiters.js';
+
+/** What the machine keeps of a token set. Never a token. */
+export interface TokenFacts {
+  tokenVersion: number;
+  expiresAt: number | null;
+  refreshAt: number | null;
+}
+
+export interface TokenHolderOptions {
+  store: TokenStore;
+  storeTimeoutMs: number;
+  now: () => number;
+  leewayMs: number;
+  minRefreshIntervalMs: number;
+  proactive: boolean;
+}
+
+/** A write that failed: the tokens the session uses anyway, and the store version they replace (undefined: whatever is there). */
+interface Unsaved {
+  tokens: TokenSet;
+  baseVersion: number | undefined;
+}
+
+const MAX_RETRY_MS = 30_000;
+
+function unref(timer: ReturnType<typeof setTimeout>): void {
+  (timer as { unref?: () => void }).unref?.();
+}
+
+/** The store error's name and message only: a store's own errors may quote what it was given. */
+function sanitize(error: unknown): Error {
+  const copy = new Error(typeof (error as { message?: unknown })?.message === 'string' ? (error as Error).message : 'store error');
+  copy.name = typeof (error as { name?: unknown })?.name === 'string' ? (error as Error).name : 'Error';
+  return copy;
+}
+
+export class TokenHolder {
+  private current: { tokens: StoredTokens; tokenVersion: number } | null = null;
+  private versions = 0;
+  private selfWrites = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private unsaved: Unsaved | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private retryDelay = 1_000;
+  private stopped = false;
+
+  constructor(
+    private readonly options: TokenHolderOptions,
+    /** Told when a write that failed earlier is given up for a newer record in the store. */
+    private readonly onSuperseded: (record: StoredTokens | null) => void,
+  ) {}
+
+  /** The tokens held now. */
+  get tokens(): StoredTokens | null {
+    return this.current?.tokens ?? null;
+  }
+
+  get tokenVersion(): number {
+    return this.current?.tokenVersion ?? 0;
+  }
+
+  /** Whether new tokens are held that the store has not taken yet (its writes failed). */
+  get hasUnsavedWrite(): boolean {
+    return this.unsaved !== null;
+  }
+
+  credential(): Credential | null {
+    return this.current ? { accessToken: this.current.tokens.accessToken, tokenVersion: this.current.tokenVersion } : null;
+  }
+
+  /** A known expiry that has passed. A token with no known expiry is used until a 401. */
+  isExpired(): boolean {
+    const expiresAt = this.current?.tokens.expiresAt;
+    return expiresAt !== undefined && expiresAt <= this.options.now();
+  }
+
+  /** Hold `record` as the session's tokens, under a new token version. */
+  hold(record: StoredTokens): TokenFacts {
+    this.current = { tokens: record, tokenVersion: ++this.versions };
+    const expiresAt = record.expiresAt ?? null;
+    const { proactive, leewayMs, minRefreshIntervalMs, now } = this.options;
+    return { tokenVersion: this.current.tokenVersion, expiresAt, refreshAt: proactive ? refreshTime(expiresAt, now(), leewayMs, minRefreshIntervalMs) : null };
+  }
+
+  /** Replace the held record without a new token version (same access token, e.g. a rotated refresh token kept). */
+  keep(record: StoredTokens): void {
+    if (this.current) this.current = { tokens: record, tokenVersion: this.current.tokenVersion };
+  }
+
+  /** Forget the tokens (logged out). A write still owed is dropped with them. */
+  drop(): void {
+    this.current = null;
+    this.forgetUnsaved();
+  }
+
+  /** Whether `record` is what is held (same tokens). */
+  holds(record: TokenSet): boolean {
+    const held = this.current?.tokens;
+    return held !== undefined && held.accessToken === record.accessToken && held.refreshToken === record.refreshToken;
+  }
+
+  /** A token set the app handed over, with its expiry filled in by the clock rule. */
+  withExpiry(tokens: TokenSet): TokenSet {
+    const expiresAt = expiryOfTokenSet(tokens, this.options.now());
+    const out: TokenSet = { accessToken: tokens.accessToken };
+    if (tokens.refreshToken !== undefined) out.refreshToken = tokens.refreshToken;
+    if (expiresAt !== undefined) out.expiresAt = expiresAt;
+    return out;
+  }
+
+  // ── the store, bounded ──────────────────────────────────────────────────────────────
+
+  /**
+   * Run one store call within `storeTimeoutMs`. A store that answers synchronously (memory,
+   * Web Storage) is answered synchronously. Anything it throws that is not already an
+   * authchart error, and a call past the bound, is a {@link StoreUnavailableError}.
+   */
+  private bounded<T>(operation: string, call: () => MaybePromise<T>): MaybePromise<T> {
+    const failed = (error: unknown) => (isAuthchartError(error) ? (error as AuthchartError) : new StoreUnavailableError(operation, { cause: sanitize(error) }));
+    let result: MaybePromise<T>;
+    try {
+      result = call();
+    } catch (error) {
+      throw failed(error);
+    }
+    if (!(result instanceof Promise)) return result;
+    const timeoutMs = this.options.storeTimeoutMs;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StoreUnavailableError(operation, { timeoutMs })), timeoutMs);
+      unref(timer);
+      (result as Promise<T>).then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(failed(error));
+        },
+      );
+    });
+  }
+
+  /** Read the store's record (bounded). */
+  read(): MaybePromise<StoredTokens | null> {
+    return this.bounded('read the tokens', () => this.options.store.get());
+  }
+
+  /** Write a record (bounded), marked as this session's own so its echo is not followed. */
+  write(tokens: TokenSet, expectedVersion?: number): Promise<StoredTokens | null> {
+    this.selfWrites++;
+    return Promise.resolve()
+      .then(() => this.bounded('write the tokens', () => this.options.store.set(tokens, expectedVersion === undefined ? undefined : { expectedVersion })))
+      .finally(() => {
+        this.selfWrites--;
+      });
+  }
+
+  clear(): Promise<void> {
+    this.selfWrites++;
+    return Promise.resolve()
+      .then(() => this.bounded('clear the tokens', () => this.options.store.clear()))
+      .finally(() => {
+        this.selfWrites--;
+      });
+  }
+
+  /** Whether a write of this session's is under way (a change heard now is its echo). */
+  get writing(): boolean {
+    return this.selfWrites > 0;
+  }
+
+  /** Run store operations one at a time (login, push, logout); a failed one does not stop the next. */
+  serial<T>(op: () => T | Promise<T>): Promise<T> {
+    const next = this.queue.then(op, op);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Settles when the serial operations queued so far have. */
+  settled(): Promise<void> {
+    return this.queue.then(() => undefined);
+  }
+
+  // ── writes that failed ──────────────────────────────────────────────────────────────
+
+  /**
+   * The store refused `tokens` (or did not answer): hold them anyway, under a new token
+   * version when the access token is new, and try the write again later with backoff. The
+   * session never goes back to tokens the server has rotated away (rule 11).
+   */
+  holdUnsaved(tokens: TokenSet, baseVersion: number | undefined): TokenFacts | null {
+    const record: StoredTokens = { ...tokens, version: baseVersion ?? 0 };
+    this.unsaved = { tokens, baseVersion };
+    this.retryDelay = 1_000;
+    this.scheduleRetry();
+    if (this.current && this.current.tokens.accessToken === tokens.accessToken) {
+      this.keep(record);
+      return null;
+    }
+    return this.hold(record);
+  }
+
+  /** Try the owed write now (a refresh does, before it reads the store). Resolves whether the store is in step. */
+  async flush(): Promise<boolean> {
+    const unsaved = this.unsaved;
+    if (!unsaved) return true;
+    let written: StoredTokens | null;
+    try {
+      written = await this.write(unsaved.tokens, unsaved.baseVersion);
+    } catch {
+      if (this.unsaved === unsaved) this.scheduleRetry();
+      return false;
+    }
+    if (this.unsaved !== unsaved) return true;
+    if (written) {
+      this.forgetUnsaved();
+      this.keep(written);
+      return true;
+    }
+    // The store moved on (a write that timed out landed late, or another tab or instance
+    // wrote). Ours landed: done. Someone else's: theirs is newer than what we based ours on.
+    let current: StoredTokens | null;
+    try {
+      current = await this.read();
+    } catch {
+      this.scheduleRetry();
+      return false;
+    }
+    if (this.unsaved !== unsaved) return true;
+    this.forgetUnsaved();
+    if (current && current.accessToken === unsaved.tokens.accessToken && current.refreshToken === unsaved.tokens.refreshToken) {
+      this.keep(current);
+    } else {
+      this.onSuperseded(current);
+    }
+    return true;
+  }
+
+  /** A record another tab or instance wrote while ours was owed: the store wins if it is newer than our base. */
+  supersedes(record: StoredTokens): boolean {
+    return this.unsaved === null || this.unsaved.baseVersion === undefined || record.version > this.unsaved.baseVersion;
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer) return;
+    const delay = this.retryDelay;
+    this.retryDelay = Math.min(MAX_RETRY_MS, this.retryDelay * 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.serial(() => this.flush());
+    }, delay);
+    unref(this.retryTimer);
+  }
+
+  private forgetUnsaved(): void {
+    this.unsaved = null;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  /** Stop retrying (the session is disposed). */
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+}

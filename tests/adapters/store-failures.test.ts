@@ -1,0 +1,192 @@
+/**
+ * Rule 14: stores that hang, throw or lose a race. Every store call is bounded, the session
+ * recovers by itself, and tokens the server rotated are never lost because a store failed.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { createSession, ErrorCode, isAuthchartError, memoryLock, memoryStore, RefreshError, webStorageStore, type AuthchartError, type TokenStore } from '../../adapters/index.js';
+import { oauthRefresher } from '../../adapters/oauth/index.js';
+import { createTokenServer, testUrls, tokenServerHandlers } from '../../adapters/testing/index.js';
+import { mock, track, useMockNetwork } from '../support/harness.js';
+
+useMockNetwork();
+
+function strictServer() {
+  const server = createTokenServer({ accessTokenTtlSeconds: 60 });
+  mock.use(...tokenServerHandlers(server));
+  const login = server.login();
+  return { server, tokens: { accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: Date.now() + 60_000 } };
+}
+const refresh = () => oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'spa' });
+
+/** A store whose calls can be made to hang (never answer) until released. */
+function hangingStore(inner: TokenStore) {
+  let hanging = false;
+  const parked: (() => void)[] = [];
+  const call = <T>(run: () => T | Promise<T>) =>
+    hanging ? new Promise<T>((resolve, reject) => parked.push(() => Promise.resolve(run()).then(resolve, reject))) : run();
+  const store: TokenStore = {
+    get: () => call(() => inner.get()),
+    set: (tokens, options) => call(() => inner.set(tokens, options)),
+    clear: () => call(() => inner.clear()),
+  };
+  return {
+    store,
+    hang: () => (hanging = true),
+    recover: () => {
+      hanging = false;
+      for (const run of parked.splice(0)) run();
+    },
+  };
+}
+
+/** localStorage that throws on every write (quota exceeded, Safari private mode). */
+function quotaStorage(): Storage {
+  const data = new Map<string, string>();
+  let full = false;
+  return {
+    get length() {
+      return data.size;
+    },
+    clear: () => data.clear(),
+    getItem: (key) => data.get(key) ?? null,
+    key: (index) => [...data.keys()][index] ?? null,
+    removeItem: (key) => void data.delete(key),
+    setItem: (key, value) => {
+      if (full) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      data.set(key, value);
+    },
+    set full(value: boolean) {
+      full = value;
+    },
+  } as Storage & { full: boolean };
+}
+
+describe('a store call that never answers (item 6)', () => {
+  it('mid-refresh: the session does not stay refreshing; it uses the new tokens and writes them once the store answers', async () => {
+    const { server, tokens } = strictServer();
+    const backing = memoryStore(tokens);
+    const hung = hangingStore(backing);
+    const session = createSession({ refresh: refresh(), store: hung.store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    server.expireAccessTokens();
+    hung.hang();
+    const token = track(session.getAccessToken());
+    await vi.advanceTimersByTimeAsync(60_000);
+    // The double-check's read hangs first: a transient failure past storeTimeoutMs, then backoff.
+    expect(session.getStatus().state).not.toBe('refreshing');
+    hung.recover();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(typeof token.value === 'string' || isAuthchartError(token.error, ErrorCode.REFRESH_UNAVAILABLE)).toBe(true);
+    const again = track(session.getAccessToken());
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(typeof again.value).toBe('string');
+    expect(server.authenticate(`Bearer ${again.value}`)).toMatchObject({ ok: true });
+    expect(server.stats.reuseDetected).toBe(0);
+    await session.dispose();
+  });
+
+  it('at start: an aborted request, login() and logout() all settle within their bounds', async () => {
+    const { tokens } = strictServer();
+    const hung = hangingStore(memoryStore(tokens));
+    hung.hang();
+    const session = createSession({ refresh: refresh(), store: hung.store, wake: false, storeTimeoutMs: 2_000 });
+    const controller = new AbortController();
+    const aborted = track(session.getAccessToken({ signal: controller.signal }));
+    controller.abort();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(aborted.settled).toBe(true);
+    const loggedIn = track(session.login(tokens));
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(loggedIn.settled).toBe(true);
+    const loggedOut = track(session.logout());
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(loggedOut.settled).toBe(true);
+    expect(isAuthchartError(loggedOut.error, ErrorCode.STORE_UNAVAILABLE)).toBe(true);
+    await session.dispose();
+  });
+});
+
+describe('Web Storage writes that throw (item 7)', () => {
+  it('a refresh keeps the rotated tokens in memory and never presents the old refresh token again', async () => {
+    const { server, tokens } = strictServer();
+    const storage = quotaStorage() as Storage & { full: boolean };
+    const store = webStorageStore({ storage });
+    await store.set(tokens);
+    const session = createSession({ refresh: refresh(), store, wake: false });
+    const warnings: AuthchartError[] = [];
+    session.on('warning', (event) => warnings.push(event.error));
+    await vi.advanceTimersByTimeAsync(0);
+    storage.full = true;
+    for (let round = 0; round < 3; round++) {
+      server.expireAccessTokens();
+      const token = track(session.refresh());
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(token.error).toBeUndefined();
+    }
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated', 'rotated']);
+    expect(warnings.length).toBeGreaterThan(0);
+    expect(warnings.every((w) => isAuthchartError(w, ErrorCode.STORE_UNAVAILABLE))).toBe(true);
+    expect(session.getStatus().unsavedTokens).toBe(true);
+    // The storage has room again: the tokens are written by themselves.
+    storage.full = false;
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(session.getStatus().unsavedTokens).toBe(false);
+    const stored = (await store.get())!;
+    expect(server.isAlive(stored.refreshToken!)).toBe(true);
+    expect(server.authenticate(`Bearer ${stored.accessToken}`)).toMatchObject({ ok: true });
+    await session.dispose();
+  });
+
+  it('login() with a full storage signs in from memory and warns STORE_UNAVAILABLE instead of rejecting with a raw QuotaExceededError', async () => {
+    const { tokens } = strictServer();
+    const storage = quotaStorage() as Storage & { full: boolean };
+    storage.full = true;
+    const session = createSession({ refresh: refresh(), store: webStorageStore({ storage }), wake: false });
+    const warnings: AuthchartError[] = [];
+    session.on('warning', (event) => warnings.push(event.error));
+    await session.login(tokens);
+    expect(await session.getAccessToken()).toBe(tokens.accessToken);
+    expect(warnings.map((w) => w.code)).toEqual([ErrorCode.STORE_UNAVAILABLE]);
+    await session.dispose();
+  });
+});
+
+describe('the loser of a race does not clear the winner\'s tokens', () => {
+  it('a tab that gives up after another tab rotated leaves the store with the fresh tokens', async () => {
+    const { server, tokens } = strictServer();
+    const shared = memoryStore(tokens);
+    let stale = false;
+    // The losing tab's re-read after its failure is served before the winner's write lands.
+    const lagging: TokenStore = {
+      get: () => {
+        if (!stale) return shared.get();
+        stale = false;
+        return { ...tokens, version: 1 };
+      },
+      set: (t, o) => shared.set(t, o),
+      clear: () => shared.clear(),
+    };
+    const loser = createSession({
+      refresh: async () => {
+        stale = true;
+        // Meanwhile the winner rotated the refresh token and stored its tokens.
+        const fresh = server.login();
+        shared.set({ accessToken: fresh.access_token, refreshToken: fresh.refresh_token, expiresAt: Date.now() + 60_000 });
+        throw new RefreshError({ kind: 'permanent', reason: 'invalid_grant', status: 400 });
+      },
+      store: lagging,
+      maxPermanentFailures: 1,
+      lock: memoryLock(),
+      wake: false,
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    const outcome = track(loser.refresh());
+    await vi.advanceTimersByTimeAsync(200);
+    expect(outcome.settled).toBe(true);
+    const left = shared.get() as { accessToken: string } | null;
+    expect(left).not.toBeNull();
+    expect(server.authenticate(`Bearer ${left!.accessToken}`)).toMatchObject({ ok: true });
+    await loser.dispose();
+  });
+});
