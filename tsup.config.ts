@@ -29,6 +29,7 @@ export default defineConfig({
     testing: 'adapters/testing/index.ts',
     'testing-node': 'adapters/testing/node.ts',
     redis: 'adapters/redis/index.ts',
+    postgres: 'adapters/postgres/index.ts',
     server: 'adapters/server/index.ts',
     machine: 'adapters/machine/index.ts',
     apollo: 'adapters/apollo/index.ts',
@@ -48,7 +49,7 @@ export default defineConfig({
   target: 'es2022',
   // Peers, with their subpaths (`@apollo/client/link`, `@angular/common/http`, `svelte/store`).
   external: [
-    'xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis', 'react', '@xstate/react',
+    'xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis', 'pg', 'react', '@xstate/react',
     /^@apollo\/client(\/|$)/, /^rxjs(\/|$)/, /^@urql\/core(\/|$)/, 'wonka', /^graphql-ws(\/|$)/, /^@tanstack\/query-core(\/|$)/,
     'vue', /^svelte(\/|$)/, /^@angular\/(core|common)(\/|$)/,
   ],

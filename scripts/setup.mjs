@@ -4,16 +4,24 @@
 // tests. On a machine where they cannot be installed (not root, no apt-get) it says so;
 // the suites that need them then fail in CI (CI=true) and are reported missing elsewhere.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 /** Debian packages the suites use, by the binary that proves they are there. */
 export const requirements = [
   { binary: '/usr/bin/redis-server', pkg: 'redis-server', for: 'the Redis suites' },
+  { binary: '/usr/bin/redis-cli', pkg: 'redis-tools', for: 'the Redis Cluster suite (redis-cli --cluster create)' },
   { binary: '/usr/bin/chromium', pkg: 'chromium', for: 'the browser suites' },
+  // Debian installs PostgreSQL's server binaries under /usr/lib/postgresql/<version>/bin.
+  { binary: () => postgresBinaries(), pkg: 'postgresql', for: 'the PostgreSQL suites (initdb, pg_ctl)' },
 ];
 
+function postgresBinaries() {
+  const root = '/usr/lib/postgresql';
+  return existsSync(root) && readdirSync(root).some((version) => existsSync(`${root}/${version}/bin/initdb`) && existsSync(`${root}/${version}/bin/pg_ctl`));
+}
+
 export function missing() {
-  return requirements.filter((r) => !existsSync(r.binary));
+  return requirements.filter((r) => !(typeof r.binary === 'function' ? r.binary() : existsSync(r.binary)));
 }
 
 export function setup() {

@@ -3,6 +3,7 @@
  * node-redis (`redis` v4-v6) and ioredis. authchart never creates a connection: the user
  * passes the clients they already have.
  */
+import { InvalidOptionsError } from '../core/errors.js';
 import { RedisUnavailableError } from './errors.js';
 
 /**
@@ -24,8 +25,9 @@ export type RedisClientLike = NodeRedisClientLike | IoRedisClientLike;
 
 /**
  * A separate connection in subscriber mode, for pub/sub: node-redis `client.duplicate()`
- * (connected) or ioredis `client.duplicate()`. A connection that subscribes can run no
- * other command, which is why it is its own option.
+ * (connected) or ioredis `client.duplicate()`; on a Cluster, `cluster.duplicate()` of either
+ * (an ioredis Cluster created with `shardedSubscribers: true` for sharded pub/sub). A
+ * connection that subscribes can run no other command, which is why it is its own option.
  */
 export type RedisSubscriberLike =
   | { subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>; unsubscribe(...args: any[]): Promise<unknown> }
@@ -41,6 +43,13 @@ export interface Commander {
    * worse than a clear failure.
    */
   ready?: () => boolean;
+  /**
+   * Called when a command for `key` failed without a reply from Redis or went unanswered:
+   * a chance for the client to learn the Cluster's new layout (a primary died and a replica
+   * took its slots). Given, each attempt is also bounded on its own, so a command queued
+   * for a dead node is not waited for until the whole bound is spent.
+   */
+  stalled?: (key: string) => void;
 }
 
 /** What authchart needs of a subscriber connection. */
@@ -55,6 +64,11 @@ function isNodeRedisCluster(client: object): boolean {
   return 'masters' in client && 'slots' in client;
 }
 
+/** True for a Redis Cluster client: node-redis `createCluster()` or ioredis `Redis.Cluster`. */
+export function isClusterClient(client: object): boolean {
+  return isNodeRedisCluster(client) || (client as { isCluster?: unknown }).isCluster === true;
+}
+
 /** Wrap a user's client. ioredis is recognised by `call`, node-redis by `sendCommand`. */
 export function toCommander(client: RedisClientLike): Commander {
   const anyClient = client as unknown as Record<string, unknown>;
@@ -67,7 +81,23 @@ export function toCommander(client: RedisClientLike): Commander {
   }
   if (isFunction(anyClient.sendCommand)) {
     const node = client as NodeRedisClientLike;
-    if (isNodeRedisCluster(client)) return { send: (args, key) => node.sendCommand(key, false, args) };
+    if (isNodeRedisCluster(client)) {
+      // node-redis (5.x) learns a new Cluster layout only from a MOVED or ASK reply: commands
+      // for a primary that died wait for it to come back, however long, even after its
+      // replica took over. A read of the key sent to a random node (no routing key) gets
+      // MOVED from a node that does not own it, and node-redis then reloads the layout.
+      // The random node may be the dead one (its probe then waits too): probes are not
+      // awaited, at most one per 100 ms.
+      let lastProbe = 0;
+      return {
+        send: (args, key) => node.sendCommand(key, false, args),
+        stalled: (key) => {
+          if (Date.now() - lastProbe < 100) return;
+          lastProbe = Date.now();
+          node.sendCommand(undefined, true, ['EXISTS', key]).catch(() => undefined);
+        },
+      };
+    }
     const commander: Commander = { send: (args) => node.sendCommand(args) };
     if (typeof anyClient.isReady === 'boolean') commander.ready = () => anyClient.isReady === true;
     return commander;
@@ -105,6 +135,69 @@ export function toSubscriberPort(subscriber: RedisSubscriberLike): SubscriberPor
   throw new TypeError('[authchart] The subscriber must be a node-redis or ioredis connection (client.duplicate()).');
 }
 
+/** What authchart needs of a subscriber connection for sharded pub/sub: one channel per session. */
+export interface ShardedSubscriberPort {
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+}
+
+/**
+ * Wrap a user's subscriber connection for `SSUBSCRIBE`. Refuses, with the fix in the
+ * message, a connection that cannot route sharded subscriptions (an ioredis Cluster made
+ * without `shardedSubscribers: true` would subscribe on a random node and hear nothing).
+ */
+export function toShardedSubscriberPort(subscriber: RedisSubscriberLike): ShardedSubscriberPort {
+  const anySub = subscriber as unknown as Record<string, unknown>;
+  if (isFunction(anySub.call) && isFunction(anySub.on)) {
+    if (anySub.isCluster === true && (anySub.options as { shardedSubscribers?: unknown } | undefined)?.shardedSubscribers !== true) {
+      throw new InvalidOptionsError(
+        "Sharded pub/sub on an ioredis Cluster needs a subscriber created with `shardedSubscribers: true` (new Redis.Cluster(nodes, { shardedSubscribers: true })), or pubsub: 'global'.",
+      );
+    }
+    const io = subscriber as unknown as {
+      ssubscribe(channel: string): Promise<unknown>;
+      sunsubscribe(channel: string): Promise<unknown>;
+      on(event: 'smessage', listener: (channel: string, message: string) => void): unknown;
+    };
+    const handlers = new Map<string, (message: string) => void>();
+    let listening = false;
+    return {
+      async subscribe(channel, onMessage) {
+        handlers.set(channel, onMessage);
+        if (!listening) {
+          listening = true;
+          io.on('smessage', (from, message) => handlers.get(from)?.(message));
+        }
+        await io.ssubscribe(channel);
+      },
+      async unsubscribe(channel) {
+        handlers.delete(channel);
+        await io.sunsubscribe(channel);
+      },
+    };
+  }
+  if (isFunction(anySub.sSubscribe) && isFunction(anySub.sUnsubscribe)) {
+    const node = subscriber as unknown as {
+      sSubscribe(channel: string, listener: (message: unknown) => void): Promise<unknown>;
+      sUnsubscribe(channel: string, listener?: (message: unknown) => void): Promise<unknown>;
+    };
+    const listeners = new Map<string, (message: unknown) => void>();
+    return {
+      async subscribe(channel, onMessage) {
+        const listener = (message: unknown) => onMessage(String(message));
+        listeners.set(channel, listener);
+        await node.sSubscribe(channel, listener);
+      },
+      async unsubscribe(channel) {
+        const listener = listeners.get(channel);
+        listeners.delete(channel);
+        await node.sUnsubscribe(channel, listener);
+      },
+    };
+  }
+  throw new InvalidOptionsError("The subscriber cannot do sharded pub/sub (SSUBSCRIBE): pass a node-redis (v4.6+) or ioredis connection, or pubsub: 'global'.");
+}
+
 /** Copy only what identifies a client error: its arguments (tokens) must not travel in a cause. */
 function sanitize(error: unknown): Error {
   const source = error as { name?: unknown; message?: unknown; code?: unknown } | null;
@@ -128,12 +221,21 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * Run one idempotent operation within `timeoutMs`: not sent while the connection is down
  * (see {@link Commander.ready}), retried after a quick failure, awaited while it hangs. Past
  * the bound: {@link RedisUnavailableError}. Errors Redis answered with (other than the
- * retryable LOADING/BUSY/TRYAGAIN/…DOWN) are thrown at once, wrapped the same way.
+ * retryable LOADING/BUSY/TRYAGAIN/…DOWN/MOVED/ASK) are thrown at once, wrapped the same way.
+ *
+ * With a client that reports stalls ({@link Commander.stalled}), an attempt unanswered after
+ * a quarter of the bound is not given up: the next one is sent alongside it, and whichever
+ * answers first wins. A slow node is still heard; a dead one no longer holds the caller.
  */
-export async function bounded<T>(commander: Commander, operation: string, timeoutMs: number, run: () => Promise<T>): Promise<T> {
+export async function bounded<T>(commander: Commander, operation: string, timeoutMs: number, run: () => Promise<T>, key?: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  const stalled = key !== undefined && commander.stalled ? () => commander.stalled!(key) : null;
+  const attemptMs = stalled ? Math.max(250, timeoutMs / 4) : Infinity;
   let lastError: unknown;
   const unavailable = () => new RedisUnavailableError(operation, { cause: lastError === undefined ? undefined : sanitize(lastError) });
+  type Outcome = { ok: true; value: T; attempt: Promise<Outcome> } | { ok: false; error: unknown; attempt: Promise<Outcome> };
+  // Attempts sent and not answered yet (more than one only after a stall).
+  const running = new Set<Promise<Outcome>>();
   for (;;) {
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw unavailable();
@@ -142,27 +244,34 @@ export async function bounded<T>(commander: Commander, operation: string, timeou
       await sleep(Math.min(25, remaining));
       continue;
     }
+    const attempt: Promise<Outcome> = run().then(
+      (value) => ({ ok: true, value, attempt }),
+      (error: unknown) => ({ ok: false, error, attempt }),
+    );
+    running.add(attempt);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), remaining);
+      timer = setTimeout(() => resolve('timeout'), Math.min(remaining, attemptMs));
     });
-    const attempt = run();
-    // An abandoned attempt may still settle later: nothing waits for it.
-    attempt.catch(() => undefined);
-    try {
-      const outcome = await Promise.race([attempt, timedOut]);
-      if (outcome === 'timeout') throw unavailable();
-      return outcome as T;
-    } catch (error) {
-      if (error instanceof RedisUnavailableError) throw error;
-      const reply = replyErrorPrefix(error);
-      if (reply !== null && !RETRYABLE_REPLIES.has(reply)) throw new RedisUnavailableError(operation, { cause: sanitize(error) });
-      lastError = error;
-      await sleep(Math.min(50, Math.max(0, deadline - Date.now())));
-    } finally {
-      clearTimeout(timer);
+    const outcome = await Promise.race([...running, timedOut]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      if (Date.now() >= deadline || !stalled) throw unavailable();
+      lastError = new Error('A Redis command went unanswered.');
+      stalled();
+      continue;
     }
+    running.delete(outcome.attempt);
+    if (outcome.ok) return outcome.value;
+    const { error } = outcome;
+    const reply = replyErrorPrefix(error);
+    if (reply !== null && !RETRYABLE_REPLIES.has(reply)) throw new RedisUnavailableError(operation, { cause: sanitize(error) });
+    if (reply === null) stalled?.();
+    lastError = error;
+    await sleep(Math.min(50, Math.max(0, deadline - Date.now())));
   }
 }
 
-const RETRYABLE_REPLIES = new Set(['LOADING', 'BUSY', 'TRYAGAIN', 'MASTERDOWN', 'CLUSTERDOWN']);
+// MOVED and ASK reach us only when the client gave up following redirections (a Cluster
+// whose layout is changing): the command did not run; try again within the bound.
+const RETRYABLE_REPLIES = new Set(['LOADING', 'BUSY', 'TRYAGAIN', 'MASTERDOWN', 'CLUSTERDOWN', 'MOVED', 'ASK']);

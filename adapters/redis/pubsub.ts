@@ -1,15 +1,8 @@
-import { toSubscriberPort, type RedisSubscriberLike } from './client.js';
+import { toShardedSubscriberPort, toSubscriberPort, type RedisSubscriberLike, type ShardedSubscriberPort } from './client.js';
+import type { PubSubMode, SessionKeys } from './keys.js';
+import { parseMessage, type SessionMessage } from '../server/session-message.js';
 
-/** A message about one session: new tokens (`t`, with their version), cleared (`c`), lock released (`l`). */
-export type SessionMessage = { kind: 't'; version: number } | { kind: 'c' } | { kind: 'l' };
-
-export function parseMessage(message: string): { id: string; event: SessionMessage } | null {
-  const [id, kind, version] = message.split(':');
-  if (!id) return null;
-  if (kind === 't' && version !== undefined && /^\d+$/.test(version)) return { id, event: { kind: 't', version: Number(version) } };
-  if (kind === 'c' || kind === 'l') return { id, event: { kind } };
-  return null;
-}
+export type { SessionMessage };
 
 /**
  * One subscription per channel and subscriber connection, shared by every store and lock
@@ -94,4 +87,116 @@ export function hubFor(subscriber: RedisSubscriberLike, channel: string): PubSub
     byChannel.set(channel, hub);
   }
   return hub;
+}
+
+/**
+ * Sharded pub/sub: one `SSUBSCRIBE` per session that has listeners in this process, dropped
+ * (`SUNSUBSCRIBE`) when its last listener leaves. Subscribe and unsubscribe of one channel
+ * run in order, so a session that comes back right after it left stays subscribed.
+ */
+export class ShardedHub {
+  private readonly channels = new Map<string, { id: string; listeners: Set<(event: SessionMessage) => void>; active: Promise<boolean> }>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly port: ShardedSubscriberPort;
+
+  constructor(subscriber: RedisSubscriberLike) {
+    this.port = toShardedSubscriberPort(subscriber);
+  }
+
+  /** Run `step` after every earlier step on `channel`. */
+  private inOrder<T>(channel: string, step: () => Promise<T>): Promise<T> {
+    const run = (this.queues.get(channel) ?? Promise.resolve()).then(step, step);
+    const settled = run.catch(() => undefined);
+    this.queues.set(channel, settled);
+    void settled.then(() => {
+      if (this.queues.get(channel) === settled) this.queues.delete(channel);
+    });
+    return run;
+  }
+
+  private subscribe(channel: string): Promise<boolean> {
+    return this.inOrder(channel, () => this.port.subscribe(channel, (message) => this.dispatch(channel, message))).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Whether the channel's subscription is active; a failed one is tried again. */
+  ready(channel: string): Promise<boolean> {
+    const entry = this.channels.get(channel);
+    if (!entry) return Promise.resolve(false);
+    return entry.active.then((ok) => {
+      if (ok || this.channels.get(channel) !== entry) return ok;
+      entry.active = this.subscribe(channel);
+      return entry.active;
+    });
+  }
+
+  listen(id: string, channel: string, listener: (event: SessionMessage) => void): () => void {
+    let entry = this.channels.get(channel);
+    if (!entry) {
+      entry = { id, listeners: new Set(), active: this.subscribe(channel) };
+      this.channels.set(channel, entry);
+    }
+    entry.listeners.add(listener);
+    const mine = entry;
+    return () => {
+      if (!mine.listeners.delete(listener) || mine.listeners.size > 0) return;
+      if (this.channels.get(channel) === mine) this.channels.delete(channel);
+      void this.inOrder(channel, () => this.port.unsubscribe(channel)).catch(() => undefined);
+    };
+  }
+
+  /** Listeners registered now (tests check that evicted sessions leave none behind). */
+  get size(): number {
+    let count = 0;
+    for (const entry of this.channels.values()) count += entry.listeners.size;
+    return count;
+  }
+
+  /** Channels subscribed now. */
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  private dispatch(channel: string, message: string): void {
+    const entry = this.channels.get(channel);
+    const parsed = parseMessage(message);
+    if (!entry || !parsed || parsed.id !== entry.id) return;
+    for (const listener of [...entry.listeners]) {
+      try {
+        listener(parsed.event);
+      } catch {
+        // A listener's failure is its own; the others still hear the message.
+      }
+    }
+  }
+}
+
+const shardedHubs = new WeakMap<object, ShardedHub>();
+
+/** The sharded hub of this subscriber connection. */
+export function shardedHubFor(subscriber: RedisSubscriberLike): ShardedHub {
+  let hub = shardedHubs.get(subscriber);
+  if (!hub) {
+    hub = new ShardedHub(subscriber);
+    shardedHubs.set(subscriber, hub);
+  }
+  return hub;
+}
+
+/** The messages of one session, whichever the mode: what the store and the lock listen to. */
+export interface SessionEvents {
+  listen(listener: (event: SessionMessage) => void): () => void;
+  /** Resolves once messages can be heard (false when the subscription failed). */
+  ready(): Promise<boolean>;
+}
+
+export function sessionEvents(subscriber: RedisSubscriberLike, mode: PubSubMode, keys: SessionKeys): SessionEvents {
+  if (mode === 'sharded') {
+    const hub = shardedHubFor(subscriber);
+    return { listen: (listener) => hub.listen(keys.id, keys.channel, listener), ready: () => hub.ready(keys.channel) };
+  }
+  const hub = hubFor(subscriber, keys.channel);
+  return { listen: (listener) => hub.listen(keys.id, listener), ready: () => hub.ready() };
 }

@@ -22,6 +22,9 @@ export async function runScript(commander: Commander, { source, sha }: Script, k
   }
 }
 
+// Announcements use redis.pcall: a message that cannot be sent (SPUBLISH on a Redis older
+// than 7.0) must not fail the write it announces; listeners then learn at their next refresh.
+
 // The version that counts for compare-and-set: the stored one when the record is readable,
 // 0 when there is none (or it is corrupt: corrupt data is "no tokens", as for readers).
 const currentVersion = `
@@ -50,8 +53,9 @@ end
 
 /**
  * Write a record. KEYS[1] tokens hash. ARGV: data, expected version ('' = any), ttl ms
- * (0 = none), channel, hashed id. Returns the new version, or nil when the expected
- * version did not match. Publishes "<id>:t:<version>" (never a token).
+ * (0 = none), channel, hashed id, publish command (PUBLISH, or SPUBLISH to a channel in the
+ * key's slot). Returns the new version, or nil when the expected version did not match.
+ * Publishes "<id>:t:<version>" (never a token).
  */
 export const setScript = script(`${currentVersion}
 local effective, last = current(KEYS[1])
@@ -60,18 +64,18 @@ local version = last + 1
 redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[1])
 local ttl = tonumber(ARGV[3])
 if ttl and ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
-redis.call('PUBLISH', ARGV[4], ARGV[5] .. ':t:' .. version)
+redis.pcall(ARGV[6], ARGV[4], ARGV[5] .. ':t:' .. version)
 return version
 `);
 
 /**
  * Remove the record, keep its version counter (so a version from before can never match a
- * later record). KEYS[1] tokens hash. ARGV: channel, hashed id. Publishes "<id>:c".
+ * later record). KEYS[1] tokens hash. ARGV: channel, hashed id, publish command. Publishes "<id>:c".
  */
 export const clearScript = script(`${currentVersion}
 local effective, last = current(KEYS[1])
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HDEL', KEYS[1], 'd') end
-redis.call('PUBLISH', ARGV[1], ARGV[2] .. ':c')
+redis.pcall(ARGV[3], ARGV[1], ARGV[2] .. ':c')
 return last
 `);
 
@@ -98,11 +102,11 @@ end
 return 0
 `);
 
-/** Release only by the owner (compare-and-delete), and wake the waiters. KEYS[1] lock. ARGV: owner, channel, hashed id. 1 or 0. */
+/** Release only by the owner (compare-and-delete), and wake the waiters. KEYS[1] lock. ARGV: owner, channel, hashed id, publish command. 1 or 0. */
 export const releaseScript = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], ARGV[3] .. ':l')
+  redis.pcall(ARGV[4], ARGV[2], ARGV[3] .. ':l')
   return 1
 end
 return 0

@@ -2,9 +2,10 @@ import type { StoredTokens, TokenSet, TokenStore } from '../core/ports.js';
 import { positiveOption } from '../core/options.js';
 import { InvalidOptionsError } from '../core/errors.js';
 import { pickTokens, RECORD_FORMAT, validateRecord } from '../core/record.js';
-import { bounded, replyErrorPrefix, toCommander, type RedisClientLike, type RedisSubscriberLike } from './client.js';
-import { defaultPrefix, sessionKeys } from './keys.js';
-import { hubFor } from './pubsub.js';
+import { bounded, isClusterClient, replyErrorPrefix, toCommander, type Commander, type RedisClientLike, type RedisSubscriberLike } from './client.js';
+import { defaultPrefix, sessionKeys, type PubSubMode, type SessionKeys } from './keys.js';
+import { sessionEvents, type SessionEvents } from './pubsub.js';
+import { ownWrites } from '../server/own-writes.js';
 import { clearScript, runScript, setScript } from './scripts.js';
 
 /** Options shared by the Redis store, lock and session manager. */
@@ -34,10 +35,54 @@ export interface RedisConnectionOptions {
   prefix?: string;
   /**
    * Bound of one Redis operation (retries included while the connection is down). Past it
-   * the call fails with `REDIS_UNAVAILABLE`.
+   * the call fails with `REDIS_UNAVAILABLE`. On a Cluster, keep it above the time a failover
+   * takes (about `cluster-node-timeout` plus a second or two), so a write that meets one
+   * waits for the new primary instead of failing.
    * @default 2000
    */
   operationTimeoutMs?: number;
+  /**
+   * How changes are announced to other instances (writes, clears, lock releases):
+   * - `'global'`: one channel, `<prefix>events` (`PUBLISH`), on any Redis. On a Cluster every
+   *   message is forwarded to every node.
+   * - `'sharded'`: one channel per session, `<prefix>{<hashed id>}:events`, in the session's
+   *   slot (`SPUBLISH`/`SSUBSCRIBE`, Redis 7.0 or later): on a Cluster a message stays on the
+   *   shard that owns the session, and an instance subscribes only to the sessions it holds.
+   *   An ioredis Cluster subscriber needs `shardedSubscribers: true`.
+   *
+   * Every instance sharing a `prefix` must use the same mode.
+   * @default 'sharded' with a Cluster client, 'global' otherwise
+   * @example
+   * redisSessionManager({ client: cluster, subscriber: cluster.duplicate(), pubsub: 'sharded', refresh })
+   */
+  pubsub?: PubSubMode;
+}
+
+/** What the Redis store and lock of one session share: the wrapped client, key names, announcements. */
+export interface SessionConnection {
+  commander: Commander;
+  keys: SessionKeys;
+  /** `PUBLISH` or `SPUBLISH`, as the scripts call it. */
+  publish: 'PUBLISH' | 'SPUBLISH';
+  /** Messages of this session, with a subscriber. */
+  events: SessionEvents | null;
+}
+
+/** Check the connection options and derive what the store and lock of a session use. */
+export function sessionConnection(options: RedisConnectionOptions & { sessionId: string }, driver: string): SessionConnection {
+  const keysFor = (mode: PubSubMode) => sessionKeys(options.prefix ?? defaultPrefix, options.sessionId, mode, driver);
+  // The id is checked before the client, so a bad id is named as such.
+  keysFor('global');
+  const commander = toCommander(options.client);
+  const mode = options.pubsub ?? (isClusterClient(options.client) ? 'sharded' : 'global');
+  if (mode !== 'global' && mode !== 'sharded') throw new InvalidOptionsError(`${driver}: pubsub must be 'global' or 'sharded'.`);
+  const keys = keysFor(mode);
+  return {
+    commander,
+    keys,
+    publish: mode === 'sharded' ? 'SPUBLISH' : 'PUBLISH',
+    events: options.subscriber ? sessionEvents(options.subscriber, mode, keys) : null,
+  };
 }
 
 /**
@@ -94,21 +139,19 @@ export function parseStored(version: unknown, data: unknown): StoredTokens | nul
  * })
  */
 export function redisStore(options: RedisStoreOptions): TokenStore {
-  if (typeof options.sessionId !== 'string' || options.sessionId === '') throw new InvalidOptionsError('redisStore needs a sessionId.');
-  const commander = toCommander(options.client);
-  const keys = sessionKeys(options.prefix ?? defaultPrefix, options.sessionId);
+  const { commander, keys, publish, events } = sessionConnection(options, 'redisStore');
   const timeoutMs = positiveOption('operationTimeoutMs', options.operationTimeoutMs, 2000, 'number of milliseconds');
   const ttlOption = options.ttlMs ?? defaultRecordTtlMs;
   const ttlOf = (tokens: TokenSet): number => {
     const ttl = typeof ttlOption === 'function' ? ttlOption(tokens) : ttlOption;
     return ttl && ttl > 0 && Number.isFinite(ttl) ? Math.ceil(ttl) : 0;
   };
-  // The newest version this store object has read or written: its own writes, echoed back
-  // by pub/sub, need not wake its listeners.
-  let seenVersion = 0;
-  // (Reset when the record is gone: after a TTL expiry the counter starts again at 1.)
+  // Its own writes, echoed back by pub/sub, need not wake its listeners. (Reset when the
+  // record is gone: after a TTL expiry the counter starts again at 1.)
+  const own = ownWrites();
   const seen = (record: StoredTokens | null) => {
-    seenVersion = record ? Math.max(seenVersion, record.version) : 0;
+    if (record) own.saw(record.version);
+    else own.reset();
     return record;
   };
 
@@ -120,6 +163,7 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
           if (replyErrorPrefix(error) === 'WRONGTYPE') return null;
           throw error;
         }),
+        keys.tokens,
       );
       if (!Array.isArray(fields)) return null;
       return seen(parseStored(fields[0], fields[1]));
@@ -130,25 +174,25 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
       // The version is kept in its own field, set by the script.
       const data = JSON.stringify({ format: RECORD_FORMAT, ...record });
       const expected = setOptions?.expectedVersion;
-      const version = await bounded(commander, 'write tokens', timeoutMs, () =>
-        runScript(commander, setScript, keys.tokens, [data, expected === undefined ? '' : String(expected), ttlOf(record), keys.channel, keys.id]),
-      );
+      const version = await own.track(bounded(commander, 'write tokens', timeoutMs, () =>
+        runScript(commander, setScript, keys.tokens, [data, expected === undefined ? '' : String(expected), ttlOf(record), keys.channel, keys.id, publish]),
+        keys.tokens,
+      ));
       if (version === null || version === undefined) return null;
       const written: StoredTokens = { ...record, version: Number(version) };
-      seenVersion = Math.max(seenVersion, written.version);
+      own.saw(written.version);
       return written;
     },
     async clear() {
-      await bounded(commander, 'clear tokens', timeoutMs, () => runScript(commander, clearScript, keys.tokens, [keys.channel, keys.id]));
+      await bounded(commander, 'clear tokens', timeoutMs, () => runScript(commander, clearScript, keys.tokens, [keys.channel, keys.id, publish]), keys.tokens);
     },
   };
-  if (options.subscriber) {
-    const hub = hubFor(options.subscriber, keys.channel);
+  if (events) {
     store.subscribe = (listener) =>
-      hub.listen(keys.id, (event) => {
+      events.listen((event) => {
         if (event.kind === 'l') return;
-        if (event.kind === 't' && event.version <= seenVersion) return;
-        if (event.kind === 'c') seenVersion = 0;
+        if (event.kind === 't') return own.unlessOwn(event.version, listener);
+        own.reset();
         listener();
       });
   }

@@ -1,113 +1,19 @@
-/**
- * Many server instances, for real: 4 Node child processes, each its own session manager on
- * one Redis, against the rotating token server over HTTP (strict reuse detection: a second
- * refresh with the same refresh token would revoke the session).
- */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+/** The multi-process herd on one redis-server: 2 instances on node-redis, 2 on ioredis. */
+import { beforeAll } from 'vitest';
 import { redisStore } from '../../adapters/redis/index.js';
-import { startTestServers, type TestServers } from '../../adapters/testing/node-server.js';
-import { createTokenServer, type TokenServer } from '../../adapters/testing/token-server.js';
+import { describeInstancesHerd } from '../support/herd.js';
 import { uniquePrefix, useRedis, type Connection } from './support/clients.js';
-import { percentile, startInstance, type Instance } from './support/instances.js';
 
 const redis = useRedis();
-const PROCESSES = 4;
-let server: TokenServer;
-let servers: TestServers;
-let instances: Instance[] = [];
-let admin: Connection;
 const prefix = uniquePrefix();
+let admin: Connection;
 
 beforeAll(async () => {
-  server = createTokenServer({ accessTokenTtlSeconds: 60 });
-  servers = await startTestServers(server);
   admin = await redis.connectTo('node-redis');
-  instances = await Promise.all(
-    Array.from({ length: PROCESSES }, (_, i) =>
-      startInstance({
-        kind: i % 2 ? 'ioredis' : 'node-redis',
-        redisUrl: redis.server.url,
-        prefix,
-        tokenEndpoint: servers.tokenEndpoint,
-        api: servers.api,
-        apiOrigin: servers.apiOrigin,
-        lockTtlMs: 5000,
-        maxWaitMs: 10_000,
-      }),
-    ),
-  );
-}, 30_000);
-
-afterAll(async () => {
-  await Promise.all(instances.map((instance) => instance.stop()));
-  await servers?.close();
 });
 
-/** Sign `sessionId` in and store its tokens as already expired. Returns the refresh token. */
-async function expiredSession(sessionId: string): Promise<string> {
-  const login = server.login();
-  await redisStore({ client: admin.client, sessionId, prefix }).set({
-    accessToken: login.access_token,
-    refreshToken: login.refresh_token,
-    expiresAt: Date.now() - 1000,
-  });
-  return login.refresh_token;
-}
-
-describe('4 instances (child processes) on one Redis', () => {
-  it('25 concurrent requests each for one expired session: exactly one token call, 100/100 succeed', async () => {
-    const initial = await expiredSession('herd-session');
-    server.expireAccessTokens();
-    server.resetStats();
-    const started = Date.now();
-    const results = await Promise.all(instances.map((instance) => instance.run(['herd-session'], 25)));
-    const elapsed = Date.now() - started;
-    const ok = results.reduce((n, r) => n + r.ok, 0);
-    const lockWaits = results.flatMap((r) => r.lockWaitMs);
-    const requestMs = results.flatMap((r) => r.requestMs);
-    console.log(
-      `[figures] one session: processes=${PROCESSES} sessions=1 tokenCalls=${server.stats.refreshCalls} ` +
-        `requestsSucceeded=${ok}/${PROCESSES * 25} lockWaitP99=${percentile(lockWaits, 99).toFixed(1)}ms (n=${lockWaits.length}) ` +
-        `requestP99=${percentile(requestMs, 99).toFixed(1)}ms wall=${elapsed}ms`,
-    );
-    expect(results.flatMap((r) => r.errors)).toEqual([]);
-    expect(ok).toBe(100);
-    expect(server.stats.refreshCalls).toBe(1);
-    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated']);
-    expect(server.calls[0]!.refreshToken).toBe(initial);
-    // Every instance took part: each one's session refreshed or adopted under the lock.
-    expect(results.every((r) => r.ok === 25)).toBe(true);
-    const stored = await redisStore({ client: admin.client, sessionId: 'herd-session', prefix }).get();
-    expect(server.isAlive(stored!.refreshToken!)).toBe(true);
-  });
-
-  it('50 sessions at once from 4 instances: one token call per session, every request succeeds', async () => {
-    const sessions = Array.from({ length: 50 }, (_, i) => `user-${i}`);
-    const initial = new Map<string, string>();
-    for (const sessionId of sessions) initial.set(sessionId, await expiredSession(sessionId));
-    server.expireAccessTokens();
-    server.resetStats();
-    const started = Date.now();
-    const results = await Promise.all(instances.map((instance) => instance.run(sessions, 2)));
-    const elapsed = Date.now() - started;
-    const ok = results.reduce((n, r) => n + r.ok, 0);
-    const lockWaits = results.flatMap((r) => r.lockWaitMs);
-    const requestMs = results.flatMap((r) => r.requestMs);
-    console.log(
-      `[figures] many sessions: processes=${PROCESSES} sessions=${sessions.length} tokenCalls=${server.stats.refreshCalls} ` +
-        `requestsSucceeded=${ok}/${PROCESSES * sessions.length * 2} lockWaitP99=${percentile(lockWaits, 99).toFixed(1)}ms (n=${lockWaits.length}) ` +
-        `requestP99=${percentile(requestMs, 99).toFixed(1)}ms wall=${elapsed}ms`,
-    );
-    expect(results.flatMap((r) => r.errors)).toEqual([]);
-    expect(ok).toBe(PROCESSES * sessions.length * 2);
-    expect(server.stats.refreshCalls).toBe(50);
-    expect(server.calls.every((c) => c.outcome === 'rotated')).toBe(true);
-    // One call per session: each session's refresh token was presented exactly once.
-    const presented = server.calls.map((c) => c.refreshToken).sort();
-    expect(presented).toEqual([...initial.values()].sort());
-    for (const sessionId of sessions) {
-      const stored = await redisStore({ client: admin.client, sessionId, prefix }).get();
-      expect(server.isAlive(stored!.refreshToken!)).toBe(true);
-    }
-  });
+describeInstancesHerd({
+  name: 'one Redis',
+  driver: (i) => ({ type: 'redis', kind: i % 2 ? 'ioredis' : 'node-redis', url: redis.server.url, prefix }),
+  store: (sessionId) => redisStore({ client: admin.client, sessionId, prefix }),
 });

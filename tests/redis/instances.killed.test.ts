@@ -10,7 +10,7 @@ import { startTestServers, type TestServers } from '../../adapters/testing/node-
 import { createTokenServer, type TokenServer } from '../../adapters/testing/token-server.js';
 import { eventually } from '../support/contract/token-store.js';
 import { uniquePrefix, useRedis, type Connection } from './support/clients.js';
-import { percentile, startInstance, type Instance } from './support/instances.js';
+import { percentile, startInstance, type Instance } from '../support/instances.js';
 
 const redis = useRedis();
 const LOCK_TTL_MS = 600;
@@ -28,15 +28,16 @@ beforeAll(async () => {
   servers = await startTestServers(server);
   admin = await redis.connectTo('ioredis');
   const config = {
-    redisUrl: redis.server.url,
-    prefix,
     tokenEndpoint: servers.tokenEndpoint,
     api: servers.api,
     apiOrigin: servers.apiOrigin,
     lockTtlMs: LOCK_TTL_MS,
     maxWaitMs: MAX_WAIT_MS,
   };
-  [holder, survivor] = await Promise.all([startInstance({ ...config, kind: 'node-redis' }), startInstance({ ...config, kind: 'ioredis' })]);
+  [holder, survivor] = await Promise.all([
+    startInstance({ ...config, driver: { type: 'redis', kind: 'node-redis', url: redis.server.url, prefix } }),
+    startInstance({ ...config, driver: { type: 'redis', kind: 'ioredis', url: redis.server.url, prefix } }),
+  ]);
 }, 30_000);
 
 afterAll(async () => {

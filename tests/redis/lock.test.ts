@@ -10,19 +10,21 @@ const never = () => new AbortController().signal;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const kind of clientKinds) {
-  describeRefreshLockContract({
-    name: `redis (${kind})`,
-    async create({ maxHoldMs }) {
-      const [mine, theirs] = await Promise.all([redis.connectTo(kind), redis.connectTo(kind)]);
-      const prefix = uniquePrefix();
-      // The lock outlives a silent holder by ttlMs: keep it short so maxHoldMs decides.
-      const options = { sessionId: 's', prefix, ttlMs: 150, maxHoldMs };
-      return {
-        lock: redisLock({ ...options, client: mine.client, subscriber: mine.subscriber }),
-        peer: redisLock({ ...options, client: theirs.client, subscriber: theirs.subscriber }),
-      };
-    },
-  });
+  for (const pubsub of ['global', 'sharded'] as const) {
+    describeRefreshLockContract({
+      name: `redis (${kind}, ${pubsub} pub/sub)`,
+      async create({ maxHoldMs }) {
+        const [mine, theirs] = await Promise.all([redis.connectTo(kind), redis.connectTo(kind)]);
+        const prefix = uniquePrefix();
+        // The lock outlives a silent holder by ttlMs: keep it short so maxHoldMs decides.
+        const options = { sessionId: 's', prefix, ttlMs: 150, maxHoldMs, pubsub };
+        return {
+          lock: redisLock({ ...options, client: mine.client, subscriber: mine.subscriber }),
+          peer: redisLock({ ...options, client: theirs.client, subscriber: theirs.subscriber }),
+        };
+      },
+    });
+  }
 }
 
 describe('redisLock', () => {

@@ -1,27 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import { isAuthchartError } from '../../adapters/core/errors.js';
 import { redisLock, redisStore } from '../../adapters/redis/index.js';
+import { toCommander } from '../../adapters/redis/client.js';
 import { sessionKeys } from '../../adapters/redis/keys.js';
+import { clearScript, releaseScript, runScript, setScript } from '../../adapters/redis/scripts.js';
 import { describeTokenStoreContract, eventually } from '../support/contract/token-store.js';
 import { clientKinds, uniquePrefix, useRedis } from './support/clients.js';
 
 const redis = useRedis();
 
 for (const kind of clientKinds) {
-  describeTokenStoreContract({
-    name: `redis (${kind})`,
-    async create() {
-      // Two connections: the peer is another instance.
-      const [mine, theirs] = await Promise.all([redis.connectTo(kind), redis.connectTo(kind)]);
-      const prefix = uniquePrefix();
-      const sessionId = `session-${prefix}`;
-      return {
-        store: redisStore({ client: mine.client, subscriber: mine.subscriber, sessionId, prefix }),
-        peer: redisStore({ client: theirs.client, subscriber: theirs.subscriber, sessionId, prefix }),
-        other: redisStore({ client: mine.client, subscriber: mine.subscriber, sessionId: `${sessionId}-other`, prefix }),
-      };
-    },
-  });
+  for (const pubsub of ['global', 'sharded'] as const) {
+    describeTokenStoreContract({
+      name: `redis (${kind}, ${pubsub} pub/sub)`,
+      async create() {
+        // Two connections: the peer is another instance.
+        const [mine, theirs] = await Promise.all([redis.connectTo(kind), redis.connectTo(kind)]);
+        const prefix = uniquePrefix();
+        const sessionId = `session-${prefix}`;
+        return {
+          store: redisStore({ client: mine.client, subscriber: mine.subscriber, sessionId, prefix, pubsub }),
+          peer: redisStore({ client: theirs.client, subscriber: theirs.subscriber, sessionId, prefix, pubsub }),
+          other: redisStore({ client: mine.client, subscriber: mine.subscriber, sessionId: `${sessionId}-other`, prefix, pubsub }),
+        };
+      },
+    });
+  }
 }
 
 describe('redisStore', () => {
@@ -134,9 +138,44 @@ describe('redisStore', () => {
     await eventually(() => heard === 1);
   });
 
+  it('a write, a clear and a release succeed even when their announcement cannot be sent (SPUBLISH before Redis 7.0)', async () => {
+    const { client, raw } = await redis.connectTo('ioredis');
+    const prefix = uniquePrefix();
+    const keys = sessionKeys(prefix, 's');
+    const commander = toCommander(client);
+    // A publish command the server does not know, as SPUBLISH is to Redis 6.
+    const version = await runScript(commander, setScript, keys.tokens, [JSON.stringify({ format: 1, ...tokens }), '', 0, keys.channel, keys.id, 'NOSUCHPUBLISH']);
+    expect(Number(version)).toBe(1);
+    expect(await redisStore({ client, sessionId: 's', prefix }).get()).toEqual({ ...tokens, version: 1 });
+    await raw('SET', keys.lock, 'owner-1');
+    expect(Number(await runScript(commander, releaseScript, keys.lock, ['owner-1', keys.channel, keys.id, 'NOSUCHPUBLISH']))).toBe(1);
+    await runScript(commander, clearScript, keys.tokens, [keys.channel, keys.id, 'NOSUCHPUBLISH']);
+    expect(await redisStore({ client, sessionId: 's', prefix }).get()).toBeNull();
+  });
+
   it('has no subscribe without a subscriber connection (other instances adopt at their next refresh)', async () => {
     const { client } = await redis.connectTo('node-redis');
     expect(redisStore({ client, sessionId: 's', prefix: uniquePrefix() }).subscribe).toBeUndefined();
+  });
+
+  it('refuses session ids that are not well-formed UTF-16, which would share a record with U+FFFD', async () => {
+    const { client } = await redis.connectTo('node-redis');
+    const prefix = uniquePrefix();
+    for (const sessionId of ['\uD800', '\uDFFF', 'user-\uD800', '\uDC00\uD800']) {
+      for (const create of [() => redisStore({ client, sessionId, prefix }), () => redisLock({ client, sessionId, prefix })]) {
+        let error: unknown;
+        try {
+          create();
+        } catch (e) {
+          error = e;
+        }
+        expect(isAuthchartError(error, 'INVALID_OPTIONS'), JSON.stringify(sessionId)).toBe(true);
+      }
+    }
+    // Well-formed ids (U+FFFD itself, surrogate pairs) each keep a record of their own.
+    const ids = ['\uFFFD', '\uD83D\uDE00', 'user-\uD83D\uDE00'];
+    for (const [i, sessionId] of ids.entries()) await redisStore({ client, sessionId, prefix }).set({ accessToken: `at-${i}` });
+    for (const [i, sessionId] of ids.entries()) expect((await redisStore({ client, sessionId, prefix }).get())?.accessToken).toBe(`at-${i}`);
   });
 
   it('refuses options that cannot work', async () => {

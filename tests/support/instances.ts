@@ -1,9 +1,9 @@
-/** Server instances as child processes running `worker.ts`, and figures over their results. */
+/** Server instances as child processes running `instance-worker.ts`, and figures over their results. */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { FromWorker, ToWorker, WorkerConfig } from './worker.js';
+import type { FromWorker, ToWorker, WorkerConfig } from './instance-worker.js';
 
-const workerPath = fileURLToPath(new URL('./worker.ts', import.meta.url));
+const workerPath = fileURLToPath(new URL('./instance-worker.ts', import.meta.url));
 
 export interface Instance {
   child: ChildProcess;
