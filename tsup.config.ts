@@ -12,6 +12,7 @@ export default defineConfig({
     testing: 'adapters/testing/index.ts',
     'testing-node': 'adapters/testing/node.ts',
     redis: 'adapters/redis/index.ts',
+    server: 'adapters/server/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -19,5 +20,5 @@ export default defineConfig({
   treeshake: true,
   clean: true,
   target: 'es2022',
-  external: ['xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis', 'react', '@xstate/react'],
+  external: ['xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis', 'react', '@xstate/react', 'next', /^next\//, 'express', 'fastify'],
 });
