@@ -13,3 +13,5 @@ export type { RedisClientLike, NodeRedisClientLike, IoRedisClientLike, RedisSubs
 export { createSessionManager } from '../server/session-manager.js';
 export type { SessionManager, SessionManagerOptions, ManagedSessionOptions } from '../server/session-manager.js';
 export { RedisUnavailableError, ErrorCode, isAuthchartError } from '../core/errors.js';
+export { redisRotationCache } from './rotation-cache.js';
+export type { RedisRotationCacheOptions } from './rotation-cache.js';

@@ -17,3 +17,4 @@ export type { SessionCookieOptions } from './cookies.js';
 export type { BffOptions, CsrfOptions } from './bff.js';
 export { httpFailureOf, NotSignedInError } from './http-errors.js';
 export type { HttpFailure, ServerErrorBody, ServerErrorCode } from './http-errors.js';
+export type { SharedRotationCache } from './rotation-cache.js';
