@@ -13,6 +13,7 @@ export default defineConfig({
     'testing-node': 'adapters/testing/node.ts',
     redis: 'adapters/redis/index.ts',
     server: 'adapters/server/index.ts',
+    next: 'adapters/next/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
