@@ -70,9 +70,13 @@ export interface BffOptions {
   timeoutMs?: number;
 }
 
-export interface ResolvedBff {
-  base: URL;
+/** A checked {@link CsrfOptions}, or false for "no check". */
+export interface ResolvedCsrf {
   csrf: false | { allowedOrigins: Set<string>; requireHeader: string | null };
+}
+
+export interface ResolvedBff extends ResolvedCsrf {
+  base: URL;
   requestHeaders: Set<string>;
   responseHeaders: Set<string>;
   maxBodyBytes: number;
@@ -96,6 +100,17 @@ function originOf(entry: string, what: string): string {
   return origin;
 }
 
+/** Check the cross-site options once. */
+export function resolveCsrf(options: CsrfOptions | false | undefined): ResolvedCsrf {
+  if (options === false) return { csrf: false };
+  return {
+    csrf: {
+      allowedOrigins: new Set((options?.allowedOrigins ?? []).map((entry) => originOf(entry, 'csrf.allowedOrigins entry'))),
+      requireHeader: options?.requireHeader ? options.requireHeader.toLowerCase() : null,
+    },
+  };
+}
+
 /** Check the options once, when the proxy is created. */
 export function resolveBff(options: BffOptions): ResolvedBff {
   if (!options || typeof options.upstream !== 'string') throw new InvalidOptionsError('The proxy needs `upstream`, the base URL of the API, e.g. "https://api.example.com/v1".');
@@ -104,12 +119,7 @@ export function resolveBff(options: BffOptions): ResolvedBff {
   if (!base.pathname.endsWith('/')) base.pathname += '/';
   base.search = '';
   base.hash = '';
-  const csrf = options.csrf === false
-    ? false
-    : {
-        allowedOrigins: new Set((options.csrf?.allowedOrigins ?? []).map((entry) => originOf(entry, 'csrf.allowedOrigins entry'))),
-        requireHeader: options.csrf?.requireHeader ? options.csrf.requireHeader.toLowerCase() : null,
-      };
+  const { csrf } = resolveCsrf(options.csrf);
   const lower = (list: readonly string[]) => new Set(list.map((name) => name.toLowerCase()));
   return {
     base,
@@ -128,7 +138,7 @@ export type HeaderReader = (name: string) => string | undefined;
  * The cross-site check (see {@link CsrfOptions}). Returns null when the request may pass,
  * else the 403 answer.
  */
-export function csrfFailure(bff: ResolvedBff, method: string, header: HeaderReader, ownOrigin: string): HttpFailure | null {
+export function csrfFailure(bff: ResolvedCsrf, method: string, header: HeaderReader, ownOrigin: string): HttpFailure | null {
   if (!bff.csrf) return null;
   const refuse = () => failure(403, { error: 'csrf_rejected' });
   const site = header('sec-fetch-site');

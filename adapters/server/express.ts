@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { InvalidOptionsError } from '../core/errors.js';
 import type { TokenSet } from '../core/ports.js';
-import { bodyTooLarge, csrfFailure, forward, isHttpFailure, readBody, resolveBff, returnedHeaders, type BffOptions, type HeaderReader, type ResolvedBff } from './bff.js';
+import { bodyTooLarge, csrfFailure, forward, isHttpFailure, readBody, resolveBff, resolveCsrf, returnedHeaders, type BffOptions, type CsrfOptions, type HeaderReader, type ResolvedBff } from './bff.js';
 import { httpFailureOf, type HttpFailure } from './http-errors.js';
 import { createNodeAuth, isRequestAuth, requestOrigin, type RequestAuth, type ServerAuthOptions } from './node-auth.js';
 
@@ -46,6 +46,13 @@ export interface ExpressAuth {
    * app.use('/bff', auth.proxy({ upstream: 'https://api.example.com' }))
    */
   proxy(options: BffOptions): ExpressMiddleware;
+  /**
+   * Middleware: the proxy's cross-site check (see {@link CsrfOptions}) for your own
+   * cookie-authenticated routes (sign-in, sign-out, forms). Refused: 403 `csrf_rejected`.
+   * @example
+   * app.post('/logout', auth.csrf(), async (req, res) => { await auth.logout(req, res); res.redirect(303, '/') })
+   */
+  csrf(options?: CsrfOptions): ExpressMiddleware;
   /**
    * Sign in: store the tokens under a new session id and set the session cookie.
    * Resolves with the session id.
@@ -204,6 +211,14 @@ export function expressAuth(options: ServerAuthOptions): ExpressAuth {
           if (answer) sendFailure(res, answer);
           else next(error);
         });
+      };
+    },
+    csrf(csrfOptions) {
+      const check = resolveCsrf(csrfOptions ?? {});
+      return (req, res, next) => {
+        const refused = csrfFailure(check, req.method ?? 'GET', headerReader(req), originOf(req));
+        if (refused) sendFailure(res, refused);
+        else next();
       };
     },
     async login(res, tokens) {

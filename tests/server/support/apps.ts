@@ -93,7 +93,7 @@ export async function startExpressApp(options: AppOptions): Promise<App> {
     await auth.login(res, options.signIn ? options.signIn(tokens) : tokens);
     res.status(204).end();
   });
-  app.post('/logout', async (req, res) => {
+  app.post('/logout', auth.csrf(), async (req, res) => {
     await auth.logout(req, res);
     res.status(204).end();
   });
@@ -117,7 +117,7 @@ export async function startFastifyApp(options: AppOptions): Promise<App> {
     await auth.login(reply, options.signIn ? options.signIn(tokens) : tokens);
     return reply.code(204).send();
   });
-  app.post('/logout', async (request, reply) => {
+  app.post('/logout', { preHandler: auth.csrf() }, async (request, reply) => {
     await auth.logout(request, reply);
     return reply.code(204).send();
   });

@@ -145,6 +145,16 @@ export function serverIntegrationSuite(framework: Framework): void {
       expect(typed.status).toBe(200);
     });
 
+    it('auth.csrf() guards your own routes: a cross-site sign-out is refused and the session kept', async () => {
+      const client = await signIn();
+      const refused = await client.request(url(0, '/logout'), { method: 'POST', headers: { 'sec-fetch-site': 'cross-site', origin: 'http://evil.example' } });
+      expect(refused.status).toBe(403);
+      expect(await refused.json()).toEqual({ error: 'csrf_rejected' });
+      expect((await client.request(url(1, '/api/me'))).status).toBe(200);
+      const own = await client.request(url(0, '/logout'), { method: 'POST', headers: { 'sec-fetch-site': 'same-origin', origin: apps[0]!.url } });
+      expect(own.status).toBe(204);
+    });
+
     it('refuses a path that would leave the API (400 bad_request)', async () => {
       const client = await signIn();
       upstream.seen.length = 0;
