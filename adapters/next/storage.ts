@@ -3,7 +3,7 @@
  * proxy's request and response), and the process-wide registry that lets every module
  * graph of a Next.js app share them.
  */
-import { InvalidOptionsError, isAuthchartError } from '../core/errors.js';
+import { InvalidOptionsError, isAuthchartError, UnauthorizedAfterRefreshError } from '../core/errors.js';
 import type { TokenSet } from '../core/ports.js';
 import { createAuthFetch } from '../fetch/auth-fetch.js';
 import { originMatcher, type AllowedOrigins } from '../fetch/origins.js';
@@ -129,10 +129,23 @@ async function cookieStorage(options: Extract<NextAuthOptions['storage'], { type
       return async (input, init) => {
         const request = new Request(input, init);
         if (!isAllowed(new URL(request.url))) return fetch(request);
-        const headers = new Headers(request.headers);
-        headers.set('authorization', `Bearer ${(await tokensOf(jar, request.signal)).accessToken}`);
-        // A 401 is returned as it is: the cookie's tokens rotate on expiry only (see the docs).
-        return fetch(new Request(request, { headers }));
+        const send = (accessToken: string, source: Request) => {
+          const headers = new Headers(source.headers);
+          headers.set('authorization', `Bearer ${accessToken}`);
+          return fetch(new Request(source, { headers }));
+        };
+        const tokens = await tokensOf(jar, request.signal);
+        // Kept for the replay; a body is buffered by the tee.
+        const spare = request.body ? request.clone() : request;
+        const response = await send(tokens.accessToken, request);
+        if (response.status !== 401) return response;
+        // One rotation however many requests got the 401, then one replay (rules 3 and 7).
+        response.body?.cancel().catch(() => undefined);
+        const rotated = await core.unauthorized(tokens, { signal: request.signal });
+        tryWrite(jar, cookie.name, rotated.cookie!, attributes);
+        const replayed = await send(rotated.tokens.accessToken, spare);
+        if (replayed.status === 401) throw new UnauthorizedAfterRefreshError(replayed);
+        return replayed;
       };
     },
     async login(jar, tokens) {

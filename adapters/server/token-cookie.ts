@@ -76,6 +76,12 @@ export interface TokenCookieCore {
    * cannot be rotated now.
    */
   resolve(value: string, options?: { signal?: AbortSignal }): Promise<ResolvedTokens | null>;
+  /**
+   * The API refused `tokens`' access token (401) although it looked valid (clocks differ,
+   * or it was revoked): rotate its refresh token now (once, however many requests report
+   * it; a 401 for tokens already rotated gets that rotation's result).
+   */
+  unauthorized(tokens: TokenSet, options?: { signal?: AbortSignal }): Promise<ResolvedTokens>;
   /** Seal a sign-in's tokens into a cookie value (refusing ones too large for a cookie). */
   seal(tokens: TokenSet): Promise<string>;
   dispose(): Promise<void>;
@@ -188,6 +194,15 @@ export function createTokenCookieCore(options: TokenCookieOptions): TokenCookieC
         tokens = next;
         cookie = sealed;
       }
+    },
+    async unauthorized(tokens, callOptions) {
+      if (!tokens.refreshToken) throw new SessionExpiredError('The access token was refused and the cookie holds no refresh token; sign in again.');
+      const key = await sealer.keyOf(tokens.refreshToken);
+      // Rule 3: a 401 for tokens already rotated is stale, and gets the rotation's result.
+      const sealed = (await readResult(key)) ?? (await rotate(key, tokens, callOptions?.signal));
+      const next = await sealer.unseal(sealed);
+      if (!next) throw new RefreshUnavailableError();
+      return { tokens: plain(next), cookie: sealed };
     },
     async seal(tokens) {
       const sealed = await sealer.seal(plain(tokens), now());

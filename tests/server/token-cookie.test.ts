@@ -172,6 +172,26 @@ describe('one process', () => {
     expect(tokens.stats.refreshCalls).toBe(2);
   });
 
+  it('a 401 for a token that still looked valid: one rotation for every request that reports it, and a stale 401 gets its result', async () => {
+    const one = core();
+    const login = tokens.login();
+    const set = { accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: now() + 60_000 };
+    tokens.revoke(login.refresh_token); // not yet: first check the stale path below with a live family
+    const live = tokens.login();
+    const fresh = { accessToken: live.access_token, refreshToken: live.refresh_token, expiresAt: now() + 60_000 };
+    tokens.expireAccessTokens([live.access_token]); // the API says 401, our clock says valid
+    const results = await Promise.all(Array.from({ length: 10 }, () => one.unauthorized(fresh)));
+    expect(tokens.calls.map((c) => c.outcome)).toEqual(['rotated']);
+    expect(new Set(results.map((r) => r.cookie)).size).toBe(1);
+    expect(valid(results[0]!.tokens.accessToken)).toBe(true);
+    // A request that was in flight with the old token reports its 401 later: no second call.
+    const late = await one.unauthorized(fresh);
+    expect(late.cookie).toBe(results[0]!.cookie);
+    expect(tokens.stats.refreshCalls).toBe(1);
+    // A refused refresh token: SESSION_EXPIRED.
+    await expect(one.unauthorized(set)).rejects.toMatchObject({ code: 'SESSION_EXPIRED' });
+  });
+
   it('a value that is not ours resolves to null (not signed in)', async () => {
     expect(await core().resolve('v1.bm90LW91cnM')).toBeNull();
   });

@@ -9,8 +9,9 @@ export async function ServerWidget({ name }: { name: string }) {
   let status: 'ok' | 'error' = 'error';
   let detail = '';
   try {
-    const token = await auth.getAccessToken();
-    const response = await fetch(`${API_URL}/widgets/${name}`, { headers: { authorization: `Bearer ${token}` }, cache: 'no-store' });
+    // auth.fetch: the request's token attached, and one replay after a 401 (a token that
+    // expired on the way). auth.getAccessToken() gives the token itself, for other clients.
+    const response = await auth.fetch(`${API_URL}/widgets/${name}`, { cache: 'no-store' });
     status = response.ok ? 'ok' : 'error';
     detail = response.ok ? 'rendered on the server' : `API answered ${response.status}`;
   } catch (error) {
