@@ -77,14 +77,19 @@ const serverWidgets = (page: Page) => page.$$eval('[data-testid="server-widget"]
 
 /** Wait until the 4 Server Components show `ok`, rendered after `after`. */
 async function serverWidgetsOk(page: Page, after: number): Promise<void> {
-  await page.waitForFunction(
-    ({ after, count }) => {
-      const nodes = [...document.querySelectorAll('[data-testid="server-widget"]')];
-      return nodes.length === count && nodes.every((n) => n.getAttribute('data-status') === 'ok' && Number(n.getAttribute('data-rendered')) > after);
-    },
-    { after, count: WIDGETS },
-    { timeout: 30_000 },
-  );
+  try {
+    await page.waitForFunction(
+      ({ after, count }) => {
+        const nodes = [...document.querySelectorAll('[data-testid="server-widget"]')];
+        return nodes.length === count && nodes.every((n) => n.getAttribute('data-status') === 'ok' && Number(n.getAttribute('data-rendered')) > after);
+      },
+      { after, count: WIDGETS },
+      { timeout: 30_000 },
+    );
+  } catch (error) {
+    const seen = await page.$$eval('[data-testid="server-widget"]', (nodes) => nodes.map((n) => `${n.getAttribute('data-status')} ${n.getAttribute('data-rendered')} ${n.textContent}`)).catch(() => []);
+    throw new Error(`Server Components not all ok after ${after}: ${JSON.stringify(seen)}`, { cause: error });
+  }
 }
 
 /** Wait until the client widgets finished a round past `round`; returns how many failed. */
@@ -230,6 +235,19 @@ describeWithChromium('example app: next-app (Next.js 16, next build + next start
         expect(await page.evaluate(() => document.cookie)).not.toContain('authchart');
       }, 90_000);
 
+      test('the backend-for-frontend route refuses cross-site requests (403) and forwards same-origin ones', async () => {
+        const cookie = `${cookieName}=${await cookieValue()}`;
+        const call = (headers: Record<string, string>) => fetch(`${front}/api/bff/widgets/revenue`, { headers: { cookie, ...headers } });
+        const crossSite = await call({ 'sec-fetch-site': 'cross-site', origin: 'http://evil.example' });
+        expect(crossSite.status).toBe(403);
+        expect(await crossSite.json()).toEqual({ error: 'csrf_rejected' });
+        const foreignOrigin = await call({ origin: 'http://evil.example' });
+        expect(foreignOrigin.status).toBe(403);
+        const sameOrigin = await call({ 'sec-fetch-site': 'same-origin' });
+        expect(sameOrigin.status).toBe(200);
+        expect(await sameOrigin.json()).toMatchObject({ ok: true, path: '/api/widgets/revenue' });
+      });
+
       test('after expiry, "Reload everything": Server Components, route handlers and BFF calls in parallel → one token call', async () => {
         const round = await clientRound(page);
         await expire();
@@ -257,7 +275,10 @@ describeWithChromium('example app: next-app (Next.js 16, next build + next start
         await serverWidgetsOk(page, again);
         expect(tokens.stats.reuseDetected).toBe(0);
         expect(tokens.calls.every((c) => c.outcome === 'rotated')).toBe(true);
-        if (storage === 'session' && instances === 2) await page.screenshot({ path: SCREENSHOT, fullPage: true });
+        if (storage === 'session' && instances === 2) {
+          expect(await clientRoundDone(page, 0)).toBe(0);
+          await page.screenshot({ path: SCREENSHOT, fullPage: true });
+        }
       }, 90_000);
 
       if (direct) test('after expiry, a page outside the proxy: its Server Components refresh; the next request that can write cookies catches up with no second token call', async () => {

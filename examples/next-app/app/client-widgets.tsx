@@ -47,7 +47,8 @@ export function ClientWidgets({ names }: { names: readonly string[] }) {
     void load(false);
   }, [load]);
 
-  const entries = Object.entries(round.results);
+  const labels = names.flatMap((name) => [`route ${name}`, `bff ${name}`]);
+  const entries = labels.map((label) => [label, round.results[label]] as const);
   return (
     <section className="panel">
       <header>
@@ -56,14 +57,17 @@ export function ClientWidgets({ names }: { names: readonly string[] }) {
           Reload everything
         </button>
       </header>
-      <ul className="grid" data-testid="client-widgets" data-round={round.round} data-failed={entries.filter(([, r]) => !r.ok).length}>
-        {entries.map(([label, result]) => (
-          <li key={label} className={`widget ${result.ok ? 'ok' : 'error'}`} data-testid="client-widget" data-status={result.ok ? 'ok' : 'error'}>
-            <span className="name">{label}</span>
-            <span className="status">{result.ok ? '●' : '✕'}</span>
-            <span className="detail">HTTP {result.status}</span>
-          </li>
-        ))}
+      <ul className="grid" data-testid="client-widgets" data-round={round.round} data-failed={entries.filter(([, r]) => r && !r.ok).length}>
+        {entries.map(([label, result]) => {
+          const status = !result ? 'loading' : result.ok ? 'ok' : 'error';
+          return (
+            <li key={label} className={`widget ${status}`} data-testid="client-widget" data-status={status}>
+              <span className="name">{label}</span>
+              <span className="status">{status === 'ok' ? '●' : status === 'error' ? '✕' : '…'}</span>
+              <span className="detail">{result ? `HTTP ${result.status}` : 'loading'}</span>
+            </li>
+          );
+        })}
       </ul>
     </section>
   );

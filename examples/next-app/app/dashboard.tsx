@@ -23,6 +23,7 @@ export async function Dashboard({ title, children }: { title: string; children?:
         <div>
           <h1>{title}</h1>
           <p className="mode" data-testid="mode">{mode}</p>
+          {signedIn ? <p className="hint">After the access token expires, all twelve calls below run at once and share one refresh.</p> : null}
         </div>
         {signedIn ? (
           <form action={signOut}>
