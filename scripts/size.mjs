@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Size of each entry point, minified and gzipped, as an app's bundler would include it:
-// everything the entry exports, with xstate (a peer) left out. Needs `npm run build` first.
+// everything the entry exports, with xstate (a peer), Node's modules and Next.js left out. Needs `npm run build` first.
 import { build } from 'esbuild';
 import { gzipSync } from 'node:zlib';
 import { existsSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 
 const entries = {
   'authchart (core)': 'dist/index.js',
@@ -12,6 +13,8 @@ const entries = {
   'authchart/axios': 'dist/axios.js',
   'authchart/cross-tab': 'dist/cross-tab.js',
   'authchart/presets (with oauth4webapi)': 'dist/presets.js',
+  'authchart/server (Node)': 'dist/server.js',
+  'authchart/next': 'dist/next.js',
 };
 
 async function measure(file, external) {
@@ -34,7 +37,7 @@ export async function sizes() {
   const rows = [];
   for (const [name, file] of Object.entries(entries)) {
     if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
-    rows.push({ name, ...(await measure(file, ['xstate', 'axios'])) });
+    rows.push({ name, ...(await measure(file, ['xstate', 'axios', 'next', 'next/*', 'node:*', ...builtinModules])) });
   }
   // xstate alone, for comparison: what the machine needs at run time.
   const xstate = await build({
