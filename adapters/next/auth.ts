@@ -182,7 +182,13 @@ export function createNextAuth(options: NextAuthOptions): NextAuth {
       return (await storage()).logout(await requestJar());
     },
     async proxy(request) {
-      const store = await storage();
+      let store;
+      try {
+        store = await storage();
+      } catch {
+        // The storage cannot start now (Redis unreachable): the routes answer 503 themselves.
+        return NextResponse.next();
+      }
       const presented = request.cookies.get(store.cookie.name)?.value;
       if (!presented) return NextResponse.next();
       const { cookie } = await store.refreshForProxy(presented, request.signal);

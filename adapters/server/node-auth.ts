@@ -76,6 +76,20 @@ export interface NodeAuth {
   fetchFor(sessionId: string, allowedOrigins: AllowedOrigins): (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 }
 
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
+/**
+ * A request's auth, whose token stays out of logs: `accessToken` is not enumerable, and
+ * `console.log(req.authchart)`, `util.inspect` and `JSON.stringify` show the session id only.
+ */
+function requestAuth(sessionId: string, accessToken: string, getAccessToken: RequestAuth['getAccessToken'], fetch: RequestAuth['fetch']): RequestAuth {
+  const auth = { sessionId, getAccessToken, fetch } as RequestAuth & Record<symbol, unknown>;
+  Object.defineProperty(auth, 'accessToken', { value: accessToken, enumerable: false });
+  Object.defineProperty(auth, 'toJSON', { value: () => ({ sessionId }), enumerable: false });
+  Object.defineProperty(auth, INSPECT, { value: () => `RequestAuth { sessionId: ${JSON.stringify(sessionId)}, accessToken: [redacted] }`, enumerable: false });
+  return auth;
+}
+
 function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
@@ -101,12 +115,7 @@ export function createNodeAuth(options: ServerAuthOptions): NodeAuth {
       if (!sessionId) return notSignedIn();
       try {
         const accessToken = await sessions.getValidAccessToken(sessionId, { signal });
-        return {
-          sessionId,
-          accessToken,
-          getAccessToken: (callOptions) => sessions.getValidAccessToken(sessionId, callOptions),
-          fetch: fetchFor(sessionId, options.allowedOrigins),
-        };
+        return requestAuth(sessionId, accessToken, (callOptions) => sessions.getValidAccessToken(sessionId, callOptions), fetchFor(sessionId, options.allowedOrigins));
       } catch (error) {
         const answer = httpFailureOf(error, { retryAfterSeconds });
         if (answer) return answer;

@@ -111,6 +111,24 @@ export function serverIntegrationSuite(framework: Framework): void {
       expect(tokens.stats.reuseDetected).toBe(0);
     });
 
+    it('req.authchart keeps its token out of logs (util.inspect, JSON)', async () => {
+      const sessions = managers[0]!;
+      const login = tokens.login();
+      await sessions.login('sid-inspect', { accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: now() + 60_000 });
+      const { expressAuth } = await import('../../../adapters/server/index.js');
+      const auth = expressAuth({ sessions, getSessionId: () => 'sid-inspect' });
+      const req = { headers: {} } as unknown as import('node:http').IncomingMessage;
+      const res = Object.assign(new (await import('node:events')).EventEmitter(), { writableEnded: false }) as unknown as import('node:http').ServerResponse;
+      await new Promise<void>((resolve, reject) => auth.requireToken(req, res, (error) => (error ? reject(error) : resolve())));
+      const attached = auth.of(req);
+      expect(attached.accessToken).toBe(login.access_token);
+      const { inspect } = await import('node:util');
+      for (const printed of [inspect(attached), inspect({ req: { authchart: attached } }, { depth: 5 }), JSON.stringify(attached), JSON.stringify({ ...attached })]) {
+        expect(printed).not.toContain(login.access_token);
+      }
+      expect(inspect(attached)).toContain('sid-inspect');
+    });
+
     it('the proxy forwards method, query and body with the bearer token, and never cookies either way', async () => {
       const client = await signIn();
       upstream.seen.length = 0;
