@@ -40,6 +40,7 @@ export default defineConfig({
     svelte: 'adapters/svelte/index.ts',
     angular: 'adapters/angular/index.ts',
     'react-native': 'adapters/react-native/index.ts',
+    next: 'adapters/next/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -49,7 +50,7 @@ export default defineConfig({
   target: 'es2022',
   // Peers, with their subpaths (`@apollo/client/link`, `@angular/common/http`, `svelte/store`).
   external: [
-    'xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis', 'pg', 'react', '@xstate/react',
+    'xstate', 'msw', 'oauth4webapi', 'axios', 'redis', 'ioredis', 'pg', 'react', '@xstate/react', 'next', /^next\//, 'express', 'fastify',
     /^@apollo\/client(\/|$)/, /^rxjs(\/|$)/, /^@urql\/core(\/|$)/, 'wonka', /^graphql-ws(\/|$)/, /^@tanstack\/query-core(\/|$)/,
     'vue', /^svelte(\/|$)/, /^@angular\/(core|common)(\/|$)/,
   ],

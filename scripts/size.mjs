@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Size of each entry point, minified and gzipped, as an app's bundler would include it:
-// everything the entry exports, with xstate (a peer) left out. Needs `npm run build` first.
+// everything the entry exports, with xstate (a peer), Node's modules and Next.js left out. Needs `npm run build` first.
 import { build } from 'esbuild';
 import { gzipSync } from 'node:zlib';
 import { existsSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 
 const entries = {
   'authchart (core)': 'dist/index.js',
@@ -20,6 +21,8 @@ const entries = {
   'authchart/svelte': 'dist/svelte.js',
   'authchart/angular': 'dist/angular.js',
   'authchart/react-native': 'dist/react-native.js',
+  'authchart/server (Node)': 'dist/server.js',
+  'authchart/next': 'dist/next.js',
 };
 
 /** Peers the integrations import: the app has them already. */
@@ -45,7 +48,7 @@ export async function sizes() {
   const rows = [];
   for (const [name, file] of Object.entries(entries)) {
     if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
-    rows.push({ name, ...(await measure(file, peers)) });
+    rows.push({ name, ...(await measure(file, [...peers, 'next', 'next/*', 'node:*', ...builtinModules])) });
   }
   // xstate alone, for comparison: what the machine needs at run time.
   const xstate = await build({

@@ -8,6 +8,8 @@ const steps = [
   ['types: machines/ (no DOM, no Node)', 'npx', ['tsc', '-p', 'machines/tsconfig.json']],
   ['types: everything', 'npx', ['tsc', '-p', '.']],
   ['types: the React example (browser, bundler resolution)', 'npx', ['tsc', '-p', 'examples/react-dashboard/tsconfig.json']],
+  ['types: the Next.js example (bundler resolution)', 'npx', ['tsc', '-p', 'examples/next-app/tsconfig.typecheck.json']],
+  ['types: the Express BFF example', 'npx', ['tsc', '-p', 'examples/express-bff/tsconfig.json']],
   ['tests', 'npx', ['vitest', 'run']],
   ['build', 'npx', ['tsup', '--silent']],
   ['package exports', 'npx', ['publint', '--strict']],

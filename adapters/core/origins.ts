@@ -19,6 +19,9 @@ export interface Page {
   base(): string | undefined;
 }
 
+/** Code that runs in no page (a server, a script): no default origin, no base for relative URLs. */
+export const noPage: Page = { origin: () => undefined, base: () => undefined };
+
 export interface OriginPolicy {
   /**
    * The absolute URL to send when `url` (absolute, or relative to the page) may carry the

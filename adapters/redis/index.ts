@@ -11,3 +11,5 @@ export { redisSessionManager } from './session-manager.js';
 export type { RedisSessionManagerOptions } from './session-manager.js';
 export type { RedisClientLike, NodeRedisClientLike, IoRedisClientLike, RedisSubscriberLike } from './client.js';
 export { RedisUnavailableError } from './errors.js';
+export { redisRotationCache } from './rotation-cache.js';
+export type { RedisRotationCacheOptions } from './rotation-cache.js';
