@@ -195,7 +195,10 @@ export function oauthRefresher(options: OAuthRefresherOptions): Refresher {
         if (signal.aborted) throw signal.reason;
         // Asked for a nonce: the proof was checked before the grant, nothing was consumed.
         if (dpopKeyPair && oauth.isDPoPNonceError(error)) throw nonceChallenge(status);
-        throw toRefreshFailure(error, status);
+        const failure = toRefreshFailure(error, status);
+        // A failed answer whose body is no OAuth error (empty, an HTML page from a proxy):
+        // its status decides, so a 4xx is permanent like every other (rule 5, RFC 6749 §5.2).
+        throw failure instanceof InvalidTokenResponseError ? httpFailure(status, undefined, response) : failure;
       }
       throw httpFailure(status, undefined, response);
     }
