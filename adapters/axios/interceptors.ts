@@ -8,9 +8,24 @@ import { browserPage } from '../fetch/page.js';
 import { redactError } from './redact.js';
 import { answeredFrom, observingFetch, originPart } from './urls.js';
 
-export interface AuthAxiosOptions extends Partial<SessionOptions> {
-  /** An existing session to share (with `authchart/fetch`, React, …). Otherwise one is created from these options. */
-  session?: Session;
+/**
+ * The options of the front end: the options of a new session (`refresh` required), or an
+ * existing `session` to share (with `authchart/fetch`, React, …), plus the front end's own options.
+ * @example
+ * { refresh: oauthRefresher({ tokenEndpoint, clientId }), allowedOrigins: ['https://api.example.com'] }
+ * @example
+ * { session, allowedOrigins: ['https://api.example.com'] }
+ */
+export type AuthAxiosOptions = AuthAxiosOwnOptions & (
+  | (SessionOptions & { session?: undefined })
+  | (Partial<SessionOptions> & {
+      /** An existing session to share (with `authchart/fetch`, React, …); the session options here are then not used. */
+      session: Session;
+    })
+);
+
+/** What the front end itself takes, whichever session it uses. */
+export interface AuthAxiosOwnOptions {
   /**
    * Origins that may receive the access token. Default: the page's own origin in a browser;
    * elsewhere required. Requests to any other origin are sent untouched, and a redirect to

@@ -6,9 +6,24 @@ import type { Credential } from '../core/waiters.js';
 import { browserPage, redirectsAreOpaque } from './page.js';
 import { discard, followRedirects, isRedirect } from './redirects.js';
 
-export interface AuthFetchOptions extends Partial<SessionOptions> {
-  /** An existing session to share (with another front end, React, …). Otherwise one is created from these options. */
-  session?: Session;
+/**
+ * The options of the front end: the options of a new session (`refresh` required), or an
+ * existing `session` to share (with another front end, React, …), plus the front end's own options.
+ * @example
+ * { refresh: oauthRefresher({ tokenEndpoint, clientId }), allowedOrigins: ['https://api.example.com'] }
+ * @example
+ * { session, allowedOrigins: ['https://api.example.com'] }
+ */
+export type AuthFetchOptions = AuthFetchOwnOptions & (
+  | (SessionOptions & { session?: undefined })
+  | (Partial<SessionOptions> & {
+      /** An existing session to share (with another front end, React, …); the session options here are then not used. */
+      session: Session;
+    })
+);
+
+/** What the front end itself takes, whichever session it uses. */
+export interface AuthFetchOwnOptions {
   /**
    * Origins that may receive the access token. Default: the page's own origin in a browser;
    * elsewhere required. Requests to any other origin are sent untouched, and a redirect to
