@@ -261,5 +261,5 @@ export function replaceEmbeddedStateDiagrams(markdown: string, mermaid: string):
 }
 
 /** Markdown pages (relative to the repository root) whose embedded state diagram is kept in step. */
-export const PAGES_WITH_DIAGRAM = ['README.md'];
+export const PAGES_WITH_DIAGRAM = ['README.md', 'docs/statechart.md'];
 
