@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Application, Comment, Converter, type DeclarationReflection, ReflectionKind } from 'typedoc';
+import { MarkdownPageEvent } from 'typedoc-plugin-markdown';
 import { entryPoints, root } from './surface.js';
 
 export const apiDir = join(root, 'docs', 'api');
@@ -39,6 +40,32 @@ function leadingComment(source: string): string | undefined {
     .map((line) => line.replace(/^\s*\* ?/, '').trimEnd())
     .join('\n')
     .trim();
+}
+
+/**
+ * Link every rule cited as `R<n>` in prose (not in code) to its anchor in docs/design.md,
+ * relative to the page at `url` (a path under docs/api/).
+ */
+export function linkRules(markdown: string, url: string): string {
+  const design = `${'../'.repeat(url.split('/').length)}design.md`;
+  let fence: string | null = null;
+  return markdown
+    .split('\n')
+    .map((line) => {
+      const opening = /^\s*(`{3,}|~{3,})/.exec(line);
+      if (opening) {
+        if (fence === null) fence = opening[1]!;
+        else if (line.trim() === fence) fence = null;
+        return line;
+      }
+      if (fence !== null) return line;
+      // Odd parts are inline code spans.
+      return line
+        .split(/(`+[^`]*`+)/)
+        .map((part, i) => (i % 2 ? part : part.replace(/(?<![\w/#[])R(1[0-5]|[1-9])(?![\w\]])/g, (rule, n: string) => `[${rule}](${design}#r${n})`)))
+        .join('');
+    })
+    .join('\n');
 }
 
 /** Generate the reference into `outDir` (created, or emptied first) and return its files. */
@@ -87,6 +114,9 @@ export async function generateApiReference(tsupEntries: Record<string, string>, 
     const summary = leadingComment(readFileSync(join(root, entry.source), 'utf8'));
     if (summary && !reflection.comment) reflection.comment = new Comment([{ kind: 'text', text: summary }]);
   });
+  app.renderer.on(MarkdownPageEvent.END, (page) => {
+    if (page.contents !== undefined) page.contents = linkRules(page.contents, page.url);
+  });
   const project = await app.convert();
   if (!project) throw new Error('TypeDoc could not convert the entries (see the messages above)');
   rmSync(outDir, { recursive: true, force: true });
@@ -114,4 +144,3 @@ async function main() {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();
-

@@ -29,7 +29,7 @@ export interface OAuthRefresherOptions {
    * an `id_token` in a refresh answer is validated against it (`iss`, `aud`, `exp`); when
    * left out, an `id_token` is passed over unvalidated, since authchart uses only the
    * access and refresh tokens. Either way a refused answer never costs the session: the
-   * rotated refresh token it carried is kept (rule 11).
+   * rotated refresh token it carried is kept (R11).
    * @default undefined (id_tokens are not validated)
    */
   issuer?: string;
@@ -227,7 +227,7 @@ function idTokenProblem(error: unknown): string | undefined {
  * Accept a 2xx answer (RFC 6749 §5.1), or refuse it without losing the rotation: a 2xx
  * answer means the server may have rotated the refresh token, so whatever is refused, the
  * new refresh token (and the access token, when it is a usable Bearer token) travel with
- * the error for the session to keep (rule 11).
+ * the error for the session to keep (R11).
  */
 async function acceptAnswer(
   response: Response,

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import tsup from '../../tsup.config.js';
-import { apiDir, generateApiReferenceInMemory, readTree } from '../../scripts/docs.js';
+import { apiDir, generateApiReferenceInMemory, linkRules, readTree } from '../../scripts/docs.js';
 import { entryPoints } from '../../scripts/surface.js';
 
 const tsupEntries = (tsup as unknown as { entry: Record<string, string> }).entry;
@@ -24,4 +24,14 @@ describe('the API reference in docs/api/', () => {
       expect(generated[page], page).toMatch(new RegExp(`^# ${subpath}\\n\\n\`?${subpath.replace('/', '\\/')}`));
     }
   }, 120_000);
+});
+
+describe('rules cited in the JSDoc link to the design document', () => {
+  it('R<n> in prose becomes a link relative to the page; code and other words are left alone', () => {
+    const page = 'Stale (R3), see R12: lifetimes.\n`R3` in code, RFC R2D2, R16.\n```ts\nconst R5 = 1;\n```\n';
+    expect(linkRules(page, 'authchart/fetch.md')).toBe(
+      'Stale ([R3](../../design.md#r3)), see [R12](../../design.md#r12): lifetimes.\n`R3` in code, RFC R2D2, R16.\n```ts\nconst R5 = 1;\n```\n',
+    );
+    expect(linkRules('(R1)', 'authchart.md')).toBe('([R1](../design.md#r1))');
+  });
 });
