@@ -163,7 +163,8 @@ async function main() {
     return;
   }
   writeFileSync(surfaceFile, formatSurface(current));
-  for (const row of countSurface(current)) console.log(`${row.subpath.padEnd(24)} ${String(row.names).padStart(3)} names (${row.values} values, ${row.types} types)`);
+  for (const row of countSurface(current))
+    console.log(`${row.subpath.padEnd(24)} ${String(row.names).padStart(3)} names (${row.values} values, ${row.types} types)`);
   console.log(`wrote ${relative(root, surfaceFile)}`);
 }
 
