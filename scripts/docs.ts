@@ -93,7 +93,7 @@ export async function generateApiReference(tsupEntries: Record<string, string>, 
     logLevel: 'Error',
     // typedoc-plugin-markdown: one page per subpath, tables for members.
     outputFileStrategy: 'modules',
-    entryFileName: 'index',
+    entryFileName: 'README',
     hidePageHeader: true,
     hideBreadcrumbs: true,
     parametersFormat: 'table',

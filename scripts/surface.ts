@@ -10,6 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import ts from 'typescript';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -110,6 +111,30 @@ export function readSurface(tsupEntries: Record<string, string>): Surface {
     surface[subpath] = Object.fromEntries(Object.entries(names).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
   return surface;
+}
+
+/**
+ * What each entry exports at run time, read from esbuild's bundle of its source (packages
+ * left external, nothing executed): an independent check of which names are values.
+ */
+export async function runtimeExports(tsupEntries: Record<string, string>): Promise<Record<string, string[]>> {
+  const result: Record<string, string[]> = {};
+  for (const { subpath, source } of entryPoints(tsupEntries)) {
+    const built = await build({
+      entryPoints: [join(root, source)],
+      absWorkingDir: root,
+      bundle: true,
+      packages: 'external',
+      format: 'esm',
+      platform: 'neutral',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const output = Object.values(built.metafile.outputs)[0];
+    result[subpath] = [...(output?.exports ?? [])].sort();
+  }
+  return result;
 }
 
 /** Whether a kind is something one can use at run time (an import that is not `import type`). */
