@@ -7,11 +7,12 @@
  * counters and a `tokenVersion` only, so diagrams and inspectors never show a secret.
  *
  * States (names are the public contract): `idle`, `debouncing`, `refreshing`,
- * `backoff` (n = `context.attempt`), `loggedOut`.
+ * `backoff` (n = `context.attempt`), `loggedOut`. The rules it keeps are cited as R1–R15:
+ * see docs/design.md.
  */
 import { and, assign, emit, fromPromise, not, setup, type SnapshotFrom } from 'xstate';
 
-/** How the machine classifies a failed refresh (DESIGN rule 5). */
+/** How the machine classifies a failed refresh (R5). */
 export type FailureKind = 'transient' | 'permanent';
 
 /**
@@ -100,7 +101,7 @@ export interface RefreshMachineOptions {
    */
   jitter: number;
   /**
-   * Refresh ahead of the expiry even while nothing uses the tokens (rule 13). Otherwise the
+   * Refresh ahead of the expiry even while nothing uses the tokens (R13). Otherwise the
    * proactive timer is armed only once a request has used the current token (`TOKEN_USED`).
    * @default false
    */
@@ -132,16 +133,16 @@ export interface RefreshMachineInput extends Partial<RefreshMachineOptions> {
 /** Serializable context: counters and facts, never a token or a promise. */
 export interface RefreshContext {
   options: RefreshMachineOptions;
-  /** Version of the newest token set; a 401 for an older version is stale (rule 3). */
+  /** Version of the newest token set; a 401 for an older version is stale (R3). */
   tokenVersion: number;
   expiresAt: number | null;
-  /** When `idle` refreshes on its own, before the expiry (rule 8); null when the expiry is unknown. */
+  /** When `idle` refreshes on its own, before the expiry (R8); null when the expiry is unknown. */
   refreshAt: number | null;
-  /** A request has used the current token (or `keepAlive`): only then does the proactive timer run (rule 13). */
+  /** A request has used the current token (or `keepAlive`): only then does the proactive timer run (R13). */
   inUse: boolean;
   /** Failed attempts in the current refresh cycle: `backoff(n)` has `attempt === n`. */
   attempt: number;
-  /** Consecutive permanent failures (rule 6). */
+  /** Consecutive permanent failures (R6). */
   permanentFailures: number;
   /** Requests waiting for the refresh (the adapters hold them; the machine counts them). */
   queued: number;
@@ -163,15 +164,15 @@ export type RefreshEvent =
   | { type: 'LOGIN'; tokenVersion: number; expiresAt?: number | null; refreshAt?: number | null }
   /** New tokens from elsewhere: another tab, or pushed by a server. Never starts a refresh. */
   | { type: 'TOKENS_UPDATED'; tokenVersion: number; expiresAt?: number | null; refreshAt?: number | null }
-  /** The host may have slept (wake, focus, `visibilitychange`, `online`): re-check the wall clock (rule 8). */
+  /** The host may have slept (wake, focus, `visibilitychange`, `online`): re-check the wall clock (R8). */
   | { type: 'WAKE' }
-  /** A request used the current token, the first time since it arrived: the session is in use (rule 13). */
+  /** A request used the current token, the first time since it arrived: the session is in use (R13). */
   | { type: 'TOKEN_USED' }
   | { type: 'LOGOUT'; reason?: LoggedOutReason };
 
 /** Events the machine emits; adapters act on them (`actor.on(type, handler)`). */
 export type RefreshEmitted =
-  /** A stale 401 (rule 3): replay that request at once with the current token. */
+  /** A stale 401 (R3): replay that request at once with the current token. */
   | { type: 'request.replay'; requestId: string; tokenVersion: number }
   /** A request arrived while logged out: reject it. */
   | { type: 'request.reject'; requestId: string; code: 'SESSION_EXPIRED' }
@@ -376,7 +377,7 @@ export const refreshMachine = setup({
           { target: 'idle', reenter: true },
         ],
         // The first use of a token since it arrived: refresh now if it is due (the request goes
-        // out with the current token meanwhile), else arm the proactive timer (rule 13).
+        // out with the current token meanwhile), else arm the proactive timer (R13).
         TOKEN_USED: [
           { guard: 'refreshDue', target: 'refreshing', actions: ['markInUse', assign({ trigger: 'proactive' })] },
           { guard: not('inUse'), target: 'idle', reenter: true, actions: 'markInUse' },

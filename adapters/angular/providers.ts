@@ -132,7 +132,7 @@ export const authInterceptor: HttpInterceptorFn = (request, next) => {
         next: (event) => subscriber.next(event),
         error: (error: unknown) => {
           if (!(error instanceof HttpErrorResponse) || !isUnauthorized(error)) return subscriber.error(error);
-          // Rule 7: replay once; a second 401 is an error, never another refresh.
+          // R7: replay once; a second 401 is an error, never another refresh.
           if (replay) return subscriber.error(new UnauthorizedAfterRefreshError(undefined, { cause: error }));
           port.unauthorized(credential.tokenVersion, controller.signal).then(
             (fresh) => send(fresh, true),

@@ -84,7 +84,7 @@ interface Sending {
   redirectHook?: BeforeRedirect;
   /** The next pass through the interceptors is the replay (set just before it). */
   replaying: boolean;
-  /** This request was replayed once already (rule 7). */
+  /** This request was replayed once already (R7). */
   replayed: boolean;
 }
 
@@ -280,7 +280,7 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
     return redactError(error, { method: (config?.method ?? 'get').toUpperCase(), url: url ?? '' });
   };
 
-  /** The token was refused: wait for the one refresh, replay once (rule 7). */
+  /** The token was refused: wait for the one refresh, replay once (R7). */
   const replay = async (config: InternalAxiosRequestConfig, sending: Sending, error: AxiosError | undefined) => {
     const cause = error && redact(error, sending);
     if (sending.replayed) throw new UnauthorizedAfterRefreshError(undefined, { cause });

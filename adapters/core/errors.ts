@@ -129,7 +129,7 @@ export class InvalidOptionsError extends AuthchartError {
   }
 }
 
-/** Classification of a refresh failure (rule 5). */
+/** Classification of a refresh failure (R5). */
 export type RefreshFailureKind = 'transient' | 'permanent';
 
 export interface RefreshErrorDetails {
@@ -206,7 +206,7 @@ export class StoreUnavailableError extends RefreshError {
   }
 }
 
-/** What a 2xx token answer carried that is worth keeping even when the answer is refused (rule 11). */
+/** What a 2xx token answer carried that is worth keeping even when the answer is refused (R11). */
 export interface RotatedTokens {
   /** The new refresh token: the server has rotated the old one away. */
   refreshToken?: string;
@@ -221,7 +221,7 @@ export interface RotatedTokens {
  * token type other than Bearer, an id_token that fails validation, HTML…). Transient: it
  * never counts toward logout.
  *
- * A 2xx answer is a rotation that happened (rule 11): when it carried a new refresh token
+ * A 2xx answer is a rotation that happened (R11): when it carried a new refresh token
  * (or a usable access token), give them as `rotated` and the session keeps them, so the
  * retry never presents the refresh token the server has just rotated away. They are held
  * in a private field: no log, `console.error` or `JSON.stringify` of the error shows them.

@@ -1,5 +1,5 @@
 /**
- * Time you can trust (rule 12). An access token's expiry is measured on the local clock
+ * Time you can trust (R12). An access token's expiry is measured on the local clock
  * from what the server says about its LIFETIME (`expires_in` at receipt, or a JWT's
  * `exp − iat` applied to the local time of receipt). An absolute server time (a JWT `exp`
  * alone, Supabase's `expires_at`, a refresher's `expiresAt`) is used only when nothing
@@ -40,7 +40,7 @@ export function jwtExpiresAt(token: string): number | undefined {
 
 /**
  * When a JWT was issued (`iat`, else `exp`), to order two tokens of one session: the one
- * issued later is the newer (rule 15). Undefined for opaque tokens.
+ * issued later is the newer (R15). Undefined for opaque tokens.
  */
 export function jwtIssuedAt(token: string): number | undefined {
   const { iat, exp } = jwtTimes(token);
@@ -91,7 +91,7 @@ export function expiryOfTokenSet(tokens: { accessToken: string; expiresAt?: numb
 }
 
 /**
- * When to refresh ahead of an expiry (rule 8): `leewayMs` before it, never more than half
+ * When to refresh ahead of an expiry (R8): `leewayMs` before it, never more than half
  * the token's remaining lifetime before it, and never sooner than `minIntervalMs` after
  * `now`. Null when the expiry is unknown or already past (a past expiry is refreshed when a
  * token is next needed, not by the timer).

@@ -1,5 +1,5 @@
 /**
- * How a token endpoint's failed answer is classified (rule 5): one module for the OAuth
+ * How a token endpoint's failed answer is classified (R5): one module for the OAuth
  * refresher and every preset.
  */
 import { RefreshError, type RefreshFailureKind } from './errors.js';
@@ -28,7 +28,7 @@ export function isTransientStatus(status: number): boolean {
 const TRANSIENT_ERROR_CODES = new Set(['server_error', 'temporarily_unavailable', 'slow_down']);
 
 /**
- * Classify an HTTP status and error code of a failed token call (rule 5): 408, 429 and 5xx
+ * Classify an HTTP status and error code of a failed token call (R5): 408, 429 and 5xx
  * (and the OAuth codes `server_error`, `temporarily_unavailable`, `slow_down`) are
  * transient; `invalid_grant`, `invalid_client` and every other 4xx — with a body or without
  * one — are permanent.

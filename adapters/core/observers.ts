@@ -1,6 +1,6 @@
 /**
  * The session's observers — event listeners, the logger, the inspector — called so that
- * none of them can break the session (rule 10): what they throw is swallowed.
+ * none of them can break the session (R10): what they throw is swallowed.
  */
 import type { InspectionEvent, Observer } from 'xstate';
 import type { LogEntry, SessionEvents } from './session-types.js';

@@ -62,7 +62,7 @@ export async function runRefresh(deps: RefreshTaskDeps, signal: AbortSignal): Pr
 /**
  * Acquire the lock within `timeoutMs` (or until `signal` aborts), even from a driver that
  * ignores both. A lock granted after we gave up on it is released at once, so an
- * abandoned acquire never leaves the lock held (rule 10).
+ * abandoned acquire never leaves the lock held (R10).
  */
 async function acquireBounded(lock: RefreshLock, timeoutMs: number, signal: AbortSignal): Promise<LockHandle> {
   let abandoned = false;
@@ -109,7 +109,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
     if (inStep) {
       const stored = await holder.read();
       if (!stored) throw sessionGone('NO_SESSION');
-      // Double-check (rule 1, across tabs and instances): someone else may have refreshed
+      // Double-check (R1, across tabs and instances): someone else may have refreshed
       // while we waited for the lock. Newer tokens in the store are theirs: use them. This
       // compares tokens, never expiry times, so it does not depend on two clocks agreeing.
       if (differs(stored, startedWith)) return adopt(stored, 'store');
@@ -144,12 +144,12 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
       const refreshError = toRefreshError(error);
       const rotated = InvalidTokenResponseError.rotatedTokensOf(error);
       if (rotated?.accessToken) {
-        // Rule 11: a refused 2xx answer with a usable access token: the refresh is done,
+        // R11: a refused 2xx answer with a usable access token: the refresh is done,
         // the refusal is a warning.
         answer = { accessToken: rotated.accessToken, refreshToken: rotated.refreshToken, expiresIn: rotated.expiresIn };
         warning = refreshError;
       } else if (rotated?.refreshToken) {
-        // Rule 11 without a usable access token: keep the rotated refresh token, so the
+        // R11 without a usable access token: keep the rotated refresh token, so the
         // retry presents it and never the one the server has rotated away.
         const salvaged: TokenSet = { ...base, refreshToken: rotated.refreshToken };
         delete (salvaged as Partial<StoredTokens>).version;
@@ -157,7 +157,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
         throw refreshError;
       } else {
         if (refreshError.kind === 'permanent' || handle?.signal?.aborted) {
-          // Rule 5: before counting a permanent failure (or one after losing the lock), see
+          // R5: before counting a permanent failure (or one after losing the lock), see
           // whether another tab or instance rotated the refresh token meanwhile; if so,
           // theirs is the session now.
           const again = await Promise.resolve(holder.read()).catch(() => null);
@@ -199,7 +199,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
  * logout that happened meanwhile is not overwritten by this older session. If the store
  * moved because tokens were pushed during the refresh (`updateTokens` with the refresh
  * token we presented, or none), ours carry the only rotated refresh token: merge and write
- * again (rule 15). If the store fails, keep the tokens in memory and use them (rule 11).
+ * again (R15). If the store fails, keep the tokens in memory and use them (R11).
  */
 async function store(deps: RefreshTaskDeps, next: TokenSet, base: StoredTokens, presented: string): Promise<RefreshSuccess> {
   const { holder } = deps;

@@ -1,6 +1,6 @@
 /**
  * The statechart as a session runs it: its delays and guards on the session's clock, its
- * refresh actor, and host timers that never keep a Node process alive on their own (rule 13:
+ * refresh actor, and host timers that never keep a Node process alive on their own (R13:
  * a script that does one request and ends exits; requests that wait hold their own timers).
  */
 import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate';

@@ -92,8 +92,8 @@ export interface SessionOptions extends Partial<RefreshMachineOptions> {
    */
   leewayMs?: number;
   /**
-   * Refresh before the expiry instead of waiting for a 401 or an expired token (rule 8),
-   * while the session is in use (rule 13: see `keepAlive`).
+   * Refresh before the expiry instead of waiting for a 401 or an expired token (R8),
+   * while the session is in use (R13: see `keepAlive`).
    * @default true
    */
   proactive?: boolean;
@@ -107,7 +107,7 @@ export interface SessionOptions extends Partial<RefreshMachineOptions> {
   keepAlive?: boolean;
   /**
    * Floor of the proactive schedule: never refresh ahead sooner than this after tokens
-   * arrive, whatever their lifetime or the clocks say (rule 12).
+   * arrive, whatever their lifetime or the clocks say (R12).
    * @default 5000
    */
   minRefreshIntervalMs?: number;

@@ -181,7 +181,7 @@ export function createSession(options: SessionOptions): Session {
         for (let attempt = 0; attempt < PUSH_ATTEMPTS; attempt++) {
           if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
           const current = await Promise.resolve(holder.read()).catch(() => holder.tokens);
-          // Rule 15: an older pushed token (a response that lands late) never replaces a newer one.
+          // R15: an older pushed token (a response that lands late) never replaces a newer one.
           if (current && isOlderToken(tokens.accessToken, current.accessToken)) return;
           const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current?.refreshToken });
           const { record, facts } = await storeGiven(merged, current?.version ?? 0);

@@ -1,6 +1,6 @@
 /**
  * A session and its store after the start: the initial load, and following what other tabs
- * and instances write (rule 9: through the one actor, never around it).
+ * and instances write (R9: through the one actor, never around it).
  */
 import type { Actor } from 'xstate';
 import type { RefreshMachine } from '../../machines/refresh.machine.js';

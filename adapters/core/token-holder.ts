@@ -2,7 +2,7 @@
  * The tokens a session holds, and every way it reaches its store: bounded calls
  * (`storeTimeoutMs`), one at a time, with its own writes told apart from other tabs' and
  * instances' (which it follows), and writes that failed kept in memory and tried again
- * (rule 14). Holds tokens, never hands them to the machine: the machine gets facts.
+ * (R14). Holds tokens, never hands them to the machine: the machine gets facts.
  */
 import { AuthchartError, isAuthchartError, StoreUnavailableError } from './errors.js';
 import { expiryOfTokenSet, refreshTime } from './expiry.js';
@@ -222,7 +222,7 @@ export class TokenHolder {
   /**
    * The store refused `tokens` (or did not answer): hold them anyway, under a new token
    * version when the access token is new, and try the write again later with backoff. The
-   * session never goes back to tokens the server has rotated away (rule 11).
+   * session never goes back to tokens the server has rotated away (R11).
    */
   holdUnsaved(tokens: TokenSet, baseVersion: number | undefined): TokenFacts | null {
     const record: StoredTokens = { ...tokens, version: baseVersion ?? 0 };

@@ -4,7 +4,7 @@
  */
 export interface Credential {
   accessToken: string;
-  /** Version of the token set the access token belongs to; a 401 reports it back (rule 3). */
+  /** Version of the token set the access token belongs to; a 401 reports it back (R3). */
   tokenVersion: number;
 }
 

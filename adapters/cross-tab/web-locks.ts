@@ -164,7 +164,7 @@ export function webLocksLock(options: WebLocksLockOptions = {}): RefreshLock {
           queued.abort(error);
           reject(error);
         };
-        // A lock granted after this wait gave up is let go at once (rule 10).
+        // A lock granted after this wait gave up is let go at once (R10).
         const offer = (handle: LockHandle) => {
           if (settled) {
             void handle.release();

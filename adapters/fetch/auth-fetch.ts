@@ -243,7 +243,7 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     const second = await port.unauthorized(first.tokenVersion, signal);
     const again = await attempt(second);
     const replayed = follow && isRedirect(again) ? await follow(again, second) : again;
-    // Rule 7: replay once; a second refusal is an error, never another refresh.
+    // R7: replay once; a second refusal is an error, never another refresh.
     if (await wasRefused(replayed)) throw new UnauthorizedAfterRefreshError(replayed);
     return replayed;
   };

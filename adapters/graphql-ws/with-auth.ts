@@ -90,7 +90,7 @@ export function withAuth<Options extends ClientOptions>(source: SessionSource, o
   let openingVersion: number | null = null;
   /** A version the server refused: the next connection waits for the refresh it starts. */
   let refusedVersion: number | null = null;
-  /** The version reported refused since the last acknowledged connection (rule 7: once). */
+  /** The version reported refused since the last acknowledged connection (R7: once). */
   let reportedVersion: number | null = null;
   let restarting = false;
   let stopListening: (() => void) | null = null;

@@ -139,7 +139,7 @@ async function cookieStorage(options: Extract<NextAuthOptions['storage'], { type
         const spare = request.body ? request.clone() : request;
         const response = await send(tokens.accessToken, request);
         if (response.status !== 401) return response;
-        // One rotation however many requests got the 401, then one replay (rules 3 and 7).
+        // One rotation however many requests got the 401, then one replay (R3 and R7).
         response.body?.cancel().catch(() => undefined);
         const rotated = await core.unauthorized(tokens, { signal: request.signal });
         tryWrite(jar, cookie.name, rotated.cookie!, attributes);

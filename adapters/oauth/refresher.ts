@@ -29,7 +29,7 @@ export interface OAuthRefresherOptions {
    * an `id_token` in a refresh answer is validated against it (`iss`, `aud`, `exp`); when
    * left out, an `id_token` is passed over unvalidated, since authchart uses only the
    * access and refresh tokens. Either way a refused answer never costs the session: the
-   * rotated refresh token it carried is kept (rule 11).
+   * rotated refresh token it carried is kept (R11).
    * @default undefined (id_tokens are not validated)
    */
   issuer?: string;
@@ -197,7 +197,7 @@ export function oauthRefresher(options: OAuthRefresherOptions): Refresher {
         if (dpopKeyPair && oauth.isDPoPNonceError(error)) throw nonceChallenge(status);
         const failure = toRefreshFailure(error, status);
         // A failed answer whose body is no OAuth error (empty, an HTML page from a proxy):
-        // its status decides, so a 4xx is permanent like every other (rule 5, RFC 6749 §5.2).
+        // its status decides, so a 4xx is permanent like every other (R5, RFC 6749 §5.2).
         throw failure instanceof InvalidTokenResponseError ? httpFailure(status, undefined, response) : failure;
       }
       throw httpFailure(status, undefined, response);
@@ -230,7 +230,7 @@ function idTokenProblem(error: unknown): string | undefined {
  * Accept a 2xx answer (RFC 6749 §5.1), or refuse it without losing the rotation: a 2xx
  * answer means the server may have rotated the refresh token, so whatever is refused, the
  * new refresh token (and the access token, when it is a usable Bearer token) travel with
- * the error for the session to keep (rule 11).
+ * the error for the session to keep (R11).
  */
 async function acceptAnswer(
   response: Response,

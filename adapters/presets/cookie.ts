@@ -92,7 +92,7 @@ export function cookieRefresher(options: CookieRefresherOptions): Refresher {
     });
     if (!response.ok) throw await failureFrom(response);
     // A field no answer has: a refresh token in the body is never read, not even when the
-    // rest of the answer is refused (a refused answer's rotated tokens are kept, rule 11).
+    // rest of the answer is refused (a refused answer's rotated tokens are kept, R11).
     return readTokenAnswer(response, { accessToken: accessField, refreshToken: NO_FIELD, expiresIn: expiresInField });
   };
 }

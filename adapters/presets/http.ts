@@ -4,7 +4,7 @@ import type { RefreshedTokens } from '../core/ports.js';
 
 /**
  * Read a refresh endpoint's error answer into a {@link RefreshError}, classified by status
- * (rule 5). Only short code fields are kept (`error_code`, `code`, `error`), never the
+ * (R5). Only short code fields are kept (`error_code`, `code`, `error`), never the
  * body: it may hold tokens.
  */
 export async function failureFrom(response: Response): Promise<RefreshError> {
@@ -32,7 +32,7 @@ export interface AnswerFields {
 
 /**
  * Read a 2xx answer into tokens, or refuse it with an {@link InvalidTokenResponseError}
- * naming the field. A 2xx answer is a rotation that happened (rule 11): whatever is refused,
+ * naming the field. A 2xx answer is a rotation that happened (R11): whatever is refused,
  * a new refresh token (and a usable access token) it carried go with the error as
  * `rotated`, so the session keeps them and never presents the old refresh token again.
  */

@@ -11,7 +11,7 @@ export interface AppStateLike {
  * React Native's wake source: the app coming back to the foreground (`AppState` turning
  * `active` from `background` or `inactive`). A phone suspends JavaScript timers while the
  * app is in the background, so the proactive refresh timer may be long overdue; on resume
- * the session re-checks the clock (rule 8), as `focus` does in a browser, and refreshes
+ * the session re-checks the clock (R8), as `focus` does in a browser, and refreshes
  * before the first request if the token has expired meanwhile.
  * @example
  * import { AppState } from 'react-native'

@@ -231,7 +231,7 @@ export async function forward(bff: ResolvedBff, request: ProxiedRequest, authFet
   try {
     return await authFetch(url.href, init);
   } catch (error) {
-    // Rule 7: the API refused the fresh token too; its own answer goes back as it is.
+    // R7: the API refused the fresh token too; its own answer goes back as it is.
     if (error instanceof UnauthorizedAfterRefreshError && error.response) return error.response;
     if (isAuthchartError(error)) throw error;
     if (timeout.aborted) return failure(504, { error: 'unavailable' });

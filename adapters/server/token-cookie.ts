@@ -182,7 +182,7 @@ export function createTokenCookieCore(options: TokenCookieOptions): TokenCookieC
       if (!tokens) return null;
       let cookie: string | null = null;
       for (let hop = 0; ; hop++) {
-        // A rotation's result is used as it is (rule 12: a token born expired is used until a 401 says otherwise).
+        // A rotation's result is used as it is (R12: a token born expired is used until a 401 says otherwise).
         const margin = hop === 0 ? leewayOf(tokens) : 0;
         if (tokens.expiresAt === undefined || tokens.expiresAt - margin > now() || hop >= MAX_HOPS) return { tokens: plain(tokens), cookie };
         if (!tokens.refreshToken) throw new SessionExpiredError('The access token has expired and the cookie holds no refresh token; sign in again.');
@@ -198,7 +198,7 @@ export function createTokenCookieCore(options: TokenCookieOptions): TokenCookieC
     async unauthorized(tokens, callOptions) {
       if (!tokens.refreshToken) throw new SessionExpiredError('The access token was refused and the cookie holds no refresh token; sign in again.');
       const key = await sealer.keyOf(tokens.refreshToken);
-      // Rule 3: a 401 for tokens already rotated is stale, and gets the rotation's result.
+      // R3: a 401 for tokens already rotated is stale, and gets the rotation's result.
       const sealed = (await readResult(key)) ?? (await rotate(key, tokens, callOptions?.signal));
       const next = await sealer.unseal(sealed);
       if (!next) throw new RefreshUnavailableError();

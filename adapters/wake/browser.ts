@@ -3,7 +3,7 @@ import type { WakeSource } from '../core/wake.js';
 /**
  * The browser's wake signals: window `focus` and `online`, and the document becoming
  * visible. Timers drift while a laptop sleeps or a tab sits in the background; on any of
- * these the session re-checks the clock (rule 8). Nothing outside a browser.
+ * these the session re-checks the clock (R8). Nothing outside a browser.
  * @example
  * createSession({ refresh, wake: browserWake })
  */

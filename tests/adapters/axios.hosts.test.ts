@@ -151,7 +151,7 @@ describe.each(versions)('%s', (_name, axios) => {
     });
   });
 
-  it('a replayed request that gets 401 again fails once with UNAUTHORIZED_AFTER_REFRESH (rule 7)', async () => {
+  it('a replayed request that gets 401 again fails once with UNAUTHORIZED_AFTER_REFRESH (R7)', async () => {
     const { instance, auth, calls } = client(axios);
     const since = hosts.seen.length;
     const error = await instance.get('/unauthorized').catch((e: unknown) => e);

@@ -1,5 +1,5 @@
 /**
- * Rule 12 (time from lifetimes, not from another machine's clock) and rule 13 (proactive
+ * R12 (time from lifetimes, not from another machine's clock) and R13 (proactive
  * refresh follows activity): skewed clocks, tokens born expired, idle sessions.
  */
 import { fc, test } from '@fast-check/vitest';
@@ -53,7 +53,7 @@ function skewedServer(options: { skewMs: number; lifetimeS: number; answer: 'exp
   return { state, refresh, first: issue };
 }
 
-describe('rule 12: tokens born expired on the local clock', () => {
+describe('R12: tokens born expired on the local clock', () => {
   it.each(['exp only'] as const)(
     'a clock a token lifetime ahead (a JWT with %s): a request every two seconds for ten minutes, no token-call loop',
     async (answer) => {
@@ -106,7 +106,7 @@ describe('rule 12: tokens born expired on the local clock', () => {
   });
 });
 
-describe('rule 13: proactive refresh follows activity', () => {
+describe('R13: proactive refresh follows activity', () => {
   it('an idle session makes no token call over ten token lifetimes; its next use refreshes once', async () => {
     const { server, authFetch, api } = await createHarness({ server: { accessTokenTtlSeconds: 60 } });
     await vi.advanceTimersByTimeAsync(10 * MINUTE);
@@ -138,7 +138,7 @@ describe('rule 13: proactive refresh follows activity', () => {
   });
 });
 
-describe('rule 12 and 13 together, over random skews and lifetimes (property)', () => {
+describe('R12 and R13 together, over random skews and lifetimes (property)', () => {
   test.prop(
     {
       skewMs: fc.integer({ min: -24 * HOUR, max: 24 * HOUR }),

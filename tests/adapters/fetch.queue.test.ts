@@ -5,7 +5,7 @@ import { createHarness, mock, track, useMockNetwork } from '../support/harness.j
 
 useMockNetwork();
 
-describe('rule 4: the queue', () => {
+describe('R4: the queue', () => {
   it('logout() rejects every queued request with SESSION_EXPIRED, and later requests are not sent', async () => {
     const { server, authFetch, api } = await createHarness();
     server.expireAccessTokens();
@@ -80,7 +80,7 @@ describe('rule 4: the queue', () => {
   });
 });
 
-describe('rule 7: replay once', () => {
+describe('R7: replay once', () => {
   it('a replayed request that gets 401 again fails with UNAUTHORIZED_AFTER_REFRESH and never loops', async () => {
     const { server, authFetch, api } = await createHarness();
     let hits = 0;

@@ -15,7 +15,7 @@ function recorder() {
 
 const refreshStarts = (entries: (LogEntry & { t: number })[]) => entries.filter((e) => e.type === 'refresh.start').map((e) => e.t);
 
-describe('rule 3: stale 401s', () => {
+describe('R3: stale 401s', () => {
   it('a 401 for a request sent with an older token is replayed at once, without a refresh', async () => {
     const log = recorder();
     const { server, authFetch, api } = await createHarness({ client: { logger: log.logger } });
@@ -45,7 +45,7 @@ describe('rule 3: stale 401s', () => {
   });
 });
 
-describe('rule 2: debounce', () => {
+describe('R2: debounce', () => {
   it('401s inside the window join one batch, and the window is not extended by them', async () => {
     const log = recorder();
     const { server, authFetch, api } = await createHarness({ client: { logger: log.logger } });
@@ -75,7 +75,7 @@ describe('rule 2: debounce', () => {
   });
 });
 
-describe('rules 5 and 6: backoff, classification, logout', () => {
+describe('R5 and R6: backoff, classification, logout', () => {
   it('backoff waits 1 s, 2 s, 4 s, then rejects the queue with REFRESH_UNAVAILABLE and keeps the session', async () => {
     const log = recorder();
     const { server, authFetch, api } = await createHarness({ client: { logger: log.logger, maxWaitMs: 60_000 } });

@@ -122,7 +122,7 @@ describe('malformed token responses', () => {
     expect((request.value as Response).status).toBe(200);
   });
 
-  it('negativeExpiresIn: the Bearer access token is used (born expired, rule 12) and the refusal is a warning', async () => {
+  it('negativeExpiresIn: the Bearer access token is used (born expired, R12) and the refusal is a warning', async () => {
     const { server, authFetch, api } = await createHarness();
     const failures: unknown[] = [];
     const warnings: unknown[] = [];

@@ -87,7 +87,7 @@ describe('memoryLock', () => {
   });
 });
 
-// The double-check after the lock (DESIGN, RefreshLock), with sessions that follow the
+// The double-check after the lock (docs/design.md, RefreshLock), with sessions that follow the
 // shared store while they wait for the lock.
 describe('sessions sharing a store and a lock (a stand-in for tabs)', () => {
   it('four sessions sharing one memoryStore and one memoryLock make one token call for one expiry', async () => {
@@ -118,7 +118,7 @@ describe('sessions sharing a store and a lock (a stand-in for tabs)', () => {
   });
 });
 
-// Rule 14: a holder that stalls (a frozen tab) loses the lock within a bound, and on resuming
+// R14: a holder that stalls (a frozen tab) loses the lock within a bound, and on resuming
 // never presents the refresh token the new holder presented.
 describe('a holder that loses the lock before its token call', () => {
   it('makes no token call and adopts what the new holder stored: one rotation, no reuse', async () => {

@@ -1,5 +1,5 @@
 /**
- * Rule 11: a 2xx token answer is a rotation that happened. Whatever authchart refuses in it,
+ * R11: a 2xx token answer is a rotation that happened. Whatever authchart refuses in it,
  * it never presents the same refresh token again, and validating an id_token never breaks
  * refreshes with default options.
  */
@@ -35,7 +35,7 @@ function signedIn(serverOptions: TokenServerOptions) {
   return { server, tokens: { accessToken: login.access_token, refreshToken: login.refresh_token } };
 }
 
-describe('id_token in refresh answers (rule 11)', () => {
+describe('id_token in refresh answers (R11)', () => {
   it.each(Object.entries(issuers))('with default options, %s: three refreshes rotate, nothing is reused', async (_, issuer) => {
     const { server, tokens } = signedIn({ idTokenIssuer: issuer });
     const session = createSession({ refresh: oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'spa' }), tokens });
@@ -79,7 +79,7 @@ describe('id_token in refresh answers (rule 11)', () => {
   });
 });
 
-describe('a refused 2xx answer keeps what the server rotated (rule 11)', () => {
+describe('a refused 2xx answer keeps what the server rotated (R11)', () => {
   it.each(['noAccessToken', 'dpopTokenType', 'negativeExpiresIn'] as const)('%s: the retry presents the rotated refresh token, never the old one', async (problem) => {
     const { server, tokens } = signedIn({});
     const store = memoryStore(tokens);

@@ -74,7 +74,7 @@ describe('the refresh_token grant on the wire (RFC 6749 §6)', () => {
   });
 });
 
-describe('classification (rule 5)', () => {
+describe('classification (R5)', () => {
   const cases: [TokenServerFault, { kind: string; reason: string; status?: number; retryAfterMs?: number }][] = [
     [{ type: 'unavailable', retryAfterSeconds: 7 }, { kind: 'transient', reason: 'HTTP_503', status: 503, retryAfterMs: 7000 }],
     [{ type: 'rateLimited', retryAfterSeconds: 2 }, { kind: 'transient', reason: 'slow_down', status: 429, retryAfterMs: 2000 }],

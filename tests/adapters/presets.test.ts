@@ -121,7 +121,7 @@ describe('Supabase Auth (GoTrue)', () => {
     expect(session.getStatus().expiresAt).toBeGreaterThan(0);
   });
 
-  it('the expiry is expires_in on the local clock, not the server clock\'s expires_at (rule 12)', async () => {
+  it('the expiry is expires_in on the local clock, not the server clock\'s expires_at (R12)', async () => {
     // The server's clock is a day behind: its expires_at is long past on ours.
     const server = supabase({ url, apiKey, serverClockOffsetMs: -86_400_000 });
     mock.use(server.handler);

@@ -5,12 +5,12 @@ useMockNetwork();
 
 const HOUR = 3_600_000;
 
-/** A request uses the current token: the session is in use, so it refreshes ahead (rule 13). */
+/** A request uses the current token: the session is in use, so it refreshes ahead (R13). */
 async function use(session: { getAccessToken(): Promise<string> }) {
   await session.getAccessToken();
 }
 
-describe('rule 8: proactive refresh', () => {
+describe('R8: proactive refresh', () => {
   it('steady traffic across ten token lifetimes: ten token calls, zero 401s seen by the app or the server', async () => {
     const { server, authFetch, api } = await createHarness({ server: { accessTokenTtlSeconds: 3600 } });
     const refreshed: string[] = [];
@@ -81,7 +81,7 @@ describe('rule 8: proactive refresh', () => {
   });
 });
 
-describe('rule 8: the wall clock is re-checked on wake', () => {
+describe('R8: the wall clock is re-checked on wake', () => {
   function fakeBrowserEvents() {
     const win = new EventTarget();
     const doc = Object.assign(new EventTarget(), { visibilityState: 'hidden' as DocumentVisibilityState });
@@ -117,7 +117,7 @@ describe('rule 8: the wall clock is re-checked on wake', () => {
   });
 });
 
-describe('rule 8: a wake source of the host', () => {
+describe('R8: a wake source of the host', () => {
   it('a custom wake source (React Native AppState, a worker) re-checks the clock, and is stopped by dispose()', async () => {
     let wake: (() => void) | undefined;
     let stopped = 0;
@@ -153,7 +153,7 @@ describe('rule 8: a wake source of the host', () => {
   });
 });
 
-describe('rule 6 with rule 8: a refresh cycle that gave up does not restart itself', () => {
+describe('R6 with R8: a refresh cycle that gave up does not restart itself', () => {
   it('after the retries are exhausted past refreshAt, no further token call happens until something asks for a token', async () => {
     const win = new EventTarget();
     vi.stubGlobal('addEventListener', win.addEventListener.bind(win));

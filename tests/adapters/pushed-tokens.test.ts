@@ -86,7 +86,7 @@ describe('JWT exp (read, not verified)', () => {
   });
 });
 
-describe('rule 15: the newest tokens win', () => {
+describe('R15: the newest tokens win', () => {
   it('an access token pushed during a refresh does not lose the rotated refresh token: the next refresh presents it, no reuse', async () => {
     const { server, authFetch, api } = await createHarness();
     server.expireAccessTokens();

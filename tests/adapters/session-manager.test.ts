@@ -148,7 +148,7 @@ describe('createSessionManager', () => {
   });
 });
 
-describe('the manager never cuts a refresh off, and login/logout win over a load in flight (rule 14)', () => {
+describe('the manager never cuts a refresh off, and login/logout win over a load in flight (R14)', () => {
   /** A store whose reads take `delayMs` to come back with what they read when sent (a slow network store). */
   function slowStore(inner: TokenStore, delayMs: number): TokenStore {
     return {

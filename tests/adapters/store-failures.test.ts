@@ -1,5 +1,5 @@
 /**
- * Rule 14: stores that hang, throw or lose a race. Every store call is bounded, the session
+ * R14: stores that hang, throw or lose a race. Every store call is bounded, the session
  * recovers by itself, and tokens the server rotated are never lost because a store failed.
  */
 import { describe, expect, it, vi } from 'vitest';

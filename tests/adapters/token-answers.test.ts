@@ -15,7 +15,7 @@ useMockNetwork();
 const refresher = () => oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'spa' });
 const signal = () => new AbortController().signal;
 
-describe('a 4xx answer without a JSON body is permanent (rule 5)', () => {
+describe('a 4xx answer without a JSON body is permanent (R5)', () => {
   const answers: [string, () => Response][] = [
     ['401 with an empty body', () => new HttpResponse(null, { status: 401 })],
     ['400 with an HTML page', () => new HttpResponse('<html><body>Bad Request</body></html>', { status: 400, headers: { 'content-type': 'text/html' } })],

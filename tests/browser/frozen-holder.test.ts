@@ -1,5 +1,5 @@
 /**
- * A tab frozen while it holds the refresh lock (DESIGN rule 14), in real Chromium: four tabs
+ * A tab frozen while it holds the refresh lock (R14), in real Chromium: four tabs
  * of one origin, the real rotating token server behind a proxy the test controls, and the tab
  * that takes the lock frozen (`Page.setWebLifecycleState` `frozen`, as Chrome freezes
  * background tabs and Memory Saver does) while its token call is held in the proxy.

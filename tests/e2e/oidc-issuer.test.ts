@@ -1,5 +1,5 @@
 /**
- * Rule 11 against a real OpenID provider: oidc-provider with an issuer that has a path
+ * R11 against a real OpenID provider: oidc-provider with an issuer that has a path
  * (Keycloak and Okta style), behind a same-origin proxy, strict refresh-token rotation
  * (reuse revokes the grant), `openid offline_access` so every refresh answer carries an
  * id_token. Four sessions share one store and one lock, as four tabs share IndexedDB and

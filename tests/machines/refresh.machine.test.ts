@@ -128,7 +128,7 @@ describe('the statechart alone', () => {
 
 });
 
-describe('rule 13: proactive refresh follows activity', () => {
+describe('R13: proactive refresh follows activity', () => {
   const withExpiry = (keepAlive: boolean) => {
     const m = run([ok(2), ok(3)]);
     const actor = createActor(refreshMachine.provide({ actors: { refresh: fromPromise<RefreshSuccess, RefreshInput>(async () => ok(2)) } }), {

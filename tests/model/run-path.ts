@@ -54,7 +54,7 @@ function heldRequest(world: World, predicate: (r: TrackedRequest) => boolean, wh
 
 async function topUpPool(world: World): Promise<void> {
   const status = world.authFetch.getStatus();
-  // Sending uses the token: only once the model's TOKEN_USED step has (rule 13).
+  // Sending uses the token: only once the model's TOKEN_USED step has (R13).
   if (status.state !== 'idle' || !world.authFetch.session.actor.getSnapshot().context.inUse) return;
   const atVersion = world.requests.filter((r) => r.phase === 'held' && !r.settled && r.sentVersion === status.tokenVersion).length;
   for (let i = atVersion; i < POOL; i++) world.send({ hold: true });
