@@ -315,8 +315,10 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
       if (proof) {
         sending.dpopAdapter ??= dpopAdapterFor(sending);
         config.adapter = sending.dpopAdapter as InternalAxiosRequestConfig['adapter'];
-      } else if (adapter !== sending.appAdapter) {
-        restoreAdapter(config, sending);
+      } else if (sending.dpopAdapter !== undefined) {
+        // Sent with a proof before (the replay reuses the headers): not this time.
+        headers.delete('dpop');
+        if (adapter !== sending.appAdapter) restoreAdapter(config, sending);
       }
       const current = config.beforeRedirect as BeforeRedirect | undefined;
       if (!current || !redirectHooks.has(current)) sending.appBeforeRedirect = current;

@@ -180,11 +180,15 @@ function prepare(
   if (headers.has('authorization')) return null;
   const replayable = !(typeof ReadableStream !== 'undefined' && init?.body instanceof ReadableStream);
   const follows = manual && (init?.redirect === undefined || init.redirect === 'follow');
+  let signedBefore = false;
   return {
     replayable,
     attempt: (credential) => {
       const proof = dpop?.uses(credential) === true;
       authorize(headers, credential, proof);
+      // The replay reuses these headers: a Bearer replay after a DPoP attempt sends no proof.
+      if (proof) signedBefore = true;
+      else if (signedBefore) headers.delete('dpop');
       const send = () => baseFetch(url, follows ? { ...init, headers, redirect: 'manual' } : { ...init, headers });
       return proof ? signed(dpop!, headers, sentMethod(init?.method), url, credential).then(send) : send();
     },

@@ -44,6 +44,20 @@ interface Client {
 
 type FrontEnd = (session: Session, allowedOrigins: string[]) => Client;
 
+const axiosClient =
+  (adapter?: 'fetch'): FrontEnd =>
+  (session, allowedOrigins) => {
+    const instance: AxiosInstance = axios.create(adapter ? { adapter } : {});
+    attachAuth(instance, { session, allowedOrigins });
+    return {
+      request: (url, init) =>
+        instance.request({ url, method: init?.method ?? 'GET', data: init?.body }).then(
+          (response) => response.status,
+          (error: { response?: { status: number }; code?: string }) => error.response?.status ?? error.code ?? String(error),
+        ),
+    };
+  };
+
 const frontEnds: [string, FrontEnd][] = [
   [
     'fetch',
@@ -61,20 +75,8 @@ const frontEnds: [string, FrontEnd][] = [
       };
     },
   ],
-  [
-    'axios',
-    (session, allowedOrigins) => {
-      const instance: AxiosInstance = axios.create();
-      attachAuth(instance, { session, allowedOrigins });
-      return {
-        request: (url, init) =>
-          instance.request({ url, method: init?.method ?? 'GET', data: init?.body }).then(
-            (response) => response.status,
-            (error: { response?: { status: number }; code?: string }) => error.response?.status ?? error.code ?? String(error),
-          ),
-      };
-    },
-  ],
+  ['axios (http adapter)', axiosClient()],
+  ['axios (fetch adapter)', axiosClient('fetch')],
 ];
 
 /** Until the provider itself says the access token is no longer active (bounded). */
