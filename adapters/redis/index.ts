@@ -11,3 +11,4 @@ export { redisSessionManager } from './session-manager.js';
 export type { RedisSessionManagerOptions } from './session-manager.js';
 export type { RedisClientLike, NodeRedisClientLike, IoRedisClientLike, RedisSubscriberLike } from './client.js';
 export { RedisUnavailableError } from './errors.js';
+export { redisDPoPKeys, type RedisDPoPKeysOptions, type DPoPKeySecret } from './dpop-keys.js';
