@@ -182,7 +182,11 @@ function signalOf(config: InternalAxiosRequestConfig): AbortSignal | undefined {
  * send to. A redirect keeps the token only while it stays on allowed origins. The response
  * interceptor turns a refused token into one shared refresh and replays the request once
  * through the same instance. A 401 that arrives while a refresh runs is queued and
- * replayed, never rejected. Works with axios's http (Node) and fetch adapters.
+ * replayed, never rejected. Works with axios's http (Node) and fetch adapters. With the
+ * session's `dpop` option, a DPoP-bound token goes as `Authorization: DPoP …` with a proof
+ * signed just before the adapter sends (a redirect hop goes without either: see
+ * docs/dpop.md); a `use_dpop_nonce` challenge is answered once with its nonce, without a
+ * refresh.
  * @example
  * const api = axios.create({ baseURL: 'https://api.example.com' })
  * const auth = attachAuth(api, {

@@ -207,7 +207,11 @@ function prepare(
 
 /**
  * Create a `fetch` that attaches `Authorization: Bearer …` to allowed origins, turns a 401
- * into one shared refresh, and replays the request once with the new token.
+ * into one shared refresh, and replays the request once with the new token. With the
+ * session's `dpop` option, a DPoP-bound token goes as `Authorization: DPoP …` with a proof
+ * per request (and per redirect hop followed by hand, outside browsers); a resource
+ * server's `use_dpop_nonce` challenge is answered by sending once more with its nonce,
+ * without a refresh.
  * @example
  * const authFetch = createAuthFetch({
  *   refresh: oauthRefresher({ tokenEndpoint: 'https://auth.example.com/oauth/token', clientId: 'web' }),

@@ -4,7 +4,7 @@
  * (Proofs against real resource servers: tests/e2e/dpop-requests.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import { createSession, memoryDPoPKeys, memoryStore } from '../../adapters/index.js';
+import { createSession, memoryDPoPKeys, memoryStore, type DPoPKeyStore } from '../../adapters/index.js';
 import { asksForNonce, createRequestProofs } from '../../adapters/dpop/request-proofs.js';
 import { pickTokens, validateRecord } from '../../adapters/core/record.js';
 import { accessTokenHash, checkProof, keyThumbprint } from '../support/dpop-proof.js';
@@ -90,6 +90,27 @@ describe('createRequestProofs', () => {
     headers.set('x-token', 'new');
     await proofs.sign(headers, 'GET', 'https://a.example/x', { accessToken: 'new', tokenVersion: 2 });
     expect((await jktOf()).jkt).toBe(await keyThumbprint(second));
+  });
+});
+
+describe('request proofs and key types', () => {
+  const storeOf = (pair: CryptoKeyPair): DPoPKeyStore => ({ getOrCreate: async () => pair, rotate: async () => pair, clear: async () => undefined });
+
+  it('signs with a P-384 key as ES384 (verified with its public key)', async () => {
+    const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, false, ['sign', 'verify']);
+    const headers = new Headers();
+    await createRequestProofs(storeOf(pair)).sign(headers, 'GET', 'https://a.example/x', { accessToken: 't', tokenVersion: 1 });
+    const [header, payload, signature] = headers.get('dpop')!.split('.') as [string, string, string];
+    expect(JSON.parse(Buffer.from(header, 'base64url').toString())).toMatchObject({ typ: 'dpop+jwt', alg: 'ES384', jwk: { kty: 'EC', crv: 'P-384' } });
+    const valid = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-384' }, pair.publicKey, Buffer.from(signature, 'base64url'), new TextEncoder().encode(`${header}.${payload}`));
+    expect(valid).toBe(true);
+  });
+
+  it('refuses a key it cannot sign proofs with (RSA): DPOP_UNAVAILABLE, nothing set', async () => {
+    const pair = await crypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, false, ['sign', 'verify']);
+    const headers = new Headers();
+    await expect(createRequestProofs(storeOf(pair)).sign(headers, 'GET', 'https://a.example/x', { accessToken: 't', tokenVersion: 1 })).rejects.toMatchObject({ code: 'DPOP_UNAVAILABLE' });
+    expect(headers.has('dpop')).toBe(false);
   });
 });
 
