@@ -157,8 +157,9 @@ function prepare(
         const proof = dpop?.uses(credential) === true;
         authorize(headers, credential, proof);
         last = { source, headers };
-        const send = () => baseFetch(new Request(source, follows ? { headers, redirect: 'manual' } : { headers }));
-        return proof ? signed(dpop!, headers, source.method, url, credential).then(send) : send();
+        const changes: RequestInit = follows ? { headers, redirect: 'manual' } : { headers };
+        if (!proof) return baseFetch(new Request(source, changes));
+        return signed(dpop!, headers, source.method, url, credential).then(() => baseFetch(new Request(source, changes)));
       },
       follow: follows
         ? (response, credential) => {
@@ -189,8 +190,9 @@ function prepare(
       // The replay reuses these headers: a Bearer replay after a DPoP attempt sends no proof.
       if (proof) signedBefore = true;
       else if (signedBefore) headers.delete('dpop');
-      const send = () => baseFetch(url, follows ? { ...init, headers, redirect: 'manual' } : { ...init, headers });
-      return proof ? signed(dpop!, headers, sentMethod(init?.method), url, credential).then(send) : send();
+      const sent: RequestInit = follows ? { ...init, headers, redirect: 'manual' } : { ...init, headers };
+      if (!proof) return baseFetch(url, sent);
+      return signed(dpop!, headers, sentMethod(init?.method), url, credential).then(() => baseFetch(url, sent));
     },
     follow: follows
       ? (response, credential) =>
