@@ -26,6 +26,7 @@ export {
   UnauthorizedAfterRefreshError,
   NonReplayableBodyError,
   DisposedError,
+  DPoPUnavailableError,
   InvalidOptionsError,
   RefreshError,
   InvalidTokenResponseError,

@@ -1,10 +1,25 @@
 #!/usr/bin/env node
 // Size of each entry point, minified and gzipped, as an app's bundler would include it:
-// everything the entry exports, with xstate (a peer), Node's modules and Next.js left out. Needs `npm run build` first.
+// everything the entry exports, with xstate (a peer), Node's modules and Next.js left out. Code an entry imports
+// dynamically (DPoP for requests, loaded the first time a DPoP-bound token is sent) is in a
+// chunk of its own, measured on its own row. Needs `npm run build` first.
 import { build } from 'esbuild';
 import { gzipSync } from 'node:zlib';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+
+/** Dynamic imports stay out of the entry's bundle, as a bundler splits them into their own chunk. */
+const lazyChunks = {
+  name: 'lazy-chunks',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
+  },
+};
+
+/** The chunks entries import dynamically, by what they hold. */
+const lazy = {
+  'DPoP for requests (lazy, on first use)': /^request-proofs-.*\.js$/,
+};
 
 const entries = {
   'authchart (core)': 'dist/index.js',
@@ -37,6 +52,7 @@ async function measure(file, external) {
     platform: 'neutral',
     mainFields: ['module', 'main'],
     external,
+    plugins: [lazyChunks],
     write: false,
     logLevel: 'silent',
   });
@@ -49,6 +65,11 @@ export async function sizes() {
   for (const [name, file] of Object.entries(entries)) {
     if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
     rows.push({ name, ...(await measure(file, [...peers, 'next', 'next/*', 'node:*', ...builtinModules])) });
+  }
+  for (const [name, pattern] of Object.entries(lazy)) {
+    const file = readdirSync('dist').find((f) => pattern.test(f));
+    if (!file) throw new Error(`no chunk matches ${pattern} in dist/: run npm run build first`);
+    rows.push({ name, ...(await measure(`dist/${file}`, ['xstate', 'axios'])) });
   }
   // xstate alone, for comparison: what the machine needs at run time.
   const xstate = await build({

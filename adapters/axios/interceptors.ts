@@ -1,5 +1,5 @@
 import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
-import { NonReplayableBodyError, UnauthorizedAfterRefreshError } from '../core/errors.js';
+import { DPoPUnavailableError, NonReplayableBodyError, UnauthorizedAfterRefreshError } from '../core/errors.js';
 import { frontEndOf } from '../core/front-end.js';
 import { originPolicy, type AllowedOrigins } from '../core/origins.js';
 import { createSession, sessionApi, type Session, type SessionApi, type SessionOptions } from '../core/session.js';
@@ -86,9 +86,18 @@ interface Sending {
   replaying: boolean;
   /** This request was replayed once already (R7). */
   replayed: boolean;
+  /** The app's own `adapter`, restored when the config reaches the app (DPoP wraps it). */
+  appAdapter?: unknown;
+  /** authchart's DPoP adapter for this request (made once, kept for the replays). */
+  dpopAdapter?: AxiosAdapter;
+  /** The URL the last DPoP proof was signed for; undefined when the last attempt carried none. */
+  signedUrl?: string;
+  /** This attempt was sent once more for a `use_dpop_nonce` challenge already. */
+  nonceRetried?: boolean;
 }
 
 type BeforeRedirect = (options: RedirectOptions, ...rest: unknown[]) => void;
+type AxiosAdapter = (config: InternalAxiosRequestConfig) => Promise<AxiosResponse>;
 /** What follow-redirects hands `beforeRedirect`: the next hop, with plain-object headers. */
 interface RedirectOptions {
   href: string;
@@ -101,22 +110,72 @@ const NO_TOKEN: Credential = { accessToken: '', tokenVersion: -1 };
 
 type HeaderBag = InternalAxiosRequestConfig['headers'] | Record<string, unknown>;
 
+/** Remove a header from axios's headers or from the plain headers of a redirect hop. */
+function dropHeader(headers: HeaderBag, header: string): void {
+  if (typeof (headers as { delete?: unknown }).delete === 'function') {
+    (headers as InternalAxiosRequestConfig['headers']).delete(header);
+    return;
+  }
+  const plain = headers as Record<string, unknown>;
+  for (const name of Object.keys(plain)) if (name.toLowerCase() === header) delete plain[name];
+}
+
 /**
  * The one place this front end sets `Authorization` (on axios's headers, or on the plain
- * headers of a redirect hop): the access token, or nothing. Returns the value set.
+ * headers of a redirect hop): the access token (`DPoP` when a proof goes with it), or
+ * nothing. Returns the value set.
  */
-function authorize(headers: HeaderBag, credential: Credential | null): string | undefined {
-  const value = credential?.accessToken ? `Bearer ${credential.accessToken}` : undefined;
+function authorize(headers: HeaderBag, credential: Credential | null, dpop = false): string | undefined {
+  const value = credential?.accessToken ? `${dpop ? 'DPoP' : 'Bearer'} ${credential.accessToken}` : undefined;
   if (typeof (headers as { set?: unknown }).set === 'function') {
     const axiosHeaders = headers as InternalAxiosRequestConfig['headers'];
     if (value) axiosHeaders.set('Authorization', value);
     else axiosHeaders.delete('authorization');
   } else {
-    const plain = headers as Record<string, unknown>;
-    for (const name of Object.keys(plain)) if (name.toLowerCase() === 'authorization') delete plain[name];
-    if (value) plain.Authorization = value;
+    dropHeader(headers, 'authorization');
+    if (value) (headers as Record<string, unknown>).Authorization = value;
   }
   return value;
+}
+
+/** A response header, from axios's headers object (or a plain one). */
+function headerOf(response: AxiosResponse, name: string): string | null {
+  const headers = response.headers as { get?: (name: string) => unknown } & Record<string, unknown>;
+  const value = typeof headers?.get === 'function' ? headers.get(name) : headers?.[name];
+  return typeof value === 'string' ? value : Array.isArray(value) ? value.join(', ') : null;
+}
+
+/** A URL without its query and fragment (a proof's `htu`), or the URL itself when it does not parse. */
+function withoutQuery(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * How the DPoP adapter reaches the app's adapter: a function is called as is; a name or a
+ * list of names (axios's default) is resolved by axios's own `getAdapter`, loaded with the
+ * DPoP code (only sessions that use DPoP import axios here).
+ */
+type AdapterResolver = (adapter: unknown, config: InternalAxiosRequestConfig) => AxiosAdapter;
+let adapterResolver: Promise<AdapterResolver> | undefined;
+function resolveAdapter(): Promise<AdapterResolver> {
+  adapterResolver ??= import('axios').then(
+    (module) => {
+      const axios = ((module as { default?: unknown }).default ?? module) as { getAdapter?: (adapter: unknown, config?: unknown) => AxiosAdapter; defaults: { adapter?: unknown } };
+      const getAdapter = (module as { getAdapter?: typeof axios.getAdapter }).getAdapter ?? axios.getAdapter;
+      if (typeof getAdapter !== 'function') throw new TypeError('axios.getAdapter is missing (axios 1.7 or later is needed for DPoP)');
+      return (adapter, config) => (typeof adapter === 'function' ? (adapter as AxiosAdapter) : getAdapter(adapter ?? axios.defaults.adapter, config));
+    },
+    (cause: unknown) => {
+      adapterResolver = undefined;
+      throw cause;
+    },
+  );
+  return adapterResolver;
 }
 
 function isOneShotStream(data: unknown): boolean {
@@ -138,7 +197,11 @@ function signalOf(config: InternalAxiosRequestConfig): AbortSignal | undefined {
  * send to. A redirect keeps the token only while it stays on allowed origins. The response
  * interceptor turns a refused token into one shared refresh and replays the request once
  * through the same instance. A 401 that arrives while a refresh runs is queued and
- * replayed, never rejected. Works with axios's http (Node) and fetch adapters.
+ * replayed, never rejected. Works with axios's http (Node) and fetch adapters. With the
+ * session's `dpop` option, a DPoP-bound token goes as `Authorization: DPoP …` with a proof
+ * signed just before the adapter sends (a redirect hop goes without either: see
+ * docs/dpop.md); a `use_dpop_nonce` challenge is answered once with its nonce, without a
+ * refresh.
  * @example
  * const api = axios.create({ baseURL: 'https://api.example.com' })
  * const auth = attachAuth(api, {
@@ -155,6 +218,7 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
   const isUnauthorized = options.isUnauthorized ?? ((response: AxiosResponse) => response.status === 401);
   const onResponse = options.onResponse;
   const predicate = typeof options.allowedOrigins === 'function';
+  const dpop = port.dpop;
 
   /** The URL the request goes to when it may carry the token, else null. */
   const target = (config: InternalAxiosRequestConfig): string | null => {
@@ -187,11 +251,50 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
     const hook: BeforeRedirect = function (this: unknown, redirect, ...rest) {
       sending.appBeforeRedirect?.call(this, redirect, ...rest);
       sending.finalUrl = redirect.href;
-      if (redirect.headers) authorize(redirect.headers, policy.target(redirect.href) === null ? null : (sending.credential ?? null));
+      if (!redirect.headers) return;
+      if (sending.signedUrl !== undefined) {
+        // A proof names one method and URL, and this hook cannot sign a new one (it is
+        // synchronous): the hop goes without the token and the proof, and its answer is the
+        // app's as it is (see judged()).
+        authorize(redirect.headers, null);
+        dropHeader(redirect.headers, 'dpop');
+        return;
+      }
+      authorize(redirect.headers, policy.target(redirect.href) === null ? null : (sending.credential ?? null));
     };
     redirectHooks.add(hook);
     return hook;
   };
+
+  /**
+   * DPoP: the proof is signed here, in an adapter wrapped around the app's, because the
+   * transformRequest step that attaches the token is synchronous and signing is not. It runs
+   * after every interceptor and transform, on the URL and method axios sends.
+   */
+  const dpopAdapters = new WeakSet<object>();
+  const dpopAdapterFor = (sending: Sending): AxiosAdapter => {
+    const adapter: AxiosAdapter = async (config) => {
+      const proofs = dpop!.loaded ?? (await dpop!.load());
+      const url = requestUrl(config);
+      await proofs.sign(config.headers, String(config.method ?? 'get').toUpperCase(), url, sending.credential!);
+      sending.signedUrl = url;
+      let send: AxiosAdapter;
+      try {
+        send = (await resolveAdapter())(sending.appAdapter, config);
+      } catch (cause) {
+        throw new DPoPUnavailableError("axios's adapter could not be reached to send a request with a DPoP proof; it was not sent.", { cause });
+      }
+      return send(config);
+    };
+    dpopAdapters.add(adapter);
+    return adapter;
+  };
+  const restoreAdapter = (config: InternalAxiosRequestConfig, sending: Sending) => {
+    if (sending.appAdapter === undefined) delete config.adapter;
+    else config.adapter = sending.appAdapter as InternalAxiosRequestConfig['adapter'];
+  };
+  /** The absolute URL axios sends to (query included; the proof leaves it out). */
+  const requestUrl = (config: InternalAxiosRequestConfig): string => new URL(instance.getUri(config), browserPage.base()).href;
 
   /**
    * The last step before the adapter: every interceptor has run, so the URL is final.
@@ -207,6 +310,10 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
         if (sending.attached !== undefined) headers.delete('authorization');
         sending.attached = undefined;
         sending.allowed = false;
+        if (sending.dpopAdapter !== undefined) {
+          headers.delete('dpop');
+          restoreAdapter(config, sending);
+        }
         return data;
       }
       if (!sending.credential) {
@@ -219,7 +326,19 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
       }
       sending.allowed = true;
       sending.finalUrl = undefined;
-      sending.attached = authorize(headers, sending.credential);
+      sending.signedUrl = undefined;
+      const proof = dpop !== undefined && sending.credential.accessToken !== '' && dpop.uses(sending.credential);
+      sending.attached = authorize(headers, sending.credential, proof);
+      const adapter = config.adapter as unknown;
+      if (!dpopAdapters.has(adapter as object)) sending.appAdapter = adapter;
+      if (proof) {
+        sending.dpopAdapter ??= dpopAdapterFor(sending);
+        config.adapter = sending.dpopAdapter as InternalAxiosRequestConfig['adapter'];
+      } else if (sending.dpopAdapter !== undefined) {
+        // Sent with a proof before (the replay reuses the headers): not this time.
+        headers.delete('dpop');
+        if (adapter !== sending.appAdapter) restoreAdapter(config, sending);
+      }
       const current = config.beforeRedirect as BeforeRedirect | undefined;
       if (!current || !redirectHooks.has(current)) sending.appBeforeRedirect = current;
       sending.redirectHook ??= beforeRedirectFor(sending);
@@ -241,7 +360,7 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
     const own = config.headers.get('authorization');
     if (own != null && own !== sending?.attached) return config; // the app's own header: untouched
     // A first send, or a config the app sends again: start afresh.
-    const fresh: Sending = { allowed: false, replaying: false, replayed: false, appBeforeRedirect: sending?.appBeforeRedirect };
+    const fresh: Sending = { allowed: false, replaying: false, replayed: false, appBeforeRedirect: sending?.appBeforeRedirect, appAdapter: sending?.appAdapter };
     const step = lastStep(fresh);
     sendings.set(step, fresh);
     config.transformRequest = [...withoutStep(config.transformRequest, previous), step];
@@ -259,9 +378,35 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
     return from === undefined || policy.target(from) !== null;
   };
 
+  /**
+   * What an answer to a request sent with a DPoP proof says: `retry` when it is a
+   * `use_dpop_nonce` challenge, the first for this attempt (send once more, with the nonce
+   * it brought: no refresh, and the statechart never hears of it); `asIs` when it says
+   * nothing about the token: a challenge again, a body that cannot be sent again, or an
+   * answer that came from another URL than the proof names (a redirect: no refresh can make
+   * that proof valid). Its nonce is remembered for its origin whatever it says.
+   */
+  const proofVerdict = (response: AxiosResponse, sending: Sending): 'retry' | 'asIs' | 'judge' => {
+    const signed = sending.signedUrl!;
+    const from = sending.finalUrl ?? answeredFrom(response) ?? signed;
+    const challenged = dpop!.loaded!.answered(from, response.status, (name) => headerOf(response, name));
+    if (challenged && !sending.nonceRetried && !isOneShotStream(response.config.data)) return 'retry';
+    return challenged || withoutQuery(from) !== withoutQuery(signed) ? 'asIs' : 'judge';
+  };
+  /** Send the attempt once more, with the same token and a new proof (its nonce now known). */
+  const retryWithNonce = (config: InternalAxiosRequestConfig, sending: Sending) => {
+    sending.nonceRetried = true;
+    sending.replaying = true;
+    return instance.request(config);
+  };
+
   /** Take the token out of what reaches the app, and forget the request (sending `error.config` again gets a fresh token). */
   const forget = (config: InternalAxiosRequestConfig, sending: Sending) => {
     if (sending.attached !== undefined && config.headers.get('authorization') === sending.attached) config.headers.delete('authorization');
+    if (sending.dpopAdapter !== undefined) {
+      config.headers.delete('dpop');
+      if (config.adapter === sending.dpopAdapter) restoreAdapter(config, sending);
+    }
     config.transformRequest = withoutStep(config.transformRequest, stepOf(config));
     config.beforeRedirect = sending.appBeforeRedirect as InternalAxiosRequestConfig['beforeRedirect'];
     if (config.beforeRedirect === undefined) delete config.beforeRedirect;
@@ -298,6 +443,8 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
     sending.credential = credential;
     sending.replayed = true;
     sending.replaying = true;
+    // The replay is an attempt of its own: a nonce challenge to it is answered once too.
+    sending.nonceRetried = false;
     return instance.request(config);
   };
 
@@ -305,9 +452,12 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
     (response) => {
       const sending = sendingOf(response.config);
       if (!judged(response, sending)) return response;
+      const proof = sending.signedUrl === undefined ? 'judge' : proofVerdict(response, sending);
+      if (proof === 'retry') return retryWithNonce(response.config, sending);
+      const asIs = proof === 'asIs';
       const verdict = onResponse
-        ? Promise.resolve(onResponse(response, session)).then(() => isUnauthorized(response))
-        : isUnauthorized(response);
+        ? Promise.resolve(onResponse(response, session)).then(() => !asIs && isUnauthorized(response))
+        : !asIs && isUnauthorized(response);
       // A sync `false` returns at once: no extra turn on the hot path.
       if (verdict === false) return response;
       return Promise.resolve(verdict).then((refused) => (refused ? replay(response.config, sending, undefined) : response));
@@ -318,8 +468,10 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
       if (!config || !sending?.allowed) throw error;
       const response = error.response;
       if (!response || !judged(response, sending)) throw redact(error, sending);
+      const proof = sending.signedUrl === undefined ? 'judge' : proofVerdict(response, sending);
+      if (proof === 'retry') return retryWithNonce(config, sending);
       if (onResponse) await onResponse(response, session);
-      if (!(await isUnauthorized(response))) throw redact(error, sending);
+      if (proof === 'asIs' || !(await isUnauthorized(response))) throw redact(error, sending);
       return replay(config, sending, error);
     },
   );

@@ -31,6 +31,11 @@ export const ErrorCode = {
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
   /** Redis (token store or refresh lock) did not answer within its bound, or refused the command. Transient. */
   REDIS_UNAVAILABLE: 'REDIS_UNAVAILABLE',
+  /**
+   * A DPoP proof could not be made (the key store failed or holds a key it cannot read, Web
+   * Crypto is missing, the DPoP code could not be loaded). The request was not sent.
+   */
+  DPOP_UNAVAILABLE: 'DPOP_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -119,6 +124,17 @@ export class DisposedError extends AuthchartError {
   constructor() {
     super(ErrorCode.DISPOSED, 'The session was disposed.');
     this.name = 'DisposedError';
+  }
+}
+
+/**
+ * A DPoP proof could not be made for a request, or a DPoP key store could not give its key
+ * pair. The request was not sent. The message says what to fix.
+ */
+export class DPoPUnavailableError extends AuthchartError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.DPOP_UNAVAILABLE, message, options);
+    this.name = 'DPoPUnavailableError';
   }
 }
 
@@ -214,6 +230,8 @@ export interface RotatedTokens {
   accessToken?: string;
   /** Its lifetime in seconds, when the answer gave a valid one. */
   expiresIn?: number;
+  /** Its `token_type` (`'DPoP'` or `'Bearer'`), when DPoP is on. */
+  tokenType?: string;
 }
 
 /**

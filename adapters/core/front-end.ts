@@ -3,6 +3,7 @@
  * through a session. It is not part of the public `Session` type: apps call `getAccessToken`,
  * front ends call this.
  */
+import type { DPoPRequests } from './dpop-requests.js';
 import type { Credential } from './waiters.js';
 
 export interface FrontEndPort {
@@ -12,6 +13,8 @@ export interface FrontEndPort {
   unauthorized(tokenVersion: number, signal?: AbortSignal): Promise<Credential>;
   /** A 401 for a request that will not wait (its body cannot be replayed): still start the refresh. */
   reportUnauthorized(tokenVersion: number): void;
+  /** DPoP proofs for requests, when the session has a DPoP key store; undefined otherwise. */
+  readonly dpop?: DPoPRequests;
 }
 
 /** Shared by every copy of the package (ESM and CJS builds, two versions), as the error brand is. */

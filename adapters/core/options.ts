@@ -5,6 +5,7 @@
  */
 import { defaultRefreshOptions, MAX_TIMER_MS, type RefreshMachineOptions } from '../../machines/refresh.machine.js';
 import { InvalidOptionsError } from './errors.js';
+import { normalizeTokenType } from './record.js';
 import type { DPoPKeyStore, RefreshLock, Refresher, TokenSet, TokenStore } from './ports.js';
 
 /** Defaults of every session option that has one. */
@@ -127,6 +128,7 @@ export function normalizeOptions(options: Record<string, unknown>): NormalizedOp
     }
     if (tokens.refreshToken !== undefined && typeof tokens.refreshToken !== 'string') fail('tokens.refreshToken', 'a string', tokens.refreshToken);
     if (tokens.expiresAt !== undefined && !finite(tokens.expiresAt)) fail('tokens.expiresAt', 'epoch milliseconds', tokens.expiresAt);
+    if (tokens.tokenType !== undefined && !normalizeTokenType(tokens.tokenType)) fail('tokens.tokenType', "'DPoP' or 'Bearer'", tokens.tokenType);
   }
   out.tokens = tokens;
   if (options.now !== undefined && !isFunction(options.now)) fail('now', 'a function returning epoch milliseconds', options.now);

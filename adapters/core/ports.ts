@@ -13,6 +13,17 @@ export interface TokenSet {
   refreshToken?: string;
   /** Access-token expiry, epoch milliseconds, when known. */
   expiresAt?: number;
+  /**
+   * How the access token is sent: `'DPoP'` (bound to the session's DPoP key: sent as
+   * `Authorization: DPoP …` with a proof) or `'Bearer'`. Case-insensitive, as a token
+   * answer's `token_type` (oauth4webapi gives it in lower case); stored as `'DPoP'` or
+   * `'Bearer'`. `oauthRefresher` records it from every answer when DPoP is on. Left out, the
+   * session decides: DPoP when it has a `dpop` key store, Bearer otherwise.
+   * @default undefined (by the session)
+   * @example
+   * await session.login({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token, tokenType: tokens.token_type })
+   */
+  tokenType?: string;
 }
 
 /** A token set as a store holds it: one record, written atomically, with a version. */
@@ -49,6 +60,8 @@ export interface RefreshedTokens {
   expiresIn?: number;
   /** Or its absolute expiry, epoch milliseconds. */
   expiresAt?: number;
+  /** The answer's `token_type` (`'DPoP'` or `'Bearer'`), when the refresher knows it (see {@link TokenSet.tokenType}). */
+  tokenType?: string;
 }
 
 /**

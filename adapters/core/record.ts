@@ -8,11 +8,20 @@ import type { StoredTokens, TokenSet } from './ports.js';
 /** Format version of a stored record. A record of another format reads as "no tokens". */
 export const RECORD_FORMAT = 1;
 
+/** The stored form of a token type: `'DPoP'` or `'Bearer'` whatever the case given, undefined for anything else. */
+export function normalizeTokenType(value: unknown): 'DPoP' | 'Bearer' | undefined {
+  if (typeof value !== 'string') return undefined;
+  const lower = value.toLowerCase();
+  return lower === 'dpop' ? 'DPoP' : lower === 'bearer' ? 'Bearer' : undefined;
+}
+
 /** Copy only the token fields, so nothing else a caller passed ends up stored. */
 export function pickTokens(tokens: TokenSet): TokenSet {
   const picked: TokenSet = { accessToken: tokens.accessToken };
   if (tokens.refreshToken !== undefined) picked.refreshToken = tokens.refreshToken;
   if (tokens.expiresAt !== undefined) picked.expiresAt = tokens.expiresAt;
+  const tokenType = normalizeTokenType(tokens.tokenType);
+  if (tokenType) picked.tokenType = tokenType;
   return picked;
 }
 
@@ -29,10 +38,12 @@ export function validateRecord(value: unknown): StoredTokens | null {
   if (typeof v.accessToken !== 'string' || v.accessToken === '') return null;
   if (v.refreshToken !== undefined && typeof v.refreshToken !== 'string') return null;
   if (v.expiresAt !== undefined && !(typeof v.expiresAt === 'number' && Number.isFinite(v.expiresAt))) return null;
+  if (v.tokenType !== undefined && v.tokenType !== 'DPoP' && v.tokenType !== 'Bearer') return null;
   if (!(typeof v.version === 'number' && Number.isInteger(v.version) && v.version > 0)) return null;
   const record: StoredTokens = { accessToken: v.accessToken, version: v.version };
   if (typeof v.refreshToken === 'string') record.refreshToken = v.refreshToken;
   if (typeof v.expiresAt === 'number') record.expiresAt = v.expiresAt;
+  if (typeof v.tokenType === 'string') record.tokenType = v.tokenType;
   return record;
 }
 

@@ -1,6 +1,7 @@
 import { toRefreshFailure, type RefreshSuccess } from '../../machines/refresh.machine.js';
 import { InvalidTokenResponseError, isAuthchartError, LockTimeoutError, RefreshError, StoreUnavailableError, toRefreshError } from './errors.js';
 import { expiryOfAnswer, isOlderToken } from './expiry.js';
+import { normalizeTokenType } from './record.js';
 import type { DPoPKeyStore, LockHandle, RefreshedTokens, RefreshLock, Refresher, StoredTokens, TokenSet } from './ports.js';
 import { withTimeout } from './timeout.js';
 import type { TokenFacts, TokenHolder } from './token-holder.js';
@@ -146,7 +147,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
       if (rotated?.accessToken) {
         // R11: a refused 2xx answer with a usable access token: the refresh is done,
         // the refusal is a warning.
-        answer = { accessToken: rotated.accessToken, refreshToken: rotated.refreshToken, expiresIn: rotated.expiresIn };
+        answer = { accessToken: rotated.accessToken, refreshToken: rotated.refreshToken, expiresIn: rotated.expiresIn, tokenType: rotated.tokenType };
         warning = refreshError;
       } else if (rotated?.refreshToken) {
         // R11 without a usable access token: keep the rotated refresh token, so the
@@ -180,6 +181,8 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
     if (next.refreshToken === undefined) delete next.refreshToken;
     const expiresAt = expiryOfAnswer(answer, receivedAt());
     if (expiresAt !== undefined) next.expiresAt = expiresAt;
+    const tokenType = normalizeTokenType(answer.tokenType);
+    if (tokenType) next.tokenType = tokenType;
     const result = await store(deps, next, base, presented);
     if (warning) deps.onWarning(warning);
     return result;
@@ -226,6 +229,9 @@ async function store(deps: RefreshTaskDeps, next: TokenSet, base: StoredTokens, 
     tokens = { ...tokens, accessToken: access.accessToken };
     if (access.expiresAt !== undefined) tokens.expiresAt = access.expiresAt;
     else delete tokens.expiresAt;
+    // The token type goes with the access token it describes.
+    if (access.tokenType !== undefined) tokens.tokenType = access.tokenType;
+    else delete tokens.tokenType;
     expected = current.version;
   }
   const current = await holder.read();

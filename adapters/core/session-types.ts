@@ -30,11 +30,15 @@ export interface SessionOptions extends Partial<RefreshMachineOptions> {
   /**
    * Turn on DPoP (RFC 9449): the session's key pair, shared by every tab or instance that may
    * refresh it. Token calls carry a proof signed with it (`oauthRefresher` binds the tokens
-   * to it); sign-out forgets it. Start a sign-in with `await keys.rotate()` and exchange the
-   * authorization code with that key pair, so a new session has a new key.
+   * to it), and so does every request the fetch and axios front ends send with a DPoP-bound
+   * token (`Authorization: DPoP …`, a `DPoP` proof with `ath`, the origin's nonce); a token
+   * recorded as Bearer (`tokenType`) is sent as Bearer. Sign-out forgets the key. Start a
+   * sign-in with `await keys.rotate()` and exchange the authorization code with that key
+   * pair, so a new session has a new key. The proof code for requests is loaded the first
+   * time a DPoP-bound token is sent; without this option it is never loaded. See docs/dpop.md.
    * @default undefined (Bearer tokens)
    * @example
-   * const keys = indexedDbDPoPKeys() // authchart/cross-tab; memoryDPoPKeys() in one process
+   * const keys = indexedDbDPoPKeys() // authchart/cross-tab; memoryDPoPKeys() in one process; redisDPoPKeys() on servers
    * createSession({ refresh: oauthRefresher({ tokenEndpoint, clientId }), store, lock, dpop: keys })
    */
   dpop?: DPoPKeyStore;

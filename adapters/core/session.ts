@@ -6,8 +6,10 @@
 import { selectSessionStatus, selectState } from '../../machines/refresh.machine.js';
 import { AuthchartError, DisposedError, InvalidOptionsError, isAuthchartError, QueueTimeoutError, SessionExpiredError, toRefreshError } from './errors.js';
 import { isOlderToken } from './expiry.js';
+import { dpopRequests } from './dpop-requests.js';
 import { attachFrontEnd, type FrontEndPort } from './front-end.js';
 import { normalizeOptions } from './options.js';
+import { normalizeTokenType } from './record.js';
 import { SessionEmitter, safeInspector } from './observers.js';
 import type { StoredTokens, TokenSet } from './ports.js';
 import { runRefresh } from './refresh-task.js';
@@ -32,6 +34,13 @@ export type SessionApi = Pick<Session, 'login' | 'logout' | 'refresh' | 'updateT
 export function sessionApi(session: Session): SessionApi {
   const { login, logout, refresh, updateTokens, getAccessToken, on, getStatus, dispose } = session;
   return { session, login, logout, refresh, updateTokens, getAccessToken, on, getStatus, dispose };
+}
+
+/** A token type the app handed over must be one authchart can send. */
+function checkTokenType(method: string, tokens: TokenSet): void {
+  if (tokens.tokenType !== undefined && !normalizeTokenType(tokens.tokenType)) {
+    throw new InvalidOptionsError(`${method}() was given tokenType "${String(tokens.tokenType).slice(0, 16)}": authchart sends DPoP and Bearer tokens only.`);
+  }
 }
 
 /** How many times a pushed token set is merged with the store again after a compare-and-set lost. */
@@ -136,6 +145,7 @@ export function createSession(options: SessionOptions): Session {
 
   const frontEnd: FrontEndPort = {
     credential,
+    dpop: o.dpop && dpopRequests(o.dpop),
     unauthorized(tokenVersion, signal) {
       if (disposed) return Promise.reject(new DisposedError());
       return waiters.wait(signal, (requestId) => actor.send({ type: 'UNAUTHORIZED', tokenVersion, requestId }));
@@ -164,6 +174,7 @@ export function createSession(options: SessionOptions): Session {
     async login(tokens) {
       if (disposed) throw new DisposedError();
       if (typeof tokens?.accessToken !== 'string' || tokens.accessToken === '') throw new InvalidOptionsError('login() needs a token set with a non-empty accessToken.');
+      checkTokenType('login', tokens);
       if (ready) await whenReady();
       const given = holder.withExpiry(tokens);
       await holder.serial(async () => {
@@ -176,6 +187,7 @@ export function createSession(options: SessionOptions): Session {
     async updateTokens(tokens) {
       if (disposed) throw new DisposedError();
       if (typeof tokens?.accessToken !== 'string' || tokens.accessToken === '') throw new InvalidOptionsError('updateTokens() needs a token set with a non-empty accessToken.');
+      checkTokenType('updateTokens', tokens);
       if (ready) await whenReady();
       await holder.serial(async () => {
         for (let attempt = 0; attempt < PUSH_ATTEMPTS; attempt++) {
@@ -183,7 +195,8 @@ export function createSession(options: SessionOptions): Session {
           const current = await Promise.resolve(holder.read()).catch(() => holder.tokens);
           // R15: an older pushed token (a response that lands late) never replaces a newer one.
           if (current && isOlderToken(tokens.accessToken, current.accessToken)) return;
-          const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current?.refreshToken });
+          // A pushed token without a type is of the kind the session holds (the same server made it).
+          const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current?.refreshToken, tokenType: tokens.tokenType ?? current?.tokenType });
           const { record, facts } = await storeGiven(merged, current?.version ?? 0);
           if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
           if (record || facts !== undefined) {

@@ -6,6 +6,7 @@
  */
 import { AuthchartError, isAuthchartError, StoreUnavailableError } from './errors.js';
 import { expiryOfTokenSet, refreshTime } from './expiry.js';
+import { normalizeTokenType } from './record.js';
 import type { MaybePromise, StoredTokens, TokenSet, TokenStore } from './ports.js';
 import type { Credential } from './waiters.js';
 
@@ -75,7 +76,12 @@ export class TokenHolder {
   }
 
   credential(): Credential | null {
-    return this.current ? { accessToken: this.current.tokens.accessToken, tokenVersion: this.current.tokenVersion } : null;
+    const current = this.current;
+    if (!current) return null;
+    const { accessToken, tokenType } = current.tokens;
+    return tokenType === undefined
+      ? { accessToken, tokenVersion: current.tokenVersion }
+      : { accessToken, tokenVersion: current.tokenVersion, tokenType: tokenType as Credential['tokenType'] };
   }
 
   /** A known expiry that has passed. A token with no known expiry is used until a 401. */
@@ -115,6 +121,8 @@ export class TokenHolder {
     const out: TokenSet = { accessToken: tokens.accessToken };
     if (tokens.refreshToken !== undefined) out.refreshToken = tokens.refreshToken;
     if (expiresAt !== undefined) out.expiresAt = expiresAt;
+    const tokenType = normalizeTokenType(tokens.tokenType);
+    if (tokenType) out.tokenType = tokenType;
     return out;
   }
 

@@ -6,6 +6,8 @@ export interface Credential {
   accessToken: string;
   /** Version of the token set the access token belongs to; a 401 reports it back (R3). */
   tokenVersion: number;
+  /** `'DPoP'` or `'Bearer'` when the token set records it (see `TokenSet.tokenType`). */
+  tokenType?: 'DPoP' | 'Bearer';
 }
 
 interface Waiter {

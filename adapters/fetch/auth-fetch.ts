@@ -1,5 +1,6 @@
 import { NonReplayableBodyError, UnauthorizedAfterRefreshError } from '../core/errors.js';
 import { frontEndOf } from '../core/front-end.js';
+import type { DPoPRequests } from '../core/dpop-requests.js';
 import { originPolicy, type AllowedOrigins, type OriginPolicy } from '../core/origins.js';
 import { createSession, sessionApi, type Session, type SessionApi, type SessionOptions } from '../core/session.js';
 import type { Credential } from '../core/waiters.js';
@@ -97,17 +98,48 @@ function requestUrl(request: Request): string {
 }
 
 /**
- * The one place this front end sets `Authorization`: the access token, or nothing when the
- * request (or redirect hop) goes where the token may not.
+ * The one place this front end sets `Authorization`: the access token (`DPoP` when it goes
+ * with a proof), or nothing when the request (or redirect hop) goes where the token may not.
  */
-function authorize(headers: Headers, credential: Credential | null): void {
-  if (credential) headers.set('authorization', `Bearer ${credential.accessToken}`);
+function authorize(headers: Headers, credential: Credential | null, dpop: boolean): void {
+  if (credential) headers.set('authorization', `${dpop ? 'DPoP' : 'Bearer'} ${credential.accessToken}`);
   else headers.delete('authorization');
 }
 
-/** Redirect hops keep the token only on allowed origins. */
-const hopAuthorizer = (policy: OriginPolicy, credential: Credential) => (headers: Headers, url: string) =>
-  authorize(headers, policy.target(url) === null ? null : credential);
+/** The methods fetch sends in upper case whatever the case given (Fetch standard: normalize). */
+const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
+/** A method as fetch sends it: what a proof's `htm` must say. */
+function sentMethod(method: string | undefined): string {
+  if (method === undefined) return 'GET';
+  const upper = method.toUpperCase();
+  return NORMALIZED_METHODS.has(upper) ? upper : method;
+}
+
+/** How a request of this session is authorized: the origin policy, and DPoP when the session uses it. */
+interface Authorizer {
+  policy: OriginPolicy;
+  dpop: DPoPRequests | undefined;
+}
+
+/** Sign the request's proof (DPoP) before it is sent. */
+async function signed(dpop: DPoPRequests, headers: Headers, method: string, url: string, credential: Credential): Promise<void> {
+  await (dpop.loaded ?? (await dpop.load())).sign(headers, method, url, credential);
+}
+
+/**
+ * Redirect hops keep the token only on allowed origins. With DPoP each hop gets a proof of
+ * its own (a proof names one method and URL); a hop elsewhere gets neither.
+ */
+const hopAuthorizer = ({ policy, dpop }: Authorizer, credential: Credential) => {
+  const proof = dpop?.uses(credential) === true;
+  return (headers: Headers, url: string, method: string): void | Promise<void> => {
+    const allowed = policy.target(url) !== null;
+    authorize(headers, allowed ? credential : null, proof);
+    if (!proof) return;
+    if (allowed) return signed(dpop!, headers, method, url, credential);
+    headers.delete('dpop');
+  };
+};
 
 /**
  * Prepare a request for one or two attempts, or return null when the caller set its own
@@ -117,12 +149,13 @@ const hopAuthorizer = (policy: OriginPolicy, credential: Credential) => (headers
  */
 function prepare(
   baseFetch: typeof fetch,
-  policy: OriginPolicy,
+  authorizer: Authorizer,
   url: string,
   request: Request | undefined,
   init: RequestInit | undefined,
   manual: boolean,
 ): Prepared | null {
+  const { dpop } = authorizer;
   if (request) {
     if (request.headers.has('authorization') || (init?.headers && new Headers(init.headers).has('authorization'))) return null;
     // A Request (ky, openapi-fetch): keep a clone for the replay; its body is buffered by tee.
@@ -136,9 +169,12 @@ function prepare(
         const source = spare ?? template;
         spare = template.body ? source.clone() : undefined;
         const headers = new Headers(source.headers);
-        authorize(headers, credential);
+        const proof = dpop?.uses(credential) === true;
+        authorize(headers, credential, proof);
         last = { source, headers };
-        return baseFetch(new Request(source, follows ? { headers, redirect: 'manual' } : { headers }));
+        const changes: RequestInit = follows ? { headers, redirect: 'manual' } : { headers };
+        if (!proof) return baseFetch(new Request(source, changes));
+        return signed(dpop!, headers, source.method, url, credential).then(() => baseFetch(new Request(source, changes)));
       },
       follow: follows
         ? (response, credential) => {
@@ -148,7 +184,7 @@ function prepare(
             return followRedirects(response, { url, method: source.method, headers }, {
               replayable: true,
               body: async () => (kept ? kept.clone().arrayBuffer() : undefined),
-              authorize: hopAuthorizer(policy, credential),
+              authorize: hopAuthorizer(authorizer, credential),
               send: (to, hop) => baseFetch(to, { ...hop, redirect: 'manual', signal: source.signal, credentials: source.credentials }),
             });
           }
@@ -160,11 +196,18 @@ function prepare(
   if (headers.has('authorization')) return null;
   const replayable = !(typeof ReadableStream !== 'undefined' && init?.body instanceof ReadableStream);
   const follows = manual && (init?.redirect === undefined || init.redirect === 'follow');
+  let signedBefore = false;
   return {
     replayable,
     attempt: (credential) => {
-      authorize(headers, credential);
-      return baseFetch(url, follows ? { ...init, headers, redirect: 'manual' } : { ...init, headers });
+      const proof = dpop?.uses(credential) === true;
+      authorize(headers, credential, proof);
+      // The replay reuses these headers: a Bearer replay after a DPoP attempt sends no proof.
+      if (proof) signedBefore = true;
+      else if (signedBefore) headers.delete('dpop');
+      const sent: RequestInit = follows ? { ...init, headers, redirect: 'manual' } : { ...init, headers };
+      if (!proof) return baseFetch(url, sent);
+      return signed(dpop!, headers, sentMethod(init?.method), url, credential).then(() => baseFetch(url, sent));
     },
     follow: follows
       ? (response, credential) =>
@@ -172,7 +215,7 @@ function prepare(
           followRedirects(response, { url, method: (init?.method ?? 'GET').toUpperCase(), headers: new Headers(headers) }, {
             replayable,
             body: () => init?.body ?? undefined,
-            authorize: hopAuthorizer(policy, credential),
+            authorize: hopAuthorizer(authorizer, credential),
             send: (to, hop) => baseFetch(to, { ...init, ...hop, redirect: 'manual' }),
           })
       : undefined,
@@ -181,7 +224,11 @@ function prepare(
 
 /**
  * Create a `fetch` that attaches `Authorization: Bearer …` to allowed origins, turns a 401
- * into one shared refresh, and replays the request once with the new token.
+ * into one shared refresh, and replays the request once with the new token. With the
+ * session's `dpop` option, a DPoP-bound token goes as `Authorization: DPoP …` with a proof
+ * per request (and per redirect hop followed by hand, outside browsers); a resource
+ * server's `use_dpop_nonce` challenge is answered by sending once more with its nonce,
+ * without a refresh.
  * @example
  * const authFetch = createAuthFetch({
  *   refresh: oauthRefresher({ tokenEndpoint: 'https://auth.example.com/oauth/token', clientId: 'web' }),
@@ -199,20 +246,51 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
   const onResponse = options.onResponse;
   const manual = !redirectsAreOpaque();
 
+  const authorizer: Authorizer = { policy, dpop: port.dpop };
+
   /**
    * Whether `response` answers the request itself, not a foreign origin a redirect led to:
    * only then may it reach `onResponse` or count as a refused token.
    */
   const isOwn = (response: Response) => !response.redirected || policy.target(response.url) !== null;
-  /** Whether the token was refused; a plain boolean when no await is needed (the hot path takes no extra turn). */
-  const refused = (response: Response): boolean | Promise<boolean> => {
+  /**
+   * Whether the token was refused; a plain boolean when no await is needed (the hot path
+   * takes no extra turn). `asIs`: an answer that says nothing about the token (see
+   * `withProof`); `onResponse` still sees it.
+   */
+  const refused = (response: Response, asIs = false): boolean | Promise<boolean> => {
     if (!isOwn(response)) return false;
-    if (onResponse) return Promise.resolve(onResponse(response, session)).then(() => isUnauthorized(response));
-    return isUnauthorized(response);
+    if (onResponse) return Promise.resolve(onResponse(response, session)).then(() => !asIs && isUnauthorized(response));
+    return !asIs && isUnauthorized(response);
   };
-  const wasRefused = async (response: Response) => {
-    const verdict = refused(response);
+  const wasRefused = async (response: Response, asIs?: boolean) => {
+    const verdict = refused(response, asIs);
     return typeof verdict === 'boolean' ? verdict : await verdict;
+  };
+
+  /** One attempt, its redirects followed. */
+  const exchange = async ({ attempt, follow }: Prepared, credential: Credential): Promise<Response> => {
+    const sent = await attempt(credential);
+    return follow && isRedirect(sent) ? follow(sent, credential) : sent;
+  };
+
+  /**
+   * The answer to a request sent with a DPoP proof. A `use_dpop_nonce` challenge is not a
+   * refused token: the request is sent once more with the nonce it brought, and no refresh
+   * starts (the statechart never hears of it). What comes back is handed over `asIs` (never
+   * judged a refused token) when it is still a nonce challenge, when the body cannot be sent
+   * again, or when the browser followed a redirect with the first proof, which names another
+   * URL: no refresh can make that proof valid.
+   */
+  const withProof = async (prepared: Prepared, credential: Credential, url: string, response: Response): Promise<{ response: Response; asIs: boolean }> => {
+    const proofs = authorizer.dpop!.loaded ?? (await authorizer.dpop!.load());
+    const challenged = (answer: Response) => proofs.answered(answer.url || url, answer.status, (name) => answer.headers.get(name));
+    const staleProof = (answer: Response) => !manual && answer.redirected;
+    if (!challenged(response)) return { response, asIs: staleProof(response) };
+    if (!prepared.replayable) return { response, asIs: true };
+    discard(response);
+    const again = await exchange(prepared, credential);
+    return { response: again, asIs: challenged(again) || staleProof(again) };
   };
 
   const authFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
@@ -221,17 +299,20 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     // answer differently the second time).
     const given = request ? requestUrl(request) : typeof input === 'string' ? input : input instanceof URL ? input.href : String(input);
     const url = policy.target(given);
-    const prepared = url === null ? null : prepare(baseFetch, policy, url, request, init, manual);
+    const prepared = url === null ? null : prepare(baseFetch, authorizer, url, request, init, manual);
     if (!prepared) return baseFetch(input, init);
     const { attempt, follow, replayable } = prepared;
     const signal = init?.signal ?? request?.signal ?? undefined;
+    const dpop = authorizer.dpop;
 
     // A valid token comes back synchronously: send at once, without waiting a turn.
     const credential = port.credential(signal);
     const first = credential instanceof Promise ? await credential : credential;
     const sent = await attempt(first);
-    const response = follow && isRedirect(sent) ? await follow(sent, first) : sent;
-    const verdict = refused(response);
+    let response = follow && isRedirect(sent) ? await follow(sent, first) : sent;
+    let asIs = false;
+    if (dpop?.uses(first)) ({ response, asIs } = await withProof(prepared, first, url!, response));
+    const verdict = refused(response, asIs);
     if (!(typeof verdict === 'boolean' ? verdict : await verdict)) return response;
 
     if (!replayable) {
@@ -241,10 +322,11 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     }
     discard(response);
     const second = await port.unauthorized(first.tokenVersion, signal);
-    const again = await attempt(second);
-    const replayed = follow && isRedirect(again) ? await follow(again, second) : again;
+    let replayed = await exchange(prepared, second);
+    let replayedAsIs = false;
+    if (dpop?.uses(second)) ({ response: replayed, asIs: replayedAsIs } = await withProof(prepared, second, url!, replayed));
     // R7: replay once; a second refusal is an error, never another refresh.
-    if (await wasRefused(replayed)) throw new UnauthorizedAfterRefreshError(replayed);
+    if (await wasRefused(replayed, replayedAsIs)) throw new UnauthorizedAfterRefreshError(replayed);
     return replayed;
   };
 

@@ -30,8 +30,8 @@ export interface Redirects {
   replayable: boolean;
   /** The body to send again (307 and 308 keep it); undefined when there is none. */
   body(): BodyInit | undefined | Promise<BodyInit | undefined>;
-  /** Set or remove `Authorization` for a request to `url`. */
-  authorize(headers: Headers, url: string): void;
+  /** Set or remove `Authorization` (and a DPoP proof) for a `method` request to `url`. */
+  authorize(headers: Headers, url: string, method: string): void | Promise<void>;
   /** Send one hop, with `redirect: 'manual'`. */
   send(url: string, init: { method: string; headers: Headers; body: BodyInit | null | undefined }): Promise<Response>;
 }
@@ -75,7 +75,8 @@ export async function followRedirects(response: Response, hop: Hop, redirects: R
       body = (await redirects.body()) ?? null;
     }
     url = next.href;
-    redirects.authorize(headers, url);
+    const authorized = redirects.authorize(headers, url, method);
+    if (authorized) await authorized;
     response = await redirects.send(url, { method, headers, body: body ?? undefined });
   }
   Object.defineProperty(response, 'redirected', { value: true });

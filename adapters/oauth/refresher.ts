@@ -249,6 +249,10 @@ async function acceptAnswer(
   if (text('refresh_token')) rotated.refreshToken = text('refresh_token');
   if (text('access_token') && usable) rotated.accessToken = text('access_token');
   if (typeof body.expires_in === 'number' && Number.isFinite(body.expires_in) && body.expires_in >= 0) rotated.expiresIn = body.expires_in;
+  // With DPoP on, the type says how the front ends send the token (a server without DPoP
+  // support answers Bearer); without it every token is Bearer, and nothing is recorded.
+  const recordedType = context.dpop ? (tokenType === 'dpop' ? 'DPoP' : 'Bearer') : undefined;
+  if (rotated.accessToken && recordedType) rotated.tokenType = recordedType;
   const refuse = (problem: string) => new InvalidTokenResponseError(problem, { status, rotated });
 
   // oauth4webapi checks the answer's shape; the id_token only when the issuer is known.
@@ -272,5 +276,7 @@ async function acceptAnswer(
     );
   }
   if (typeof result.expires_in === 'number' && result.expires_in < 0) throw refuse('"expires_in" is negative');
-  return { accessToken: result.access_token, refreshToken: result.refresh_token, expiresIn: result.expires_in };
+  const answer: RefreshedTokens = { accessToken: result.access_token, refreshToken: result.refresh_token, expiresIn: result.expires_in };
+  if (recordedType) answer.tokenType = recordedType;
+  return answer;
 }

@@ -13,3 +13,4 @@ export type { RedisClientLike, NodeRedisClientLike, IoRedisClientLike, RedisSubs
 export { RedisUnavailableError } from './errors.js';
 export { redisRotationCache } from './rotation-cache.js';
 export type { RedisRotationCacheOptions } from './rotation-cache.js';
+export { redisDPoPKeys, type RedisDPoPKeysOptions, type DPoPKeySecret } from './dpop-keys.js';

@@ -5,9 +5,9 @@
  * (introspection's cnf.jkt).
  *
  * Requests carry `Authorization: DPoP <token>` and a proof made with oauth4webapi's
- * protectedResourceRequest and the session's key: a stand-in for the fetch and axios front
- * ends, which learn DPoP separately. What is under test here is the session: its key, its
- * refreshes and their nonces.
+ * protectedResourceRequest and the session's key, independently of authchart's front ends:
+ * what is under test here is the session (its key, its refreshes and their nonces). The
+ * fetch and axios front ends' own proofs: tests/e2e/dpop-requests.test.ts.
  */
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

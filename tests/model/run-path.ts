@@ -191,7 +191,7 @@ async function execute(world: World, step: ModelStep, expected: Expected): Promi
     }
     case 'LOGIN:login': {
       const tokens = world.server.login();
-      const done = world.authFetch.login({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token, expiresAt: Date.now() + tokens.expires_in * 1000 });
+      const done = world.authFetch.login({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token, expiresAt: Date.now() + tokens.expires_in * 1000, tokenType: tokens.token_type });
       await world.settle();
       await done;
       return undefined;

@@ -251,7 +251,9 @@ export async function createWorld(): Promise<World> {
     lockTimeoutMs: WORLD_OPTIONS.lockTimeoutMs,
     dpop,
     allowedOrigins: [new URL(testUrls.api).origin],
-    tokens: { accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: Date.now() + login.expires_in * 1000 },
+    // The token server answers Bearer (it ignores proofs, as a server without DPoP support
+    // does): requests go as Bearer; the token calls carry proofs and meet nonces.
+    tokens: { accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: Date.now() + login.expires_in * 1000, tokenType: login.token_type },
     inspect: (event) => inspections.push(event),
   });
 
@@ -339,7 +341,8 @@ export async function createWorld(): Promise<World> {
       const stored = await store.get();
       if (!stored?.refreshToken) throw new Error('[world] the other tab has no refresh token to refresh with');
       const answer = await refresher(stored.refreshToken, { signal: new AbortController().signal });
-      const tokens: TokenSet = { accessToken: answer.accessToken, refreshToken: answer.refreshToken ?? stored.refreshToken, expiresAt: Date.now() + (answer.expiresIn ?? 60) * 1000 };
+      // The token server issues Bearer tokens: the other tab records them as such, as a tab with DPoP on would.
+      const tokens: TokenSet = { accessToken: answer.accessToken, refreshToken: answer.refreshToken ?? stored.refreshToken, expiresAt: Date.now() + (answer.expiresIn ?? 60) * 1000, tokenType: 'Bearer' };
       await store.set(tokens);
       return tokens;
     },

@@ -116,3 +116,38 @@ describe.each(subpaths)('%s bundles without a warning', (subpath) => {
     expect(warnings).toEqual([]);
   });
 });
+
+describe('DPoP for requests stays out of the bundle until it is used', () => {
+  /** Bundle `source` for the browser; dynamic imports stay out, as a bundler splits them into chunks of their own. */
+  const initialChunk = async (source: string) => {
+    writeFileSync(join(app, 'lazy-entry.mjs'), source);
+    const result = await esbuild({
+      entryPoints: [join(app, 'lazy-entry.mjs')],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      logLevel: 'silent',
+      plugins: [
+        {
+          name: 'peers-and-lazy-chunks',
+          setup: (b) =>
+            b.onResolve({ filter: /.*/ }, (args) =>
+              isExternal(args.path) || args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined,
+            ),
+        },
+      ],
+    });
+    return result.outputFiles[0]!.text;
+  };
+
+  it.each(['authchart/fetch', 'authchart/axios', 'authchart'])('%s: the proof code is a chunk of its own, imported dynamically', async (subpath) => {
+    const code = await initialChunk(`export * from '${subpath}';\n`);
+    // The proof header's type is written only by the proof code.
+    expect(code).not.toContain('dpop+jwt');
+    expect(code).toMatch(/import\(["']\.\/request-proofs-[\w-]+\.js["']\)/);
+    const chunk = /import\(["']\.\/(request-proofs-[\w-]+\.js)["']\)/.exec(code)![1]!;
+    expect(readFileSync(join(app, 'packages', 'authchart', 'dist', chunk), 'utf8')).toContain('dpop+jwt');
+  });
+});
+

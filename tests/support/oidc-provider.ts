@@ -28,6 +28,21 @@ export interface OidcProviderOptions {
    * @default 300
    */
   accessTokenTtlSeconds?: number;
+  /** Origins of pages that may call the token endpoint from a browser (CORS). */
+  corsOrigins?: string[];
+}
+
+/** What a client that exchanges the code itself (a page, with its own DPoP key) needs. */
+export interface AuthorizedCode {
+  /** The redirect the provider sent the browser to, with the code. */
+  callbackUrl: string;
+  state: string;
+  codeVerifier: string;
+  redirectUri: string;
+  issuer: string;
+  authorizationEndpoint: string;
+  tokenEndpoint: string;
+  clientId: string;
 }
 
 /** What a sign-in returns: the first tokens of a new grant. */
@@ -85,6 +100,12 @@ export interface OidcFixture {
    * `accessTokenTtlSeconds` sets the first access token's lifetime.
    */
   signIn(options?: { dpop?: CryptoKeyPair; accessTokenTtlSeconds?: number; account?: string }): Promise<SignedIn>;
+  /**
+   * The first half of a sign-in: the authorization request through login and consent
+   * (PKCE), for a client that exchanges the code itself. `accessTokenTtlSeconds` sets the
+   * lifetime of the next access token the provider issues.
+   */
+  authorize(options?: { accessTokenTtlSeconds?: number; account?: string }): Promise<AuthorizedCode>;
   /** RFC 7662 introspection of an access token, as the resource server's client. */
   introspect(token: string): Promise<{ active: boolean; cnf?: { jkt?: string }; client_id?: string; sub?: string; exp?: number }>;
   /**
@@ -177,6 +198,7 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
       },
     ],
     jwks: providerKeys(),
+    ...(options.corsOrigins ? { clientBasedCORS: (_ctx: unknown, origin: string) => options.corsOrigins!.includes(origin) } : {}),
     cookies: { keys: [randomBytes(16).toString('hex')] },
     scopes: ['openid', 'offline_access'],
     // Strict rotation: every refresh rotates; a rotated token presented again revokes the grant.
@@ -383,6 +405,22 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
     async introspect(token) {
       const response = await oauth.introspectionRequest(as, { client_id: resourceClient.clientId }, oauth.ClientSecretBasic(resourceClient.clientSecret), token, insecure);
       return (await oauth.processIntrospectionResponse(as, { client_id: resourceClient.clientId }, response)) as Awaited<ReturnType<OidcFixture['introspect']>>;
+    },
+    async authorize(authorizeOptions = {}) {
+      const codeVerifier = oauth.generateRandomCodeVerifier();
+      const state = oauth.generateRandomState();
+      const callbackUrl = await authorize(authorizeOptions.account ?? 'user-1', await oauth.calculatePKCECodeChallenge(codeVerifier), state);
+      nextAccessTokenTtl = authorizeOptions.accessTokenTtlSeconds;
+      return {
+        callbackUrl: callbackUrl.href,
+        state,
+        codeVerifier,
+        redirectUri: REDIRECT_URI,
+        issuer,
+        authorizationEndpoint: as.authorization_endpoint!,
+        tokenEndpoint: as.token_endpoint!,
+        clientId: CLIENT_ID,
+      };
     },
     poisonNextNonce() {
       poisonNonce = true;
