@@ -7,7 +7,9 @@
  *   npm run bench -- --quick    small N, one repetition, written to the system temp dir
  *   npm run bench -- --render   write RESULTS.md again from the last run's figures (kept in
  *                               node_modules/.cache/authchart-bench), e.g. after editing report.ts
- *   npm run bench -- --micro    the micro-benchmarks alone (hot path, release), printed, nothing written
+ *   npm run bench -- --micro    the micro-benchmarks alone (hot path, release, costs), printed, nothing written
+ *   npm run bench -- --costs    the cost-per-unit figures (waiting requests, idle sessions, store
+ *                               round trips, sizes), written into the "Cost per unit" section of RESULTS.md
  */
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
@@ -17,7 +19,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { POOL_SIZE } from './io.js';
+import type { IdleRow, RoundTripRow } from './costs.js';
 import type { HotPathRow, ReleaseRow } from './micro.js';
+import { renderCosts, replaceCostsSection } from './costs-report.js';
 import { renderReport, type RunReport } from './report.js';
 import { flaky, herd, runCell, startLab, steady, tabs, type CellResult, type Lab, type Scenario } from './scenarios.js';
 import { bundleSizes, type SizeRow } from './size.js';
@@ -62,7 +66,9 @@ async function runScenarios(labs: Record<Scenario['lab'], Lab>, skipped: string[
 }
 
 /** The micro-benchmarks run bundled (as the package ships) in a child process with --expose-gc. */
-async function runMicro(): Promise<{ hotPath: HotPathRow[]; release: ReleaseRow[] } | null> {
+type MicroResult = { hotPath: HotPathRow[]; release: ReleaseRow[]; idle: IdleRow[]; roundTrips: RoundTripRow[] };
+
+async function runMicro(extra: string[] = []): Promise<MicroResult | null> {
   mkdirSync(CACHE, { recursive: true });
   const outfile = join(CACHE, 'micro.mjs');
   await build({
@@ -75,16 +81,17 @@ async function runMicro(): Promise<{ hotPath: HotPathRow[]; release: ReleaseRow[
     packages: 'external',
     logLevel: 'warning',
   });
-  const child = spawnSync(process.execPath, ['--expose-gc', outfile, ...(quick ? ['--quick'] : [])], {
+  const child = spawnSync(process.execPath, ['--expose-gc', outfile, ...(quick ? ['--quick'] : []), ...extra], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
-    timeout: 180_000,
+    // Bounded; a loaded 2-core machine needs a few minutes for all of it.
+    timeout: 420_000,
   });
   if (child.status !== 0) {
     say(`micro-benchmarks failed (exit ${child.status ?? child.signal})`);
     return null;
   }
-  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { hotPath: HotPathRow[]; release: ReleaseRow[] };
+  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as MicroResult;
 }
 
 async function main() {
@@ -138,14 +145,29 @@ async function main() {
   };
   mkdirSync(CACHE, { recursive: true });
   writeFileSync(join(CACHE, quick ? 'last-quick-run.json' : 'last-run.json'), JSON.stringify({ ...report, scenarios: undefined, strategies: undefined }));
-  write(report);
+  const costs = micro ? renderCosts({ date: report.date, release: micro.release, idle: micro.idle, roundTrips: micro.roundTrips, sizes, loadavg: loadavg() }) : undefined;
+  write(report, costs);
+}
+
+function costsSectionOf(file: string): string | null {
+  try {
+    const text = readFileSync(file, 'utf8');
+    const start = text.indexOf('<!-- costs:start -->');
+    const end = text.indexOf('<!-- costs:end -->');
+    return start !== -1 && end !== -1 ? text.slice(start, end + '<!-- costs:end -->'.length) : null;
+  } catch {
+    return null;
+  }
 }
 
 type StoredReport = Omit<RunReport, 'scenarios' | 'strategies'>;
 
-function write(report: RunReport): void {
-  const markdown = renderReport(report);
+/** Write RESULTS.md; `costs` is a fresh cost-per-unit section, else the file's present one is kept. */
+function write(report: RunReport, costs?: string): void {
+  let markdown = renderReport(report);
   const target = quick ? join(tmpdir(), 'authchart-RESULTS.quick.md') : fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+  const previous = costsSectionOf(target);
+  if (costs ?? previous) markdown = replaceCostsSection(markdown, (costs ?? previous)!);
   writeFileSync(target, markdown);
   const headline = markdown.slice(markdown.indexOf('## Headline'), markdown.indexOf('## Scenarios'));
   console.log(`\n${headline}`);
@@ -165,9 +187,34 @@ async function microOnly(): Promise<void> {
   if (!micro) throw new Error('micro-benchmarks failed');
   for (const row of micro.hotPath) say(`hot path ${row.name.padEnd(34)} ${row.nsPerRequest.toFixed(0).padStart(6)} ns/request${row.baseline ? `, +${row.addedNs.toFixed(0)} ns` : ''}`);
   for (const row of micro.release) say(`release ${row.count} ${row.name.padEnd(34)} ${row.releaseMs.toFixed(1)} ms, ${row.bytesPerRequest?.toFixed(0) ?? '—'} B/request, ${row.failed} failed`);
+  printCosts(micro);
 }
 
-(process.argv.includes('--render') ? Promise.resolve().then(render) : process.argv.includes('--micro') ? microOnly() : main()).catch((error: unknown) => {
+function printCosts(micro: MicroResult): void {
+  for (const row of micro.idle) say(`idle ${row.name.padEnd(40)} ${row.bytesPerUnit?.toFixed(0) ?? '—'} B`);
+  for (const row of micro.roundTrips) say(`round trips ${row.store.padEnd(20)} ${row.commands} commands for ${row.requests} requests (first request: ${row.firstRequestCommands})`);
+}
+
+/** `--costs`: release, idle sessions, round trips and sizes; rewrites the "Cost per unit" section of RESULTS.md. */
+async function costs(): Promise<void> {
+  const micro = await runMicro(['--costs']);
+  if (!micro) throw new Error('cost benchmarks failed');
+  printCosts(micro);
+  const sizes = await bundleSizes();
+  const target = quick ? join(tmpdir(), 'authchart-RESULTS.quick.md') : fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+  let current = '';
+  try {
+    current = readFileSync(target, 'utf8');
+  } catch {
+    current = '# authchart benchmarks\n';
+  }
+  const section = renderCosts({ date: new Date().toISOString(), release: micro.release, idle: micro.idle, roundTrips: micro.roundTrips, sizes, loadavg: loadavg() });
+  writeFileSync(target, replaceCostsSection(current, section));
+  say(`wrote the cost-per-unit section of ${target}`);
+}
+
+const mode = process.argv.includes('--render') ? Promise.resolve().then(render) : process.argv.includes('--micro') ? microOnly() : process.argv.includes('--costs') ? costs() : main();
+mode.catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;
 });

@@ -18,8 +18,10 @@ vi.mock('../../machines/refresh.machine.js', async (importOriginal) => {
   const actual = await importOriginal<typeof MachineModule>();
   return {
     ...actual,
-    // createSession only calls refreshMachine.provide(...): hand it the machine under test.
-    refreshMachine: { provide: (implementations: never) => (underTest.machine ?? actual.refreshMachine).provide(implementations) },
+    // Sessions read the module's refreshMachine when they are made: hand them the machine under test.
+    get refreshMachine() {
+      return underTest.machine ?? actual.refreshMachine;
+    },
   };
 });
 
