@@ -121,7 +121,7 @@ export class Waiters {
 
   /**
    * Arm the queue's timer for `at`. Not unref'd: a request that waits keeps the process
-   * running until it is answered or times out (rule 13).
+   * running until it is answered or times out (R13).
    */
   private arm(at: number): void {
     clearTimeout(this.timer);
