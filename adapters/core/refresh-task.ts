@@ -159,11 +159,12 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
         if (refreshError.kind === 'permanent' || handle?.signal?.aborted) {
           // Rule 5: before counting a permanent failure (or one after losing the lock), see
           // whether another tab or instance rotated the refresh token meanwhile; if so,
-          // theirs is the session now.
+          // theirs is the session now. Not a record older than a write this session still
+          // owes: that one holds the refresh token this session rotated away itself.
           const again = await Promise.resolve(holder.read()).catch(() => null);
           // (With the refresh token in a cookie, a new access token is the sign.)
           const moved = again && (inCookie ? again.accessToken !== base.accessToken : again.refreshToken !== base.refreshToken);
-          if (again && moved) return adopt(again, 'store');
+          if (again && moved && holder.supersedes(again)) return adopt(again, 'store');
         }
         throw refreshError;
       }

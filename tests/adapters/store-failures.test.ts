@@ -138,6 +138,32 @@ describe('Web Storage writes that throw (item 7)', () => {
     await session.dispose();
   });
 
+  it('a refused refresh after an unstored rotation does not go back to the older refresh token still in the store', async () => {
+    const { server, tokens } = strictServer();
+    const storage = quotaStorage() as Storage & { full: boolean };
+    const store = webStorageStore({ storage });
+    await store.set(tokens);
+    const session = createSession({ refresh: refresh(), store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    storage.full = true;
+    // A rotation the store cannot take: the session holds the new refresh token in memory.
+    const first = track(session.refresh());
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(first.error).toBeUndefined();
+    // The next token call is refused (a permanent failure). Rule 5 re-reads the store: what
+    // it finds is OLDER than the write this session owes, so it is not "someone else's
+    // rotation" to adopt.
+    server.fault({ type: 'invalidGrant' });
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(5_000);
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(5_000);
+    const presentedAgain = server.calls.slice(1).filter((c) => c.refreshToken === tokens.refreshToken).length;
+    expect(presentedAgain).toBe(0);
+    expect(server.stats.reuseDetected).toBe(0);
+    await session.dispose();
+  });
+
   it('login() with a full storage signs in from memory and warns STORE_UNAVAILABLE instead of rejecting with a raw QuotaExceededError', async () => {
     const { tokens } = strictServer();
     const storage = quotaStorage() as Storage & { full: boolean };
