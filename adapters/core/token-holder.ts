@@ -274,7 +274,13 @@ export class TokenHolder {
 
   /** A record another tab or instance wrote while ours was owed: the store wins if it is newer than our base. */
   supersedes(record: StoredTokens): boolean {
-    return this.unsaved === null || this.unsaved.baseVersion === undefined || record.version > this.unsaved.baseVersion;
+    return this.supersedesOwedWrite()(record);
+  }
+
+  /** {@link supersedes} as it stands now, kept past a `drop()` (which forgets the owed write). */
+  supersedesOwedWrite(): (record: StoredTokens) => boolean {
+    const owed = this.unsaved;
+    return (record) => owed === null || owed.baseVersion === undefined || record.version > owed.baseVersion;
   }
 
   private scheduleRetry(): void {

@@ -164,6 +164,31 @@ describe('Web Storage writes that throw (item 7)', () => {
     await session.dispose();
   });
 
+  it('a session that ends after an unstored rotation stays ended: it does not sign back in with the older record in the store', async () => {
+    const { server, tokens } = strictServer();
+    const storage = quotaStorage() as Storage & { full: boolean };
+    const store = webStorageStore({ storage });
+    await store.set(tokens);
+    const session = createSession({ refresh: refresh(), store, wake: false, maxPermanentFailures: 1 });
+    await vi.advanceTimersByTimeAsync(0);
+    storage.full = true;
+    const rotated = track(session.refresh());
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(rotated.error).toBeUndefined();
+    // The grant is revoked at the server (a logout elsewhere): the next refresh ends the session.
+    server.revoke(tokens.refreshToken);
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(5_000);
+    // The store still holds the record this session rotated away itself: it is not another
+    // tab's fresh sign-in, so the session does not adopt it.
+    expect(session.getStatus().state).toBe('loggedOut');
+    const after = track(session.getAccessToken());
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(isAuthchartError(after.error, ErrorCode.SESSION_EXPIRED)).toBe(true);
+    expect(server.calls.slice(1).filter((c) => c.refreshToken === tokens.refreshToken).length).toBe(0);
+    await session.dispose();
+  });
+
   it('login() with a full storage signs in from memory and warns STORE_UNAVAILABLE instead of rejecting with a raw QuotaExceededError', async () => {
     const { tokens } = strictServer();
     const storage = quotaStorage() as Storage & { full: boolean };
