@@ -149,6 +149,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
         answer = { accessToken: rotated.accessToken, refreshToken: rotated.refreshToken, expiresIn: rotated.expiresIn };
         warning = refreshError;
       } else if (rotated?.refreshToken) {
+        holder.noteRotation(presented, rotated.refreshToken);
         // Rule 11 without a usable access token: keep the rotated refresh token, so the
         // retry presents it and never the one the server has rotated away.
         const salvaged: TokenSet = { ...base, refreshToken: rotated.refreshToken };
@@ -169,6 +170,8 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
         throw refreshError;
       }
     }
+    // The server answered: what was presented is dead there, whatever happens to the answer.
+    if (!inCookie) holder.noteRotation(presented, answer?.refreshToken);
     abortIfAborted();
     if (typeof answer?.accessToken !== 'string' || answer.accessToken === '') {
       throw new InvalidTokenResponseError('the refresher returned no access token');

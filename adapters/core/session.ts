@@ -181,8 +181,10 @@ export function createSession(options: SessionOptions): Session {
         for (let attempt = 0; attempt < PUSH_ATTEMPTS; attempt++) {
           if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
           const current = await Promise.resolve(holder.read()).catch(() => holder.tokens);
-          // Rule 15: an older pushed token (a response that lands late) never replaces a newer one.
+          // Rule 15: an older pushed token (a response that lands late) never replaces a newer
+          // one; nor does a set carrying a refresh token this session has rotated away since.
           if (current && isOlderToken(tokens.accessToken, current.accessToken)) return;
+          if (holder.isRotatedAway(tokens.refreshToken)) return;
           const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current?.refreshToken });
           const { record, facts } = await storeGiven(merged, current?.version ?? 0);
           if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;

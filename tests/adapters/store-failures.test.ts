@@ -104,6 +104,33 @@ describe('a store call that never answers (item 6)', () => {
     expect(isAuthchartError(loggedOut.error, ErrorCode.STORE_UNAVAILABLE)).toBe(true);
     await session.dispose();
   });
+  it('an owed write refused by an older record of the session\'s own writes goes on top of it, never back to the refresh token it rotated away', async () => {
+    const { server, tokens } = strictServer();
+    const hung = hangingStore(memoryStore(tokens));
+    const session = createSession({ refresh: refresh(), store: hung.store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    server.fault({ type: 'delay', ms: 1_000 });
+    const refreshed = track(session.refresh());
+    await vi.advanceTimersByTimeAsync(500);
+    // During the refresh the app pushes the access token it holds: stored at once, with the
+    // refresh token that the server is rotating away right now.
+    await session.updateTokens({ accessToken: tokens.accessToken });
+    hung.hang();
+    // The refresh's write of the rotated tokens never answers: they are owed, used from memory.
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(refreshed.error).toBeUndefined();
+    expect(session.getStatus().unsavedTokens).toBe(true);
+    // The store answers again: the owed write's compare-and-set fails against the pushed
+    // record, which is not newer (it carries the rotated-away refresh token).
+    hung.recover();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(session.getStatus().unsavedTokens).toBe(false);
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated']);
+    await session.dispose();
+  });
 });
 
 describe('Web Storage writes that throw (item 7)', () => {
