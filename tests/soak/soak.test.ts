@@ -20,6 +20,7 @@ describe('chaos soak', () => {
   it(
     `holds every invariant under random faults (seed ${seed})`,
     async () => {
+      console.log(`chaos soak: seed ${seed}${episodes === undefined ? `, episodes for ${budgetMs / 1000} s` : `, ${episodes} episodes`} (replay with AUTHCHART_SOAK_SEED=${seed})`);
       const report = await runSoak({
         seed,
         budgetMs,
