@@ -109,11 +109,18 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
     if (inStep) {
       const stored = await holder.read();
       if (!stored) throw sessionGone('NO_SESSION');
-      // Double-check (rule 1, across tabs and instances): someone else may have refreshed
-      // while we waited for the lock. Newer tokens in the store are theirs: use them. This
-      // compares tokens, never expiry times, so it does not depend on two clocks agreeing.
-      if (differs(stored, startedWith)) return adopt(stored, 'store');
-      base = stored;
+      if (holder.isRotatedAway(stored.refreshToken) && holder.tokens) {
+        // The store holds an older record than this session (it carries a refresh token this
+        // session rotated away: a stale push, a late write). Refresh from what this session
+        // holds, and write on top of that record.
+        base = { ...holder.tokens, version: stored.version };
+      } else {
+        // Double-check (rule 1, across tabs and instances): someone else may have refreshed
+        // while we waited for the lock. Newer tokens in the store are theirs: use them. This
+        // compares tokens, never expiry times, so it does not depend on two clocks agreeing.
+        if (differs(stored, startedWith)) return adopt(stored, 'store');
+        base = stored;
+      }
     } else {
       // The store still fails: refresh from what we hold (it is newer than the store).
       base = holder.tokens ? { ...holder.tokens } : null;

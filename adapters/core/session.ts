@@ -177,14 +177,18 @@ export function createSession(options: SessionOptions): Session {
       if (disposed) throw new DisposedError();
       if (typeof tokens?.accessToken !== 'string' || tokens.accessToken === '') throw new InvalidOptionsError('updateTokens() needs a token set with a non-empty accessToken.');
       if (ready) await whenReady();
+      // The refresh token held when the push was handed over: if the store moves off it before
+      // the push is written (a rotation, a sign-in), a push still carrying it is the older.
+      const handedOverWith = holder.tokens?.refreshToken;
       await holder.serial(async () => {
         for (let attempt = 0; attempt < PUSH_ATTEMPTS; attempt++) {
           if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
           const current = await Promise.resolve(holder.read()).catch(() => holder.tokens);
           // Rule 15: an older pushed token (a response that lands late) never replaces a newer
-          // one; nor does a set carrying a refresh token this session has rotated away since.
+          // one; nor does a set carrying a refresh token rotated away since it was handed over.
           if (current && isOlderToken(tokens.accessToken, current.accessToken)) return;
           if (holder.isRotatedAway(tokens.refreshToken)) return;
+          if (tokens.refreshToken !== undefined && tokens.refreshToken === handedOverWith && current?.refreshToken !== undefined && current.refreshToken !== handedOverWith) return;
           const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current?.refreshToken });
           const { record, facts } = await storeGiven(merged, current?.version ?? 0);
           if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
