@@ -53,9 +53,11 @@ export function rateBound(options: { windowMs: number; lifetimeMs: number; busy:
   let period: number;
   if (!busy && !keepAlive) period = lifetimeMs;
   else if (perceived <= 0) {
-    // Born expired where it arrives: used until a 401 (one call per lifetime), or, read from
-    // a store stamped by a clock behind, refreshed once more after each other session's refresh.
-    period = lifetimeMs / 2;
+    // Born expired where it arrives: used until a 401, one call per lifetime. But an expiry
+    // read from a store shared with an instance whose clock is behind by more than a lifetime
+    // looks past on arrival: the instance ahead refreshes the still valid token at once, so
+    // each expiry costs two calls (a known limit: the stored expiry is an absolute time).
+    return 2 * (Math.floor(windowMs / lifetimeMs) + 1);
   } else {
     const own = busy ? Math.min(perceived, proactive(perceived)) : proactive(perceived);
     // Never sooner than the floor, unless the token really lives less than the floor.
