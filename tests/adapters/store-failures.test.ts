@@ -216,6 +216,27 @@ describe('Web Storage writes that throw (item 7)', () => {
     await session.dispose();
   });
 
+  it('an access token pushed after an unstored rotation keeps the rotated refresh token held, not the older one in the store', async () => {
+    const { server, tokens } = strictServer();
+    const storage = quotaStorage() as Storage & { full: boolean };
+    const store = webStorageStore({ storage });
+    await store.set(tokens);
+    const session = createSession({ refresh: refresh(), store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    storage.full = true;
+    const rotated = track(session.refresh());
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(rotated.error).toBeUndefined();
+    // "Access token only": the refresh token to keep is the one the session holds (rotated,
+    // owed to the store), not the one the store still has.
+    await session.updateTokens({ accessToken: server.login().access_token });
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated']);
+    await session.dispose();
+  });
+
   it('login() with a full storage signs in from memory and warns STORE_UNAVAILABLE instead of rejecting with a raw QuotaExceededError', async () => {
     const { tokens } = strictServer();
     const storage = quotaStorage() as Storage & { full: boolean };
