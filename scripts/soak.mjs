@@ -4,6 +4,7 @@
 // if any invariant was violated.
 //   AUTHCHART_SOAK_SEED=<n>       play that run again (the seed is printed)
 //   AUTHCHART_SOAK_EPISODES=<n>   run exactly n episodes (one simulated hour each)
+//   AUTHCHART_SOAK_FROM=<n>       start at episode n (with AUTHCHART_SOAK_EPISODES=1: replay that one)
 //   AUTHCHART_SOAK_BUDGET_MS=<ms> wall-clock budget for starting episodes (default 180000)
 //   AUTHCHART_SOAK_TRACE=1        print the last events before each violation
 import { spawnSync } from 'node:child_process';

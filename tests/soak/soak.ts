@@ -7,6 +7,7 @@
 import { vi } from 'vitest';
 import { FAULTS, INVARIANTS, Ledger, type Fault, type Invariant } from './ledger.js';
 import { runEpisode, type EpisodeSummary } from './episode.js';
+import { GROUPS } from './sessions.js';
 
 export interface SoakOptions {
   seed: number;
@@ -16,6 +17,8 @@ export interface SoakOptions {
   episodes?: number;
   /** Simulated length of one episode. */
   episodeMs?: number;
+  /** Number of the first episode (episodes are seeded from the run's seed and their number: one can be replayed alone). */
+  from?: number;
   /** Told after each episode (progress). */
   onEpisode?: (summary: EpisodeSummary) => void;
 }
@@ -35,8 +38,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   // The machine's clock, not the simulated one (fake timers fake performance.now too).
   const started = vi.getRealSystemTime();
   const wall = () => vi.getRealSystemTime() - started;
-  for (let index = 0; options.episodes !== undefined ? index < options.episodes : index === 0 || wall() < options.budgetMs; index++) {
-    const summary = await runEpisode(ledger, options.seed, index, options.episodeMs);
+  const from = options.from ?? 0;
+  for (let n = 0; options.episodes !== undefined ? n < options.episodes : n === 0 || wall() < options.budgetMs; n++) {
+    const summary = await runEpisode(ledger, options.seed, from + n, options.episodeMs);
     episodes.push(summary);
     options.onEpisode?.(summary);
   }
@@ -53,9 +57,13 @@ export function formatReport(report: Omit<SoakReport, 'table'>): string {
   const calls = episodes.reduce((sum, e) => sum + e.tokenCalls, 0);
   const requests = episodes.reduce((sum, e) => sum + e.requests, 0);
   const lines: string[] = [];
-  lines.push(`authchart chaos soak: seed ${seed} (replay: AUTHCHART_SOAK_SEED=${seed} AUTHCHART_SOAK_EPISODES=${episodes.length})`);
+  const minutes = (episodes[0]?.simulatedMs ?? 0) / 60_000;
+  const from = episodes[0]?.index ?? 0;
   lines.push(
-    `${episodes.length} episodes, ${hours.toFixed(1)} simulated hours, 6 sessions in 4 groups each, ${count(requests)} calls into sessions, ${count(calls)} token calls, ${(report.wallMs / 1000).toFixed(1)} s of wall-clock time`,
+    `authchart chaos soak: seed ${seed} (replay: AUTHCHART_SOAK_SEED=${seed} AUTHCHART_SOAK_EPISODES=${episodes.length} AUTHCHART_SOAK_EPISODE_MINUTES=${minutes}${from > 0 ? ` AUTHCHART_SOAK_FROM=${from}` : ''}; one episode alone: AUTHCHART_SOAK_FROM=<n> AUTHCHART_SOAK_EPISODES=1)`,
+  );
+  lines.push(
+    `${episodes.length} episodes, ${hours.toFixed(1)} simulated hours, ${GROUPS.reduce((n, g) => n + g.sessions, 0)} sessions in ${GROUPS.length} groups each, ${count(requests)} calls into sessions, ${count(calls)} token calls, ${(report.wallMs / 1000).toFixed(1)} s of wall-clock time`,
   );
   lines.push('');
   lines.push('| episode | token lifetime | token format | server | chaos / busy / idle segments | calls into sessions | token calls |');
