@@ -172,11 +172,21 @@ export class TokenHolder {
     return this.bounded('read the tokens', () => this.options.store.get());
   }
 
-  /** Write a record (bounded), marked as this session's own so its echo is not followed. */
+  /**
+   * Write a record (bounded), marked as this session's own so its echo is not followed. A
+   * write that lands discharges the write owed when it began (unless it is that one): what it
+   * stored was built on the tokens held then, so it is newer, and the owed write's retry
+   * would put older tokens back over it.
+   */
   write(tokens: TokenSet, expectedVersion?: number): Promise<StoredTokens | null> {
     this.selfWrites++;
+    const owed = this.unsaved;
     return Promise.resolve()
       .then(() => this.bounded('write the tokens', () => this.options.store.set(tokens, expectedVersion === undefined ? undefined : { expectedVersion })))
+      .then((written) => {
+        if (written && owed !== null && this.unsaved === owed && owed.tokens !== tokens) this.forgetUnsaved();
+        return written;
+      })
       .finally(() => {
         this.selfWrites--;
       });

@@ -131,6 +131,33 @@ describe('a store call that never answers (item 6)', () => {
     expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated']);
     await session.dispose();
   });
+  it('a write owed from a sign-in during a hang is dropped once newer tokens are stored: its retry does not overwrite a rotation', async () => {
+    const { server, tokens } = strictServer();
+    const hung = hangingStore(memoryStore(tokens));
+    const session = createSession({ refresh: refresh(), store: hung.store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    hung.hang();
+    // Signed in while the store hangs: the sign-in's write is owed, retried after 1, 2, 4, 8,
+    // 16 s (each try waits storeTimeoutMs): the fifth, at 40 s, schedules the next at 56 s.
+    const signIn = server.login();
+    track(session.login({ accessToken: signIn.access_token, refreshToken: signIn.refresh_token }));
+    await vi.advanceTimersByTimeAsync(41_000);
+    expect(session.getStatus().unsavedTokens).toBe(true);
+    // A refresh: its own try of the owed write times out (46 s), so it refreshes from memory;
+    // the store comes back (47 s, the held writes land late); the answer (54 s) is stored on
+    // top of the sign-in's record. The owed write's retry (56 s) must not undo that.
+    server.fault({ type: 'delay', ms: 8_000 });
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(6_000);
+    hung.recover();
+    await vi.advanceTimersByTimeAsync(60_000);
+    // The rotated tokens are what the store holds, and what the next refresh presents.
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated']);
+    await session.dispose();
+  });
 });
 
 describe('Web Storage writes that throw (item 7)', () => {
