@@ -42,8 +42,9 @@ describe('chaos soak', () => {
       });
       console.log(report.table);
       expect(report.ledger.describeViolations(), `seed ${seed}`).toEqual([]);
-      // A soak that checked nothing proves nothing.
-      for (const [name, tally] of report.ledger.held) expect(tally.checks, name).toBeGreaterThan(0);
+      // A soak that checked nothing proves nothing: the default run exercises every invariant
+      // (a replay of one episode may have, say, no calm busy segment).
+      if (!long && process.env.AUTHCHART_SOAK_SEED === undefined) for (const [name, tally] of report.ledger.held) expect(tally.checks, name).toBeGreaterThan(0);
     },
     long ? 900_000 : 300_000,
   );
