@@ -110,11 +110,18 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
     if (inStep) {
       const stored = await holder.read();
       if (!stored) throw sessionGone('NO_SESSION');
-      // Double-check (R1, across tabs and instances): someone else may have refreshed
-      // while we waited for the lock. Newer tokens in the store are theirs: use them. This
-      // compares tokens, never expiry times, so it does not depend on two clocks agreeing.
-      if (differs(stored, startedWith)) return adopt(stored, 'store');
-      base = stored;
+      if (holder.isRotatedAway(stored.refreshToken) && holder.tokens) {
+        // The store holds an older record than this session (it carries a refresh token this
+        // session rotated away: a stale push, a late write). Refresh from what this session
+        // holds, and write on top of that record.
+        base = { ...holder.tokens, version: stored.version };
+      } else {
+        // Double-check (R1, across tabs and instances): someone else may have refreshed
+        // while we waited for the lock. Newer tokens in the store are theirs: use them. This
+        // compares tokens, never expiry times, so it does not depend on two clocks agreeing.
+        if (differs(stored, startedWith)) return adopt(stored, 'store');
+        base = stored;
+      }
     } else {
       // The store still fails: refresh from what we hold (it is newer than the store).
       base = holder.tokens ? { ...holder.tokens } : null;
@@ -150,6 +157,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
         answer = { accessToken: rotated.accessToken, refreshToken: rotated.refreshToken, expiresIn: rotated.expiresIn, tokenType: rotated.tokenType };
         warning = refreshError;
       } else if (rotated?.refreshToken) {
+        holder.noteRotation(presented, rotated.refreshToken);
         // R11 without a usable access token: keep the rotated refresh token, so the
         // retry presents it and never the one the server has rotated away.
         const salvaged: TokenSet = { ...base, refreshToken: rotated.refreshToken };
@@ -160,15 +168,18 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
         if (refreshError.kind === 'permanent' || handle?.signal?.aborted) {
           // R5: before counting a permanent failure (or one after losing the lock), see
           // whether another tab or instance rotated the refresh token meanwhile; if so,
-          // theirs is the session now.
+          // theirs is the session now. Not a record older than a write this session still
+          // owes: that one holds the refresh token this session rotated away itself.
           const again = await Promise.resolve(holder.read()).catch(() => null);
           // (With the refresh token in a cookie, a new access token is the sign.)
           const moved = again && (inCookie ? again.accessToken !== base.accessToken : again.refreshToken !== base.refreshToken);
-          if (again && moved) return adopt(again, 'store');
+          if (again && moved && holder.supersedes(again)) return adopt(again, 'store');
         }
         throw refreshError;
       }
     }
+    // The server answered: what was presented is dead there, whatever happens to the answer.
+    if (!inCookie) holder.noteRotation(presented, answer?.refreshToken);
     abortIfAborted();
     if (typeof answer?.accessToken !== 'string' || answer.accessToken === '') {
       throw new InvalidTokenResponseError('the refresher returned no access token');

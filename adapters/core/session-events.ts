@@ -72,14 +72,17 @@ export function routeEmitted(deps: RoutingDeps): void {
       }
       case 'loggedOut': {
         const failedWith = holder.tokens;
+        const newerThanOwed = holder.supersedesOwedWrite();
         holder.drop();
         // A session that gave up (permanent failures, no refresh token) clears the store only
         // if it still holds what failed: another tab or instance may have rotated meanwhile,
-        // and its fresh tokens must not be wiped by the loser of that race.
+        // and its fresh tokens must not be wiped by the loser of that race. A record older
+        // than a write this session still owed is not theirs: it is what this session
+        // rotated away itself, and it is cleared too.
         if (emitted.reason === 'permanentFailures' || emitted.reason === 'noRefreshToken') {
           void holder.serial(async () => {
             const stored = await holder.read();
-            if (stored && failedWith && (stored.accessToken !== failedWith.accessToken || stored.refreshToken !== failedWith.refreshToken)) {
+            if (stored && failedWith && newerThanOwed(stored) && (stored.accessToken !== failedWith.accessToken || stored.refreshToken !== failedWith.refreshToken)) {
               adoptRecord(deps, stored);
             } else if (stored) {
               await holder.clear();

@@ -184,7 +184,9 @@ export interface Session {
    * `X-Token-Refreshed` answer): store them and release anything waiting. Never starts a
    * refresh; ignored once logged out. A missing refresh token keeps the current one. An
    * older JWT (by `iat`, then `exp`) never replaces a newer one; opaque tokens: the last
-   * one handed over wins. During a refresh, the rotated refresh token is never lost.
+   * one handed over wins. During a refresh, the rotated refresh token is never lost: a set
+   * carrying a refresh token this session has rotated away is older than what it holds, and
+   * is ignored.
    */
   updateTokens(tokens: TokenSet): Promise<void>;
   /** Sign out: reject what waits, clear the store. */

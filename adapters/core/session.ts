@@ -189,15 +189,26 @@ export function createSession(options: SessionOptions): Session {
       if (typeof tokens?.accessToken !== 'string' || tokens.accessToken === '') throw new InvalidOptionsError('updateTokens() needs a token set with a non-empty accessToken.');
       checkTokenType('updateTokens', tokens);
       if (ready) await whenReady();
+      // The refresh token held when the push was handed over: if the store moves off it before
+      // the push is written (a rotation, a sign-in), a push still carrying it is the older.
+      const handedOverWith = holder.tokens?.refreshToken;
       await holder.serial(async () => {
         for (let attempt = 0; attempt < PUSH_ATTEMPTS; attempt++) {
           if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
-          const current = await Promise.resolve(holder.read()).catch(() => holder.tokens);
-          // R15: an older pushed token (a response that lands late) never replaces a newer one.
+          // What the push is merged with: the store's record, unless the session holds newer
+          // tokens than the store (a write it still owes, or a stale record there); it is
+          // written on top of the store's record either way.
+          const stored = await Promise.resolve(holder.read()).catch(() => undefined);
+          const current = stored === undefined || (stored && !holder.supersedes(stored) && holder.tokens) ? holder.tokens : stored;
+          const onTopOf = stored === undefined ? current : stored;
+          // R15: an older pushed token (a response that lands late) never replaces a newer
+          // one; nor does a set carrying a refresh token rotated away since it was handed over.
           if (current && isOlderToken(tokens.accessToken, current.accessToken)) return;
+          if (holder.isRotatedAway(tokens.refreshToken)) return;
+          if (tokens.refreshToken !== undefined && tokens.refreshToken === handedOverWith && current?.refreshToken !== undefined && current.refreshToken !== handedOverWith) return;
           // A pushed token without a type is of the kind the session holds (the same server made it).
           const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current?.refreshToken, tokenType: tokens.tokenType ?? current?.tokenType });
-          const { record, facts } = await storeGiven(merged, current?.version ?? 0);
+          const { record, facts } = await storeGiven(merged, onTopOf?.version ?? 0);
           if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
           if (record || facts !== undefined) {
             const held = record ? holder.hold(record) : facts;

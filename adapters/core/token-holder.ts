@@ -33,6 +33,8 @@ interface Unsaved {
 }
 
 const MAX_RETRY_MS = 30_000;
+/** How many refresh tokens rotated away are remembered (a stale record carries one of the last few). */
+const ROTATED_AWAY_KEPT = 16;
 
 function unref(timer: ReturnType<typeof setTimeout>): void {
   (timer as { unref?: () => void }).unref?.();
@@ -54,6 +56,8 @@ export class TokenHolder {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private retryDelay = 1_000;
   private stopped = false;
+  /** Refresh tokens this session presented in rotations whose answer it got: dead at the server. */
+  private readonly rotatedAway: string[] = [];
 
   constructor(
     private readonly options: TokenHolderOptions,
@@ -115,6 +119,18 @@ export class TokenHolder {
     return held !== undefined && held.accessToken === record.accessToken && held.refreshToken === record.refreshToken;
   }
 
+  /** A token call of this session rotated `presented` into `next`: a record carrying `presented` is older than what it holds. */
+  noteRotation(presented: string, next: string | undefined): void {
+    if (presented === '' || next === undefined || next === presented) return;
+    this.rotatedAway.push(presented);
+    if (this.rotatedAway.length > ROTATED_AWAY_KEPT) this.rotatedAway.shift();
+  }
+
+  /** Whether a token call of this session rotated this refresh token away (a record carrying it is stale). */
+  isRotatedAway(refreshToken: string | undefined): boolean {
+    return refreshToken !== undefined && this.rotatedAway.includes(refreshToken);
+  }
+
   /** A token set the app handed over, with its expiry filled in by the clock rule. */
   withExpiry(tokens: TokenSet): TokenSet {
     const expiresAt = expiryOfTokenSet(tokens, this.options.now());
@@ -164,11 +180,21 @@ export class TokenHolder {
     return this.bounded('read the tokens', () => this.options.store.get());
   }
 
-  /** Write a record (bounded), marked as this session's own so its echo is not followed. */
+  /**
+   * Write a record (bounded), marked as this session's own so its echo is not followed. A
+   * write that lands discharges the write owed when it began (unless it is that one): what it
+   * stored was built on the tokens held then, so it is newer, and the owed write's retry
+   * would put older tokens back over it.
+   */
   write(tokens: TokenSet, expectedVersion?: number): Promise<StoredTokens | null> {
     this.selfWrites++;
+    const owed = this.unsaved;
     return Promise.resolve()
       .then(() => this.bounded('write the tokens', () => this.options.store.set(tokens, expectedVersion === undefined ? undefined : { expectedVersion })))
+      .then((written) => {
+        if (written && owed !== null && this.unsaved === owed && owed.tokens !== tokens) this.forgetUnsaved();
+        return written;
+      })
       .finally(() => {
         this.selfWrites--;
       });
@@ -246,43 +272,63 @@ export class TokenHolder {
 
   /** Try the owed write now (a refresh does, before it reads the store). Resolves whether the store is in step. */
   async flush(): Promise<boolean> {
-    const unsaved = this.unsaved;
-    if (!unsaved) return true;
-    let written: StoredTokens | null;
-    try {
-      written = await this.write(unsaved.tokens, unsaved.baseVersion);
-    } catch {
-      if (this.unsaved === unsaved) this.scheduleRetry();
-      return false;
-    }
-    if (this.unsaved !== unsaved) return true;
-    if (written) {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const unsaved = this.unsaved;
+      if (!unsaved) return true;
+      let written: StoredTokens | null;
+      try {
+        written = await this.write(unsaved.tokens, unsaved.baseVersion);
+      } catch {
+        if (this.unsaved === unsaved) this.scheduleRetry();
+        return false;
+      }
+      if (this.unsaved !== unsaved) return true;
+      if (written) {
+        this.forgetUnsaved();
+        this.keep(written);
+        return true;
+      }
+      // The store moved on (a write that timed out landed late, or another tab or instance
+      // wrote). Ours landed: done. An older record (it carries a refresh token this session
+      // rotated away: a push, a late write): ours goes on top of it. Someone else's: theirs
+      // is newer than what we based ours on.
+      let current: StoredTokens | null;
+      try {
+        current = await this.read();
+      } catch {
+        this.scheduleRetry();
+        return false;
+      }
+      if (this.unsaved !== unsaved) return true;
+      if (current && this.isRotatedAway(current.refreshToken)) {
+        this.unsaved = { tokens: unsaved.tokens, baseVersion: current.version };
+        continue;
+      }
       this.forgetUnsaved();
-      this.keep(written);
+      if (current && current.accessToken === unsaved.tokens.accessToken && current.refreshToken === unsaved.tokens.refreshToken) {
+        this.keep(current);
+      } else {
+        this.onSuperseded(current);
+      }
       return true;
     }
-    // The store moved on (a write that timed out landed late, or another tab or instance
-    // wrote). Ours landed: done. Someone else's: theirs is newer than what we based ours on.
-    let current: StoredTokens | null;
-    try {
-      current = await this.read();
-    } catch {
-      this.scheduleRetry();
-      return false;
-    }
-    if (this.unsaved !== unsaved) return true;
-    this.forgetUnsaved();
-    if (current && current.accessToken === unsaved.tokens.accessToken && current.refreshToken === unsaved.tokens.refreshToken) {
-      this.keep(current);
-    } else {
-      this.onSuperseded(current);
-    }
-    return true;
+    this.scheduleRetry();
+    return false;
   }
 
-  /** A record another tab or instance wrote while ours was owed: the store wins if it is newer than our base. */
+  /**
+   * Whether a record in the store is newer than what this session holds: not one that carries
+   * a refresh token this session rotated away, and, while a write is owed, one newer than the
+   * record that write replaces.
+   */
   supersedes(record: StoredTokens): boolean {
-    return this.unsaved === null || this.unsaved.baseVersion === undefined || record.version > this.unsaved.baseVersion;
+    return this.supersedesOwedWrite()(record);
+  }
+
+  /** {@link supersedes} as it stands now, kept past a `drop()` (which forgets the owed write). */
+  supersedesOwedWrite(): (record: StoredTokens) => boolean {
+    const owed = this.unsaved;
+    return (record) => !this.isRotatedAway(record.refreshToken) && (owed === null || owed.baseVersion === undefined || record.version > owed.baseVersion);
   }
 
   private scheduleRetry(): void {

@@ -1,6 +1,9 @@
 import { http, HttpResponse } from 'msw';
 import { describe, expect, it, vi } from 'vitest';
 import { jwtExpiresAt } from '../../adapters/core/expiry.js';
+import { createSession, memoryLock, memoryStore, type StoredTokens, type TokenStore } from '../../adapters/index.js';
+import { oauthRefresher } from '../../adapters/oauth/index.js';
+import { createTokenServer, testUrls, tokenServerHandlers } from '../../adapters/testing/index.js';
 import { createHarness, mock, track, useMockNetwork } from '../support/harness.js';
 import type { AuthFetchOptions } from '../../adapters/fetch/index.js';
 
@@ -86,6 +89,23 @@ describe('JWT exp (read, not verified)', () => {
   });
 });
 
+/** A store whose calls answer in order, 100 ms each, as one connection to Redis or IndexedDB. */
+function slowStore(inner: TokenStore): TokenStore {
+  let tail: Promise<unknown> = Promise.resolve();
+  const inOrder = <T>(call: () => T): Promise<T> => {
+    const result = tail.then(() => new Promise<T>((resolve) => setTimeout(() => resolve(call()), 100)));
+    tail = result;
+    return result;
+  };
+  // (memoryStore answers synchronously.)
+  return {
+    get: () => inOrder(() => inner.get() as StoredTokens | null),
+    set: (t, o) => inOrder(() => inner.set(t, o) as StoredTokens | null),
+    clear: () => inOrder(() => inner.clear() as void),
+    subscribe: inner.subscribe,
+  };
+}
+
 describe('R15: the newest tokens win', () => {
   it('an access token pushed during a refresh does not lose the rotated refresh token: the next refresh presents it, no reuse', async () => {
     const { server, authFetch, api } = await createHarness();
@@ -105,6 +125,57 @@ describe('R15: the newest tokens win', () => {
     expect((second.value as Response).status).toBe(200);
     expect(server.stats.reuseDetected).toBe(0);
     expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated']);
+  });
+
+  it('the full set pushed while a refresh rotates it, stored after the refresh, does not bring back the rotated-away refresh token', async () => {
+    const server = createTokenServer({ accessTokenTtlSeconds: 60 });
+    mock.use(...tokenServerHandlers(server));
+    const login = server.login();
+    const tokens = { accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: Date.now() + 60_000 };
+    const store = slowStore(memoryStore(tokens));
+    const session = createSession({ refresh: oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'spa' }), store, wake: false });
+    await vi.advanceTimersByTimeAsync(200);
+    server.fault({ type: 'delay', ms: 300 });
+    const refreshed = track(session.refresh());
+    await vi.advanceTimersByTimeAsync(350);
+    // The backend hands over the set it saw: the one the refresh is rotating away right now.
+    // Its write loses the compare-and-set to the refresh's; it must not win on the retry.
+    const pushed = track(session.updateTokens(tokens));
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(refreshed.error).toBeUndefined();
+    expect(pushed.error).toBeUndefined();
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated']);
+    await session.dispose();
+  });
+
+  it('the full set pushed to one tab while another tab rotates it does not bring back the rotated-away refresh token', async () => {
+    const server = createTokenServer({ accessTokenTtlSeconds: 60 });
+    mock.use(...tokenServerHandlers(server));
+    const login = server.login();
+    const tokens = { accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: Date.now() + 60_000 };
+    const store = slowStore(memoryStore(tokens));
+    const lock = memoryLock();
+    const refresh = oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'spa' });
+    const rotating = createSession({ refresh, store, lock, wake: false });
+    const pushedTo = createSession({ refresh, store, lock, wake: false });
+    await vi.advanceTimersByTimeAsync(500);
+    server.fault({ type: 'delay', ms: 300 });
+    track(rotating.refresh());
+    await vi.advanceTimersByTimeAsync(350);
+    // The other tab's backend hands it the set it saw: the one being rotated right now.
+    const pushed = track(pushedTo.updateTokens(tokens));
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(pushed.error).toBeUndefined();
+    for (const session of [pushedTo, rotating]) {
+      track(session.refresh());
+      await vi.advanceTimersByTimeAsync(3_000);
+    }
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.every((c) => c.outcome === 'rotated')).toBe(true);
+    await Promise.all([rotating.dispose(), pushedTo.dispose()]);
   });
 
   it('an older JWT pushed last (a response that landed late) does not replace a newer one', async () => {

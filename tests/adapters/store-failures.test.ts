@@ -104,6 +104,60 @@ describe('a store call that never answers (item 6)', () => {
     expect(isAuthchartError(loggedOut.error, ErrorCode.STORE_UNAVAILABLE)).toBe(true);
     await session.dispose();
   });
+  it('an owed write refused by an older record of the session\'s own writes goes on top of it, never back to the refresh token it rotated away', async () => {
+    const { server, tokens } = strictServer();
+    const hung = hangingStore(memoryStore(tokens));
+    const session = createSession({ refresh: refresh(), store: hung.store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    server.fault({ type: 'delay', ms: 1_000 });
+    const refreshed = track(session.refresh());
+    await vi.advanceTimersByTimeAsync(500);
+    // During the refresh the app pushes the access token it holds: stored at once, with the
+    // refresh token that the server is rotating away right now.
+    await session.updateTokens({ accessToken: tokens.accessToken });
+    hung.hang();
+    // The refresh's write of the rotated tokens never answers: they are owed, used from memory.
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(refreshed.error).toBeUndefined();
+    expect(session.getStatus().unsavedTokens).toBe(true);
+    // The store answers again: the owed write's compare-and-set fails against the pushed
+    // record, which is not newer (it carries the rotated-away refresh token).
+    hung.recover();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(session.getStatus().unsavedTokens).toBe(false);
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated']);
+    await session.dispose();
+  });
+  it('a write owed from a sign-in during a hang is dropped once newer tokens are stored: its retry does not overwrite a rotation', async () => {
+    const { server, tokens } = strictServer();
+    const hung = hangingStore(memoryStore(tokens));
+    const session = createSession({ refresh: refresh(), store: hung.store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    hung.hang();
+    // Signed in while the store hangs: the sign-in's write is owed, retried after 1, 2, 4, 8,
+    // 16 s (each try waits storeTimeoutMs): the fifth, at 40 s, schedules the next at 56 s.
+    const signIn = server.login();
+    track(session.login({ accessToken: signIn.access_token, refreshToken: signIn.refresh_token }));
+    await vi.advanceTimersByTimeAsync(41_000);
+    expect(session.getStatus().unsavedTokens).toBe(true);
+    // A refresh: its own try of the owed write times out (46 s), so it refreshes from memory;
+    // the store comes back (47 s, the held writes land late); the answer (54 s) is stored on
+    // top of the sign-in's record. The owed write's retry (56 s) must not undo that.
+    server.fault({ type: 'delay', ms: 8_000 });
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(6_000);
+    hung.recover();
+    await vi.advanceTimersByTimeAsync(60_000);
+    // The rotated tokens are what the store holds, and what the next refresh presents.
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated']);
+    await session.dispose();
+  });
 });
 
 describe('Web Storage writes that throw (item 7)', () => {
@@ -135,6 +189,78 @@ describe('Web Storage writes that throw (item 7)', () => {
     const stored = (await store.get())!;
     expect(server.isAlive(stored.refreshToken!)).toBe(true);
     expect(server.authenticate(`Bearer ${stored.accessToken}`)).toMatchObject({ ok: true });
+    await session.dispose();
+  });
+
+  it('a refused refresh after an unstored rotation does not go back to the older refresh token still in the store', async () => {
+    const { server, tokens } = strictServer();
+    const storage = quotaStorage() as Storage & { full: boolean };
+    const store = webStorageStore({ storage });
+    await store.set(tokens);
+    const session = createSession({ refresh: refresh(), store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    storage.full = true;
+    // A rotation the store cannot take: the session holds the new refresh token in memory.
+    const first = track(session.refresh());
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(first.error).toBeUndefined();
+    // The next token call is refused (a permanent failure). R5 re-reads the store: what
+    // it finds is OLDER than the write this session owes, so it is not "someone else's
+    // rotation" to adopt.
+    server.fault({ type: 'invalidGrant' });
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(5_000);
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(5_000);
+    const presentedAgain = server.calls.slice(1).filter((c) => c.refreshToken === tokens.refreshToken).length;
+    expect(presentedAgain).toBe(0);
+    expect(server.stats.reuseDetected).toBe(0);
+    await session.dispose();
+  });
+
+  it('a session that ends after an unstored rotation stays ended: it does not sign back in with the older record in the store', async () => {
+    const { server, tokens } = strictServer();
+    const storage = quotaStorage() as Storage & { full: boolean };
+    const store = webStorageStore({ storage });
+    await store.set(tokens);
+    const session = createSession({ refresh: refresh(), store, wake: false, maxPermanentFailures: 1 });
+    await vi.advanceTimersByTimeAsync(0);
+    storage.full = true;
+    const rotated = track(session.refresh());
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(rotated.error).toBeUndefined();
+    // The grant is revoked at the server (a logout elsewhere): the next refresh ends the session.
+    server.revoke(tokens.refreshToken);
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(5_000);
+    // The store still holds the record this session rotated away itself: it is not another
+    // tab's fresh sign-in, so the session does not adopt it.
+    expect(session.getStatus().state).toBe('loggedOut');
+    const after = track(session.getAccessToken());
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(isAuthchartError(after.error, ErrorCode.SESSION_EXPIRED)).toBe(true);
+    expect(server.calls.slice(1).filter((c) => c.refreshToken === tokens.refreshToken).length).toBe(0);
+    await session.dispose();
+  });
+
+  it('an access token pushed after an unstored rotation keeps the rotated refresh token held, not the older one in the store', async () => {
+    const { server, tokens } = strictServer();
+    const storage = quotaStorage() as Storage & { full: boolean };
+    const store = webStorageStore({ storage });
+    await store.set(tokens);
+    const session = createSession({ refresh: refresh(), store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    storage.full = true;
+    const rotated = track(session.refresh());
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(rotated.error).toBeUndefined();
+    // "Access token only": the refresh token to keep is the one the session holds (rotated,
+    // owed to the store), not the one the store still has.
+    await session.updateTokens({ accessToken: server.login().access_token });
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated']);
     await session.dispose();
   });
 
