@@ -62,6 +62,12 @@ interface Entry {
   pins: number;
   lastUsed: number;
   gone: boolean;
+  /**
+   * Loaded for a request that has not pinned it yet: never dropped before that request uses
+   * it (at the bound with every other slot busy, the load itself would otherwise evict it
+   * and the request would fail with `DISPOSED`).
+   */
+  fresh: boolean;
 }
 
 /** A store whose first read is one already made (the manager read it to see whether the session exists). */
@@ -137,7 +143,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
 
   /** Whether dropping the session now is safe: nothing uses it and no refresh is under way. */
   const droppable = (entry: Entry) => {
-    if (entry.pins > 0) return false;
+    if (entry.pins > 0 || entry.fresh) return false;
     const { state } = entry.session.getStatus();
     return state === 'idle' || state === 'loggedOut';
   };
@@ -157,7 +163,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     // Unknown ids are not kept: requests with made-up session ids cannot fill memory.
     if (!record) throw new SessionExpiredError('No tokens are stored for this session; sign in again.');
     const session = createSession({ ...options.session, refresh: options.refresh, store: primed(store, record), lock: options.lock?.(sessionId) });
-    const entry: Entry = { id: sessionId, session, pins: 0, lastUsed: Date.now(), gone: false };
+    const entry: Entry = { id: sessionId, session, pins: 0, lastUsed: Date.now(), gone: false, fresh: true };
     session.on('loggedOut', () => drop(entry));
     entries.set(sessionId, entry);
     if (!sweeper) {
@@ -192,6 +198,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
 
   const withSession = async <T>(sessionId: string, fn: (session: Session) => T | Promise<T>): Promise<T> => {
     const entry = await entryOf(sessionId);
+    entry.fresh = false;
     entry.pins++;
     try {
       return await fn(entry.session);
