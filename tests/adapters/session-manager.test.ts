@@ -205,6 +205,32 @@ describe('the manager never cuts a refresh off, and login/logout win over a load
     await manager.dispose();
   });
 
+  it('a store that never answers: the load, login(id) and logout(id) settle within storeTimeoutMs with STORE_UNAVAILABLE, and what waits behind them too', async () => {
+    const backing = memoryStore({ accessToken: 'at-old', refreshToken: 'rt-old', expiresAt: Date.now() + 3600_000 });
+    let hang = true;
+    const never = new Promise<never>(() => undefined);
+    const store: TokenStore = {
+      get: () => (hang ? never : backing.get()),
+      set: (tokens, options) => (hang ? never : backing.set(tokens, options)),
+      clear: () => (hang ? never : backing.clear()),
+    };
+    const manager = createSessionManager({ refresh: async () => ({ accessToken: 'x' }), store: () => store, session: { wake: false, storeTimeoutMs: 1_000 } });
+    const settled = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (isAuthchartError(e) ? (e as { code: string }).code : String(e)));
+    const out = settled(manager.logout('alice'));
+    const load = settled(manager.getValidAccessToken('alice'));
+    const signIn = settled(manager.login('bob', { accessToken: 'at-bob', refreshToken: 'rt-bob' }));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await out).toBe('STORE_UNAVAILABLE');
+    expect(await signIn).toBe('STORE_UNAVAILABLE');
+    // The load waited for the logout's turn, then its own read was bounded too.
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await load).toBe('STORE_UNAVAILABLE');
+    // Once the store answers again, so does the manager.
+    hang = false;
+    expect(await manager.getValidAccessToken('alice')).toBe('at-old');
+    await manager.dispose();
+  });
+
   it('logout(id) while a load of that id is in flight: no old access token is served afterwards', async () => {
     const backing = memoryStore({ accessToken: 'at-old', refreshToken: 'rt-old', expiresAt: Date.now() + 3600_000 });
     const manager = createSessionManager({ refresh: async () => ({ accessToken: 'x' }), store: () => slowStore(backing, 50), session: { wake: false } });
