@@ -117,6 +117,8 @@ export function createSession(options: SessionOptions): Session {
       (ready ?? Promise.resolve()).then(() => done(), () => done());
     });
 
+  /** login() and logout() calls so far: the last one called decides the session's state. */
+  let signInCalls = 0;
   let usedVersion = 0;
   const credential = (signal?: AbortSignal): Credential | Promise<Credential> => {
     if (disposed) return Promise.reject(new DisposedError());
@@ -164,11 +166,21 @@ export function createSession(options: SessionOptions): Session {
     async login(tokens) {
       if (disposed) throw new DisposedError();
       if (typeof tokens?.accessToken !== 'string' || tokens.accessToken === '') throw new InvalidOptionsError('login() needs a token set with a non-empty accessToken.');
-      if (ready) await whenReady();
+      const mine = ++signInCalls;
       const given = holder.withExpiry(tokens);
+      // Queued at once, so that the store sees sign-ins and sign-outs in the order the app
+      // called them, even while the initial load is under way.
       await holder.serial(async () => {
+        if (ready) await whenReady();
+        // A later login() or logout() decides the session's state (its write or clear comes
+        // after ours): nothing to write, or nothing to hold once written.
+        if (disposed || mine !== signInCalls) return;
         const { record, facts } = await storeGiven(given, undefined);
-        if (disposed) return;
+        if (disposed || mine !== signInCalls) {
+          // A write that failed was kept to be tried again: not after a logout.
+          if (facts !== undefined && actor.getSnapshot().hasTag('loggedOut')) holder.drop();
+          return;
+        }
         const held = record ? holder.hold(record) : (facts ?? null);
         if (held) actor.send({ type: 'LOGIN', ...held });
       });
@@ -197,9 +209,21 @@ export function createSession(options: SessionOptions): Session {
     },
     async logout() {
       if (disposed) return;
-      if (ready) await whenReady().catch(() => undefined);
-      actor.send({ type: 'LOGOUT', reason: 'logout' });
-      await holder.serial(() => holder.clear());
+      const mine = ++signInCalls;
+      const signOut = () => {
+        if (!disposed && mine === signInCalls) actor.send({ type: 'LOGOUT', reason: 'logout' });
+      };
+      // At once when the session is loaded (what waits is rejected now); otherwise once the
+      // initial load is done, so that the record it read does not sign the session in again.
+      const atOnce = !ready;
+      if (atOnce) signOut();
+      await holder.serial(async () => {
+        if (!atOnce) {
+          if (ready) await whenReady().catch(() => undefined);
+          signOut();
+        }
+        await holder.clear();
+      });
     },
     async refresh(callOptions) {
       if (disposed) throw new DisposedError();
