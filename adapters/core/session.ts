@@ -192,11 +192,14 @@ export function createSession(options: SessionOptions): Session {
       await holder.serial(async () => {
         for (let attempt = 0; attempt < PUSH_ATTEMPTS; attempt++) {
           if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
-          const current = await Promise.resolve(holder.read()).catch(() => holder.tokens);
+          // Tokens this session holds but could not store (a sign-in, a rotation) are newer
+          // than the store: write them first, and merge with them while the store still fails.
+          const inStep = await holder.flush();
+          const current = inStep ? await Promise.resolve(holder.read()).catch(() => holder.tokens) : holder.tokens;
           // Rule 15: an older pushed token (a response that lands late) never replaces a newer one.
           if (current && isOlderToken(tokens.accessToken, current.accessToken)) return;
           const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current?.refreshToken });
-          const { record, facts } = await storeGiven(merged, current?.version ?? 0);
+          const { record, facts } = await storeGiven(merged, inStep ? (current?.version ?? 0) : holder.unsavedBaseVersion);
           if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
           if (record || facts !== undefined) {
             const held = record ? holder.hold(record) : facts;

@@ -105,6 +105,11 @@ export class TokenHolder {
     return this.unsaved !== null;
   }
 
+  /** The store version an owed write replaces (undefined: whatever is there, or no write owed). */
+  get unsavedBaseVersion(): number | undefined {
+    return this.unsaved?.baseVersion;
+  }
+
   credential(): Credential | null {
     return this.current ? { accessToken: this.current.tokens.accessToken, tokenVersion: this.current.tokenVersion } : null;
   }
