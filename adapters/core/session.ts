@@ -196,10 +196,13 @@ export function createSession(options: SessionOptions): Session {
           // than the store: write them first, and merge with them while the store still fails.
           const inStep = await holder.flush();
           const current = inStep ? await Promise.resolve(holder.read()).catch(() => holder.tokens) : holder.tokens;
+          // An empty store: the session was signed out (in another tab, or a logout() that
+          // landed first). A push updates a session; it never signs one in again.
+          if (!current) return;
           // Rule 15: an older pushed token (a response that lands late) never replaces a newer one.
           if (current && isOlderToken(tokens.accessToken, current.accessToken)) return;
-          const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current?.refreshToken });
-          const { record, facts } = await storeGiven(merged, inStep ? (current?.version ?? 0) : holder.unsavedBaseVersion);
+          const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current.refreshToken });
+          const { record, facts } = await storeGiven(merged, inStep ? current.version : holder.unsavedBaseVersion);
           if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
           if (record || facts !== undefined) {
             const held = record ? holder.hold(record) : facts;
