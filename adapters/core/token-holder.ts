@@ -166,8 +166,20 @@ export class TokenHolder {
     return this.bounded('read the tokens', () => this.options.store.get());
   }
 
-  /** Write a record (bounded), marked as this session's own so its echo is not followed. */
-  write(tokens: TokenSet, expectedVersion?: number): Promise<StoredTokens | null> {
+  /**
+   * Write a record (bounded), marked as this session's own so its echo is not followed.
+   * Once written, a write owed from before (tokens that could not be stored) is obsolete:
+   * what was written was made from what the session held then (a refresh or a push merges
+   * with the owed tokens, a sign-in replaces them), so the owed one is never written over it.
+   */
+  async write(tokens: TokenSet, expectedVersion?: number): Promise<StoredTokens | null> {
+    const owed = this.unsaved;
+    const written = await this.writeRecord(tokens, expectedVersion);
+    if (written && owed !== null && this.unsaved === owed) this.forgetUnsaved();
+    return written;
+  }
+
+  private writeRecord(tokens: TokenSet, expectedVersion?: number): Promise<StoredTokens | null> {
     this.selfWrites++;
     return Promise.resolve()
       .then(() => this.bounded('write the tokens', () => this.options.store.set(tokens, expectedVersion === undefined ? undefined : { expectedVersion })))
@@ -252,7 +264,7 @@ export class TokenHolder {
     if (!unsaved) return true;
     let written: StoredTokens | null;
     try {
-      written = await this.write(unsaved.tokens, unsaved.baseVersion);
+      written = await this.writeRecord(unsaved.tokens, unsaved.baseVersion);
     } catch {
       if (this.unsaved === unsaved) this.scheduleRetry();
       return false;
