@@ -49,7 +49,7 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       w.current.set('tabs', family);
       w.lastGrantChange = w.sched.now;
       const tokens = w.signIn(w.lastLogin!, party.index);
-      w.signInsStarted.push(track(w, party, 'login', `login(${family.name})`, async () => {
+      w.signInsStarted.push(trackSignIn(w, party, 'login', `login(${family.name})`, async () => {
         await session!.login(tokens);
         // Sign-ins racing in two tabs: the one that lands last is the user's session.
         for (const f of w.families.values()) f.ended = f !== family;
@@ -62,7 +62,7 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       if (family) family.ended = true;
       w.lastGrantChange = w.sched.now;
       party.loggingOut = true;
-      w.signInsStarted.push(track(w, party, 'logout', 'logout()', async () => {
+      w.signInsStarted.push(trackSignIn(w, party, 'logout', 'logout()', async () => {
         try {
           await session!.logout();
           const current = w.current.get('tabs');
@@ -120,10 +120,12 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       w.current.set(id, family);
       w.lastGrantChange = w.sched.now;
       const tokens = w.signIn(w.lastLogin!, party.index);
-      return track(w, party, 'mLogin', `login(${id}, ${family.name})`, async () => {
+      const record = track(w, party, 'mLogin', `login(${id}, ${family.name})`, async () => {
         await party.manager!.login(id, tokens);
         w.signIns.set(`${party.owner}/${id}`, { kind: 'login', family, settledAt: w.sched.now, version: w.storeVersions.get(id) ?? 0 });
       });
+      w.signInsStarted.push(Object.assign(record, { id }));
+      return record;
     }
     case 'mLogout': {
       const id = `u${action.id % w.spec.ids}`;
@@ -131,10 +133,12 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       if (family) family.ended = true;
       w.current.delete(id);
       w.lastGrantChange = w.sched.now;
-      return track(w, party, 'mLogout', `logout(${id})`, async () => {
+      const record = track(w, party, 'mLogout', `logout(${id})`, async () => {
         await party.manager!.logout(id);
         w.signIns.set(`${party.owner}/${id}`, { kind: 'logout', family: null, settledAt: w.sched.now, version: w.storeVersions.get(id) ?? 0 });
       });
+      w.signInsStarted.push(Object.assign(record, { id }));
+      return record;
     }
   }
 }
@@ -163,6 +167,11 @@ export function die(w: World, party: Party): void {
   if (w.spec.lockOnDeath === 'released') {
     for (const handle of w.heldLocks.get(party.owner) ?? []) void w.sched.runAs('world', () => handle.release());
   }
+}
+
+/** A user's sign-in or sign-out in a tab: tracked, and kept with the user session it changes. */
+function trackSignIn(w: World, party: Party, kind: 'login' | 'logout', what: string, run: () => Promise<unknown>): RequestRecord {
+  return Object.assign(track(w, party, kind, what, run), { id: 'tabs' });
 }
 
 export function track(w: World, party: Party, kind: RequestRecord['kind'], what: string, run: () => Promise<unknown>): RequestRecord {

@@ -17,6 +17,22 @@ export async function converge(w: World): Promise<void> {
   else await convergeManagers(w);
 }
 
+/**
+ * A token a party that missed a change may still hand out: one the resource server accepts,
+ * or one that expired at the server no longer ago than the party's clock is behind the
+ * server's (expiries are absolute times: a clock behind believes a token valid that long
+ * after it expired; only a 401 or its next refresh tells it otherwise).
+ */
+export function stillBelievedValid(w: World, party: Party, token: string): boolean {
+  if (accepts(w, token)) return true;
+  const known = w.tokenOf.get(token);
+  const family = known?.family ?? w.pushed.get(token)?.family;
+  if (!family || isRevoked(w, family)) return false;
+  const expiredAt = known ? known.issuedAt + w.spec.ttlSeconds * 1000 : w.pushed.get(token)!.expiresAt;
+  const behind = Math.max(0, w.sched.now - w.partyNow(party.index));
+  return w.sched.now <= expiredAt + behind;
+}
+
 export function liveParties(w: World): Party[] {
   return w.parties.filter((p) => !p.disposed && !w.sched.isDead(p.owner));
 }
@@ -52,11 +68,16 @@ export async function convergeTabs(w: World): Promise<void> {
   let signedOutLast = !family || family.ended;
   // A sign-in or sign-out of the user never settled (its tab died first) or failed: its
   // outcome is open, so the parties need only agree with what the store holds.
-  if (w.signInsStarted.some((r) => !r.settled || r.failure !== undefined)) {
+  if (openSignIn(w, 'tabs')) {
     const stored = w.stores.get('tabs')!.get() as StoredTokens | null;
     family = stored ? w.tokenOf.get(stored.refreshToken ?? '')?.family : undefined;
     signedOutLast = !family;
   }
+  // A tab whose own logout() failed (its store clear never landed; the app got a typed
+  // error) signed itself out as asked: it may stay signed out while the store and the other
+  // tabs keep the session it failed to end, or take the session back from the store.
+  const signedItselfOut = (party: Party, answer: Answer) =>
+    answer.code === 'SESSION_EXPIRED' && w.signInsStarted.some((r) => r.owner === party.owner && r.kind === 'logout' && (!r.settled || r.failure !== undefined));
   if (family && (family.documented.length > 0 || (isRevoked(w, family) && family.revocationExplained))) return;
   /** `strict`: every party serves exactly what the store holds. Otherwise a party that lost a notification may serve an older token of the current sign-in that still works. */
   const check = async (round: string, strict: boolean) => {
@@ -70,10 +91,11 @@ export async function convergeTabs(w: World): Promise<void> {
         }
         continue;
       }
+      if (answer.token === undefined && signedItselfOut(party, answer)) continue;
       if (answer.token === undefined) {
         violate(w, 'convergence', `${round}: ${party.owner}'s getAccessToken() failed with ${answer.code} (state ${party.session!.getStatus().state}) while ${family.name} is valid; the store holds ${stored ? `${w.label(stored.accessToken)} ${w.label(stored.refreshToken)}` : 'nothing'}`);
       } else if (!stored || stored.accessToken !== answer.token) {
-        const tolerated = !strict && party.lostNotifications > 0 && accepts(w, answer.token);
+        const tolerated = !strict && party.lostNotifications > 0 && stillBelievedValid(w, party, answer.token);
         if (!tolerated) violate(w, 'convergence', `${round}: ${party.owner} serves ${w.label(answer.token)} but the store holds ${stored ? w.label(stored.accessToken) : 'nothing'}`);
       }
     }
@@ -114,10 +136,21 @@ export async function convergeTabs(w: World): Promise<void> {
   await check('after one more rotation', true);
 }
 
+/** A sign-in or sign-out of this user session that never settled (its party died first) or failed: its outcome is open. */
+function openSignIn(w: World, id: string): boolean {
+  return w.signInsStarted.some((r) => r.id === id && (!r.settled || r.failure !== undefined));
+}
+
 export async function convergeManagers(w: World): Promise<void> {
   for (let i = 0; i < w.spec.ids && w.violations.length === 0; i++) {
     const id = `u${i}`;
-    const family = w.current.get(id);
+    let family = w.current.get(id);
+    // A login(id) or logout(id) that failed (the store did not answer; the app got a typed
+    // error) or never settled: the instances need only agree with what the store holds.
+    if (openSignIn(w, id)) {
+      const stored = w.stores.get(id)!.get() as StoredTokens | null;
+      family = stored ? w.tokenOf.get(stored.refreshToken ?? '')?.family : undefined;
+    }
     if (family && (family.documented.length > 0 || (isRevoked(w, family) && family.revocationExplained))) continue;
     const answers = await ask(w, liveParties(w), (p) => p.manager!.getValidAccessToken(id), id);
     for (const [party, answer] of answers) {
@@ -128,7 +161,7 @@ export async function convergeManagers(w: World): Promise<void> {
       }
       if (answer.token === undefined) violate(w, 'convergence', `${party.owner}'s getValidAccessToken(${id}) failed with ${answer.code} while ${family.name} is valid`);
       else if (!stored || stored.accessToken !== answer.token) {
-        const tolerated = party.lostNotifications > 0 && accepts(w, answer.token);
+        const tolerated = party.lostNotifications > 0 && stillBelievedValid(w, party, answer.token);
         if (!tolerated) violate(w, 'convergence', `${party.owner} serves ${w.label(answer.token)} for ${id} but the store holds ${stored ? w.label(stored.accessToken) : 'nothing'}`);
       }
       if (family && stored && !w.server.isAlive(stored.refreshToken!)) violate(w, 'convergence', `the store of ${id} holds ${w.label(stored.refreshToken)}, not the server's current refresh token`);

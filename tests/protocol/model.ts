@@ -100,6 +100,8 @@ export interface RequestRecord {
   deadline: number;
   settled: boolean;
   failure?: string;
+  /** Sign-ins and sign-outs: the user session id they change ('tabs' in the tab world). */
+  id?: string;
 }
 
 export interface Party {

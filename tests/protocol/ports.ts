@@ -22,6 +22,9 @@ export function storeView(w: World, party: Party, id: string): TokenStore {
       if (party.storeHang > 0) {
         party.storeHang--;
         lost();
+        // A read that never answers may be the one a change notification asked for: the
+        // party may hold older tokens until its next refresh, as after a lost notification.
+        party.lostNotifications++;
         excuse(w, party.owner);
         w.sched.trace.push(`${w.sched.stamp()} ${party.owner} store.${what} hangs (never answers)`);
         return;
