@@ -4,7 +4,7 @@
  * faults of the token endpoint and of a party's store connection; manager calls.
  */
 import { errorCode, RESOURCE_ORIGIN } from './library.js';
-import { REQUEST_BOUND_MS, USER_ACTIONS, type Party, type RequestRecord } from './model.js';
+import { REQUEST_BOUND_MS, USER_ACTIONS, type Family, type Party, type RequestRecord } from './model.js';
 import { checkFresh, checkServed, excuse, judgeFailure, settleRotation } from './invariants.js';
 import type { Action } from './scenario.js';
 import type { World } from './world.js';
@@ -49,12 +49,16 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       w.current.set('tabs', family);
       w.lastGrantChange = w.sched.now;
       const tokens = w.signIn(w.lastLogin!, party.index);
-      w.signInsStarted.push(trackSignIn(w, party, 'login', `login(${family.name})`, async () => {
+      const record = trackSignIn(w, party, 'login', `login(${family.name})`, family, async () => {
         await session!.login(tokens);
         // Sign-ins racing in two tabs: the one that lands last is the user's session.
         for (const f of w.families.values()) f.ended = f !== family;
         w.current.set('tabs', family);
-      }));
+        // Signed in from memory, the store's write still owed: where it lands among other
+        // sign-ins is the store's to decide.
+        if (family.lastStoreVersion === undefined) record.unstoredWhenSettled = true;
+      });
+      w.signInsStarted.push(record);
       return;
     }
     case 'logout': {
@@ -62,7 +66,7 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       if (family) family.ended = true;
       w.lastGrantChange = w.sched.now;
       party.loggingOut = true;
-      w.signInsStarted.push(trackSignIn(w, party, 'logout', 'logout()', async () => {
+      w.signInsStarted.push(trackSignIn(w, party, 'logout', 'logout()', undefined, async () => {
         try {
           await session!.logout();
           const current = w.current.get('tabs');
@@ -124,7 +128,7 @@ export function performOn(w: World, party: Party, action: Action): unknown {
         await party.manager!.login(id, tokens);
         w.signIns.set(`${party.owner}/${id}`, { kind: 'login', family, settledAt: w.sched.now, version: w.storeVersions.get(id) ?? 0 });
       });
-      w.signInsStarted.push(Object.assign(record, { id }));
+      w.signInsStarted.push(Object.assign(record, { id, family }));
       return record;
     }
     case 'mLogout': {
@@ -170,8 +174,8 @@ export function die(w: World, party: Party): void {
 }
 
 /** A user's sign-in or sign-out in a tab: tracked, and kept with the user session it changes. */
-function trackSignIn(w: World, party: Party, kind: 'login' | 'logout', what: string, run: () => Promise<unknown>): RequestRecord {
-  return Object.assign(track(w, party, kind, what, run), { id: 'tabs' });
+function trackSignIn(w: World, party: Party, kind: 'login' | 'logout', what: string, family: Family | undefined, run: () => Promise<unknown>): RequestRecord {
+  return Object.assign(track(w, party, kind, what, run), { id: 'tabs' }, family ? { family } : {});
 }
 
 export function track(w: World, party: Party, kind: RequestRecord['kind'], what: string, run: () => Promise<unknown>): RequestRecord {

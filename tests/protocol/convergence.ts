@@ -4,7 +4,7 @@
  * rotation must be followed by everyone.
  */
 import { errorCode, isLoggedOut, TUNING, type StoredTokens } from './library.js';
-import type { Answer, Party } from './model.js';
+import type { Answer, Family, Party } from './model.js';
 import { accepts } from './ports.js';
 import { checkStep, currentLabel, isRevoked, violate } from './invariants.js';
 import type { World } from './world.js';
@@ -19,9 +19,10 @@ export async function converge(w: World): Promise<void> {
 
 /**
  * A token a party that missed a change may still hand out: one the resource server accepts,
- * or one that expired at the server no longer ago than the party's clock is behind the
- * server's (expiries are absolute times: a clock behind believes a token valid that long
- * after it expired; only a 401 or its next refresh tells it otherwise).
+ * or one that expired at the server no longer ago than the clocks disagree (expiries are
+ * absolute times, computed on the receiving party's clock and shared through the store: a
+ * clock behind the receiver's believes a token valid that much longer; only a 401 or its
+ * next refresh tells it otherwise).
  */
 export function stillBelievedValid(w: World, party: Party, token: string): boolean {
   if (accepts(w, token)) return true;
@@ -29,9 +30,15 @@ export function stillBelievedValid(w: World, party: Party, token: string): boole
   const family = known?.family ?? w.pushed.get(token)?.family;
   if (!family || isRevoked(w, family)) return false;
   const expiredAt = known ? known.issuedAt + w.spec.ttlSeconds * 1000 : w.pushed.get(token)!.expiresAt;
-  const behind = Math.max(0, w.sched.now - w.partyNow(party.index));
-  return w.sched.now <= expiredAt + behind;
+  // The expiry it holds was computed on the clock of whoever received the token (up to the
+  // clock furthest ahead) and is read on its own.
+  const ahead = Math.max(0, ...w.parties.map((p) => w.partyNow(p.index) - w.sched.now));
+  const skew = Math.max(0, ahead - (w.partyNow(party.index) - w.sched.now));
+  return w.sched.now <= expiredAt + skew;
 }
+
+/** Sign-ins started this close together race: either may be the one the user ends with. */
+const RACE_MS = 10_000;
 
 export function liveParties(w: World): Party[] {
   return w.parties.filter((p) => !p.disposed && !w.sched.isDead(p.owner));
@@ -72,6 +79,11 @@ export async function convergeTabs(w: World): Promise<void> {
     const stored = w.stores.get('tabs')!.get() as StoredTokens | null;
     family = stored ? w.tokenOf.get(stored.refreshToken ?? '')?.family : undefined;
     signedOutLast = !family;
+  } else if (family && !signedOutLast) {
+    const stored = w.stores.get('tabs')!.get() as StoredTokens | null;
+    const inStore = stored ? w.tokenOf.get(stored.refreshToken ?? '')?.family : undefined;
+    const owed = owedSignIns(w, 'tabs');
+    if (inStore && inStore !== family && owed.has(inStore) && (owed.has(family) || family.birth <= inStore.birth + RACE_MS)) family = inStore;
   }
   // A tab whose own logout() failed (its store clear never landed; the app got a typed
   // error) signed itself out as asked: it may stay signed out while the store and the other
@@ -92,6 +104,9 @@ export async function convergeTabs(w: World): Promise<void> {
         continue;
       }
       if (answer.token === undefined && signedItselfOut(party, answer)) continue;
+      // A signed-out tab that missed the sign-in (its notification lost, or the read it asked
+      // for never answered) stays signed out until the store changes again (one more rotation).
+      if (answer.token === undefined && answer.code === 'SESSION_EXPIRED' && !strict && party.lostNotifications > 0) continue;
       if (answer.token === undefined) {
         violate(w, 'convergence', `${round}: ${party.owner}'s getAccessToken() failed with ${answer.code} (state ${party.session!.getStatus().state}) while ${family.name} is valid; the store holds ${stored ? `${w.label(stored.accessToken)} ${w.label(stored.refreshToken)}` : 'nothing'}`);
       } else if (!stored || stored.accessToken !== answer.token) {
@@ -136,9 +151,30 @@ export async function convergeTabs(w: World): Promise<void> {
   await check('after one more rotation', true);
 }
 
-/** A sign-in or sign-out of this user session that never settled (its party died first) or failed: its outcome is open. */
+/**
+ * A sign-in or sign-out of this user session whose outcome is open: it never settled (its
+ * party died first), it failed, or it settled with its tokens held in memory only (the store
+ * refused them) and its party died before the write was retried.
+ */
 function openSignIn(w: World, id: string): boolean {
-  return w.signInsStarted.some((r) => r.id === id && (!r.settled || r.failure !== undefined));
+  return w.signInsStarted.some(
+    (r) => r.id === id && (!r.settled || r.failure !== undefined || (r.unstoredWhenSettled === true && r.family!.lastStoreVersion === undefined && w.sched.isDead(r.owner))),
+  );
+}
+
+/**
+ * Sign-ins that settled from memory (their write owed, retried later): each lands in the store
+ * after whatever other tabs wrote meanwhile, so among sign-ins racing it the store decides
+ * which one the user ends with — unless a sign-out was started after it.
+ */
+function owedSignIns(w: World, id: string): Set<Family> {
+  const out = new Set<Family>();
+  for (const r of w.signInsStarted) {
+    if (r.id !== id || r.unstoredWhenSettled !== true || !r.family) continue;
+    if (w.signInsStarted.some((o) => o.id === id && o.kind === 'logout' && o.start >= r.start)) continue;
+    out.add(r.family);
+  }
+  return out;
 }
 
 export async function convergeManagers(w: World): Promise<void> {

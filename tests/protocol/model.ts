@@ -102,6 +102,10 @@ export interface RequestRecord {
   failure?: string;
   /** Sign-ins and sign-outs: the user session id they change ('tabs' in the tab world). */
   id?: string;
+  /** Sign-ins: the sign-in they start. */
+  family?: Family;
+  /** A sign-in that settled with its tokens held in memory only (the store refused or did not answer). */
+  unstoredWhenSettled?: boolean;
 }
 
 export interface Party {
