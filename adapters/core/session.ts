@@ -173,8 +173,9 @@ export function createSession(options: SessionOptions): Session {
       await holder.serial(async () => {
         if (ready) await whenReady();
         // A later login() or logout() decides the session's state (its write or clear comes
-        // after ours): nothing to write, or nothing to hold once written.
-        if (disposed || mine !== signInCalls) return;
+        // after ours): nothing to write, or nothing to hold once written. (Disposed meanwhile:
+        // the sign-in is still stored, for the other tabs and the next page.)
+        if (mine !== signInCalls) return;
         const { record, facts } = await storeGiven(given, undefined);
         if (disposed || mine !== signInCalls) {
           // A write that failed was kept to be tried again: not after a logout.

@@ -47,6 +47,17 @@ describe.each(stores)('the last of login() and logout() wins, on %s', (_name, ma
     await session.dispose();
   });
 
+  it('login() then dispose(), not awaited: the sign-in is stored all the same (for the other tabs, the next page)', async () => {
+    const { store, backing } = make();
+    const session = createSession({ refresh: async () => ({ accessToken: 'never' }), store, wake: false });
+    const signedIn = session.login(fresh());
+    const disposed = session.dispose();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await signedIn;
+    await disposed;
+    expect((backing.get() as { accessToken: string } | null)?.accessToken).toBe('at-new');
+  });
+
   it('logout() then login(), not awaited: signed in with the new tokens, in the store too', async () => {
     const { store, backing } = make();
     const session = createSession({ refresh: async () => ({ accessToken: 'never' }), store, wake: false });
