@@ -199,11 +199,13 @@ export function track(w: World, party: Party, kind: RequestRecord['kind'], what:
     () => {
       if (record.settled) return;
       record.settled = true;
+      record.settledAt = w.sched.now;
       w.sched.trace.push(`${w.sched.stamp()} ${record.label} ok`);
     },
     (error: unknown) => {
       if (record.settled) return;
       record.settled = true;
+      record.settledAt = w.sched.now;
       const code = errorCode(w.lib, error);
       record.failure = code ?? String(error);
       w.sched.trace.push(`${w.sched.stamp()} ${record.label} failed: ${record.failure}`);

@@ -4,7 +4,7 @@
  * rotation must be followed by everyone.
  */
 import { errorCode, isLoggedOut, TUNING, type StoredTokens } from './library.js';
-import type { Answer, Family, Party } from './model.js';
+import type { Answer, Family, Party, RequestRecord } from './model.js';
 import { accepts } from './ports.js';
 import { checkStep, currentLabel, isRevoked, violate } from './invariants.js';
 import type { World } from './world.js';
@@ -35,6 +35,11 @@ export function stillBelievedValid(w: World, party: Party, token: string): boole
   const ahead = Math.max(0, ...w.parties.map((p) => w.partyNow(p.index) - w.sched.now));
   const skew = Math.max(0, ahead - (w.partyNow(party.index) - w.sched.now));
   return w.sched.now <= expiredAt + skew;
+}
+
+/** A party that died or was disposed (it retries nothing anymore). */
+function gone(w: World, owner: string): boolean {
+  return w.sched.isDead(owner) || w.parties.some((p) => p.owner === owner && p.disposed);
 }
 
 /** Sign-ins started this close together race: either may be the one the user ends with. */
@@ -71,20 +76,8 @@ export async function ask(w: World, parties: Party[], ask: (p: Party) => Promise
 export async function convergeTabs(w: World): Promise<void> {
   const live = liveParties(w);
   if (live.length === 0) return;
-  let family = w.current.get('tabs');
-  let signedOutLast = !family || family.ended;
-  // A sign-in or sign-out of the user never settled (its tab died first) or failed: its
-  // outcome is open, so the parties need only agree with what the store holds.
-  if (openSignIn(w, 'tabs')) {
-    const stored = w.stores.get('tabs')!.get() as StoredTokens | null;
-    family = stored ? w.tokenOf.get(stored.refreshToken ?? '')?.family : undefined;
-    signedOutLast = !family;
-  } else if (family && !signedOutLast) {
-    const stored = w.stores.get('tabs')!.get() as StoredTokens | null;
-    const inStore = stored ? w.tokenOf.get(stored.refreshToken ?? '')?.family : undefined;
-    const owed = owedSignIns(w, 'tabs');
-    if (inStore && inStore !== family && owed.has(inStore) && (owed.has(family) || family.birth <= inStore.birth + RACE_MS)) family = inStore;
-  }
+  const family = expectedSignIn(w, 'tabs');
+  const signedOutLast = family === undefined;
   // A tab whose own logout() failed (its store clear never landed; the app got a typed
   // error) signed itself out as asked: it may stay signed out while the store and the other
   // tabs keep the session it failed to end, or take the session back from the store.
@@ -154,39 +147,50 @@ export async function convergeTabs(w: World): Promise<void> {
 /**
  * A sign-in or sign-out of this user session whose outcome is open: it never settled (its
  * party died first), it failed, or it settled with its tokens held in memory only (the store
- * refused them) and its party died before the write was retried.
+ * refused them) and its party died or was disposed before the write was retried.
  */
 function openSignIn(w: World, id: string): boolean {
   return w.signInsStarted.some(
-    (r) => r.id === id && (!r.settled || r.failure !== undefined || (r.unstoredWhenSettled === true && r.family!.lastStoreVersion === undefined && w.sched.isDead(r.owner))),
+    (r) => r.id === id && (!r.settled || r.failure !== undefined || (r.unstoredWhenSettled === true && r.family!.lastStoreVersion === undefined && gone(w, r.owner))),
   );
 }
 
 /**
- * Sign-ins that settled from memory (their write owed, retried later): each lands in the store
- * after whatever other tabs wrote meanwhile, so among sign-ins racing it the store decides
- * which one the user ends with — unless a sign-out was started after it.
+ * The sign-in every party must end with (undefined: signed out), as the user's calls decided:
+ * the last login(), unless a logout() came after it. Where the calls leave it to the store,
+ * the store's content decides, among the outcomes those calls allow:
+ * - an open outcome (above): whatever the store holds;
+ * - a sign-in that settled from memory (its write owed, retried later) lands after whatever
+ *   other tabs wrote meanwhile, so it may win over sign-ins racing it (never over an older
+ *   one it replaced, nor over a logout() called after it);
+ * - sign-ins and sign-outs of different parties whose calls overlap in time race at the
+ *   store: whichever lands last is the user's.
  */
-function owedSignIns(w: World, id: string): Set<Family> {
-  const out = new Set<Family>();
-  for (const r of w.signInsStarted) {
-    if (r.id !== id || r.unstoredWhenSettled !== true || !r.family) continue;
-    if (w.signInsStarted.some((o) => o.id === id && o.kind === 'logout' && o.start >= r.start)) continue;
-    out.add(r.family);
+function expectedSignIn(w: World, id: string): Family | undefined {
+  const stored = w.stores.get(id)!.get() as StoredTokens | null;
+  const inStore = stored ? w.tokenOf.get(stored.refreshToken ?? '')?.family : undefined;
+  if (openSignIn(w, id)) return inStore;
+  const current = w.current.get(id);
+  const expected = current && !current.ended ? current : undefined;
+  if (inStore === expected) return expected;
+  const records = w.signInsStarted.filter((r) => r.id === id && r.settled && r.failure === undefined);
+  const outcome = (r: RequestRecord) => (r.kind === 'login' || r.kind === 'mLogin' ? r.family : undefined);
+  const allowed = new Set<Family | undefined>();
+  for (const r of records) {
+    const overlapping = records.filter((o) => o !== r && o.owner !== r.owner && o.start <= (r.settledAt ?? Infinity) && r.start <= (o.settledAt ?? Infinity));
+    if (overlapping.length > 0) for (const o of [r, ...overlapping]) allowed.add(outcome(o));
+    if (r.unstoredWhenSettled && !records.some((o) => (o.kind === 'logout' || o.kind === 'mLogout') && o.start >= r.start)) {
+      allowed.add(r.family);
+      for (const o of records) if (o !== r && Math.abs(o.start - r.start) <= RACE_MS) allowed.add(outcome(o));
+    }
   }
-  return out;
+  return allowed.has(expected) && allowed.has(inStore) ? inStore : expected;
 }
 
 export async function convergeManagers(w: World): Promise<void> {
   for (let i = 0; i < w.spec.ids && w.violations.length === 0; i++) {
     const id = `u${i}`;
-    let family = w.current.get(id);
-    // A login(id) or logout(id) that failed (the store did not answer; the app got a typed
-    // error) or never settled: the instances need only agree with what the store holds.
-    if (openSignIn(w, id)) {
-      const stored = w.stores.get(id)!.get() as StoredTokens | null;
-      family = stored ? w.tokenOf.get(stored.refreshToken ?? '')?.family : undefined;
-    }
+    const family = expectedSignIn(w, id);
     if (family && (family.documented.length > 0 || (isRevoked(w, family) && family.revocationExplained))) continue;
     const answers = await ask(w, liveParties(w), (p) => p.manager!.getValidAccessToken(id), id);
     for (const [party, answer] of answers) {

@@ -99,6 +99,7 @@ export interface RequestRecord {
   start: number;
   deadline: number;
   settled: boolean;
+  settledAt?: number;
   failure?: string;
   /** Sign-ins and sign-outs: the user session id they change ('tabs' in the tab world). */
   id?: string;
