@@ -96,6 +96,10 @@ export function notifyAll(w: World, id: string): void {
   const written = record ? familyOf(w, record.refreshToken ?? record.accessToken) : undefined;
   if (record && written) written.lastStoreVersion = record.version;
   if (record) w.storeVersions.set(id, record.version);
+  // A pushed access token is opaque: stored with a sign-in's refresh token, it is that
+  // sign-in's (last writer wins, as documented; a push that lands after a sign-in joins it).
+  const pushed = record ? w.pushed.get(record.accessToken) : undefined;
+  if (pushed && written) pushed.family = written;
   for (const { owner, listener } of w.storeSubscribers.get(id)?.values() ?? []) {
     if (owner === writer) continue;
     const party = w.parties.find((p) => p.owner === owner);
