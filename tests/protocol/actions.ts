@@ -6,7 +6,8 @@
 import { errorCode, RESOURCE_ORIGIN } from './library.js';
 import { REQUEST_BOUND_MS, USER_ACTIONS, type Family, type Party, type RequestRecord } from './model.js';
 import { checkFresh, checkServed, excuse, judgeFailure, settleRotation } from './invariants.js';
-import type { Action } from './scenario.js';
+import { whenSilent } from './ports.js';
+import type { Action, FreezePoint } from './scenario.js';
 import type { World } from './world.js';
 
 export function perform(w: World, action: Action): void {
@@ -86,11 +87,11 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       return;
     case 'freeze': {
       if (party.frozenSince !== null) return;
-      party.frozenSince = w.sched.now;
-      excuseFor(w, party);
-      for (const c of w.calls) if (c.owner === party.owner && (c.state === 'sent' || c.state === 'arrived')) c.frozenInFlight = true;
-      w.sched.freeze(party.owner);
-      w.sched.at(w.sched.now + action.ms, 'world', `${party.owner} thaws`, () => thaw(w, party));
+      if (action.on) {
+        party.armedFreeze = { on: action.on, ms: action.ms };
+        return;
+      }
+      freeze(w, party, action.ms);
       return;
     }
     case 'jump':
@@ -152,6 +153,26 @@ export function excuseFor(w: World, party: Party): void {
   excuse(w, party.owner);
 }
 
+/** The party freezes now: its timers, answers and notifications are held for `ms`. */
+export function freeze(w: World, party: Party, ms: number): void {
+  if (party.frozenSince !== null || w.healed) return;
+  party.frozenSince = w.sched.now;
+  excuseFor(w, party);
+  for (const c of w.calls) if (c.owner === party.owner && (c.state === 'sent' || c.state === 'arrived')) c.frozenInFlight = true;
+  w.sched.freeze(party.owner);
+  w.sched.trace.push(`${w.sched.stamp()} ${party.owner} freezes for ${ms} ms`);
+  if (w.heldLocks.get(party.owner)?.size) whenSilent(w, party.owner, false);
+  w.sched.at(w.sched.now + ms, 'world', `${party.owner} thaws`, () => thaw(w, party));
+}
+
+/** A freeze armed for this point of the party's protocol lands now. */
+export function freezePoint(w: World, party: Party, point: FreezePoint): void {
+  if (party.armedFreeze?.on !== point) return;
+  const { ms } = party.armedFreeze;
+  party.armedFreeze = null;
+  freeze(w, party, ms);
+}
+
 export function thaw(w: World, party: Party): void {
   if (party.frozenSince === null) return;
   const frozenFor = w.sched.now - party.frozenSince;
@@ -169,7 +190,10 @@ export function die(w: World, party: Party): void {
   }
   w.sched.kill(party.owner);
   if (w.spec.lockOnDeath === 'released') {
-    for (const handle of w.heldLocks.get(party.owner) ?? []) void w.sched.runAs('world', () => handle.release());
+    for (const grant of w.heldLocks.get(party.owner) ?? []) void w.sched.runAs('world', () => grant.handle.release());
+    w.heldLocks.delete(party.owner);
+  } else if (w.heldLocks.get(party.owner)?.size) {
+    whenSilent(w, party.owner, true);
   }
 }
 
