@@ -126,6 +126,8 @@ export function createSession(options: SessionOptions): Session {
       (ready ?? Promise.resolve()).then(() => done(), () => done());
     });
 
+  /** login() and logout() calls so far: the last one called decides the session's state. */
+  let signInCalls = 0;
   let usedVersion = 0;
   const credential = (signal?: AbortSignal): Credential | Promise<Credential> => {
     if (disposed) return Promise.reject(new DisposedError());
@@ -175,11 +177,22 @@ export function createSession(options: SessionOptions): Session {
       if (disposed) throw new DisposedError();
       if (typeof tokens?.accessToken !== 'string' || tokens.accessToken === '') throw new InvalidOptionsError('login() needs a token set with a non-empty accessToken.');
       checkTokenType('login', tokens);
-      if (ready) await whenReady();
+      const mine = ++signInCalls;
       const given = holder.withExpiry(tokens);
+      // Queued at once, so that the store sees sign-ins and sign-outs in the order the app
+      // called them, even while the initial load is under way.
       await holder.serial(async () => {
+        if (ready) await whenReady();
+        // A later login() or logout() decides the session's state (its write or clear comes
+        // after ours): nothing to write, or nothing to hold once written. (Disposed meanwhile:
+        // the sign-in is still stored, for the other tabs and the next page.)
+        if (mine !== signInCalls) return;
         const { record, facts } = await storeGiven(given, undefined);
-        if (disposed) return;
+        if (disposed || mine !== signInCalls) {
+          // A write that failed was kept to be tried again: not after a logout.
+          if (facts !== undefined && actor.getSnapshot().hasTag('loggedOut')) holder.drop();
+          return;
+        }
         const held = record ? holder.hold(record) : (facts ?? null);
         if (held) actor.send({ type: 'LOGIN', ...held });
       });
@@ -198,17 +211,24 @@ export function createSession(options: SessionOptions): Session {
           // What the push is merged with: the store's record, unless the session holds newer
           // tokens than the store (a write it still owes, or a stale record there); it is
           // written on top of the store's record either way.
-          const stored = await Promise.resolve(holder.read()).catch(() => undefined);
-          const current = stored === undefined || (stored && !holder.supersedes(stored) && holder.tokens) ? holder.tokens : stored;
-          const onTopOf = stored === undefined ? current : stored;
+          // Tokens this session holds but could not store (a sign-in, a rotation) are newer
+          // than the store: write them first, and merge with them while the store still fails.
+          const inStep = await holder.flush();
+          const stored = inStep ? await Promise.resolve(holder.read()).catch(() => undefined) : undefined;
+          // An empty store: the session was signed out (in another tab, or a logout() that
+          // landed first). A push updates a session; it never signs one in again.
+          if (stored === null) return;
+          // A record carrying a refresh token this session rotated away is older than what it holds.
+          const current = stored === undefined || (holder.isRotatedAway(stored.refreshToken) && holder.tokens) ? holder.tokens : stored;
+          if (!current) return;
           // R15: an older pushed token (a response that lands late) never replaces a newer
           // one; nor does a set carrying a refresh token rotated away since it was handed over.
-          if (current && isOlderToken(tokens.accessToken, current.accessToken)) return;
+          if (isOlderToken(tokens.accessToken, current.accessToken)) return;
           if (holder.isRotatedAway(tokens.refreshToken)) return;
-          if (tokens.refreshToken !== undefined && tokens.refreshToken === handedOverWith && current?.refreshToken !== undefined && current.refreshToken !== handedOverWith) return;
+          if (tokens.refreshToken !== undefined && tokens.refreshToken === handedOverWith && current.refreshToken !== undefined && current.refreshToken !== handedOverWith) return;
           // A pushed token without a type is of the kind the session holds (the same server made it).
-          const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current?.refreshToken, tokenType: tokens.tokenType ?? current?.tokenType });
-          const { record, facts } = await storeGiven(merged, onTopOf?.version ?? 0);
+          const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current.refreshToken, tokenType: tokens.tokenType ?? current.tokenType });
+          const { record, facts } = await storeGiven(merged, stored ? stored.version : holder.unsavedBaseVersion);
           if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
           if (record || facts !== undefined) {
             const held = record ? holder.hold(record) : facts;
@@ -221,9 +241,21 @@ export function createSession(options: SessionOptions): Session {
     },
     async logout() {
       if (disposed) return;
-      if (ready) await whenReady().catch(() => undefined);
-      actor.send({ type: 'LOGOUT', reason: 'logout' });
-      await holder.serial(() => holder.clear());
+      const mine = ++signInCalls;
+      const signOut = () => {
+        if (!disposed && mine === signInCalls) actor.send({ type: 'LOGOUT', reason: 'logout' });
+      };
+      // At once when the session is loaded (what waits is rejected now); otherwise once the
+      // initial load is done, so that the record it read does not sign the session in again.
+      const atOnce = !ready;
+      if (atOnce) signOut();
+      await holder.serial(async () => {
+        if (!atOnce) {
+          if (ready) await whenReady().catch(() => undefined);
+          signOut();
+        }
+        await holder.clear();
+      });
     },
     async refresh(callOptions) {
       if (disposed) throw new DisposedError();

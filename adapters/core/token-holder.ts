@@ -47,6 +47,37 @@ function sanitize(error: unknown): Error {
   return copy;
 }
 
+/**
+ * Run one store call within `timeoutMs` (`storeTimeoutMs`). A store that answers
+ * synchronously (memory, Web Storage) is answered synchronously. Anything it throws that is
+ * not already an authchart error, and a call past the bound, is a {@link StoreUnavailableError}.
+ * Used by the session and by the session manager, which reads and writes stores of its own.
+ */
+export function boundedStoreCall<T>(operation: string, timeoutMs: number, call: () => MaybePromise<T>): MaybePromise<T> {
+  const failed = (error: unknown) => (isAuthchartError(error) ? (error as AuthchartError) : new StoreUnavailableError(operation, { cause: sanitize(error) }));
+  let result: MaybePromise<T>;
+  try {
+    result = call();
+  } catch (error) {
+    throw failed(error);
+  }
+  if (!(result instanceof Promise)) return result;
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StoreUnavailableError(operation, { timeoutMs })), timeoutMs);
+    unref(timer);
+    (result as Promise<T>).then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(failed(error));
+      },
+    );
+  });
+}
+
 export class TokenHolder {
   private current: { tokens: StoredTokens; tokenVersion: number } | null = null;
   private versions = 0;
@@ -77,6 +108,11 @@ export class TokenHolder {
   /** Whether new tokens are held that the store has not taken yet (its writes failed). */
   get hasUnsavedWrite(): boolean {
     return this.unsaved !== null;
+  }
+
+  /** The store version an owed write replaces (undefined: whatever is there, or no write owed). */
+  get unsavedBaseVersion(): number | undefined {
+    return this.unsaved?.baseVersion;
   }
 
   credential(): Credential | null {
@@ -144,35 +180,9 @@ export class TokenHolder {
 
   // ── the store, bounded ──────────────────────────────────────────────────────────────
 
-  /**
-   * Run one store call within `storeTimeoutMs`. A store that answers synchronously (memory,
-   * Web Storage) is answered synchronously. Anything it throws that is not already an
-   * authchart error, and a call past the bound, is a {@link StoreUnavailableError}.
-   */
+  /** Run one store call within `storeTimeoutMs` (see {@link boundedStoreCall}). */
   private bounded<T>(operation: string, call: () => MaybePromise<T>): MaybePromise<T> {
-    const failed = (error: unknown) => (isAuthchartError(error) ? (error as AuthchartError) : new StoreUnavailableError(operation, { cause: sanitize(error) }));
-    let result: MaybePromise<T>;
-    try {
-      result = call();
-    } catch (error) {
-      throw failed(error);
-    }
-    if (!(result instanceof Promise)) return result;
-    const timeoutMs = this.options.storeTimeoutMs;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new StoreUnavailableError(operation, { timeoutMs })), timeoutMs);
-      unref(timer);
-      (result as Promise<T>).then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(failed(error));
-        },
-      );
-    });
+    return boundedStoreCall(operation, this.options.storeTimeoutMs, call);
   }
 
   /** Read the store's record (bounded). */

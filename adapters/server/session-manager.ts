@@ -1,7 +1,8 @@
 import { createSession, type Session, type SessionOptions } from '../core/session.js';
 import { DisposedError, InvalidOptionsError, SessionExpiredError } from '../core/errors.js';
 import type { RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from '../core/ports.js';
-import { positiveOption } from '../core/options.js';
+import { positiveOption, sessionDefaults } from '../core/options.js';
+import { boundedStoreCall } from '../core/token-holder.js';
 
 /** Session options a manager passes to every session it creates. */
 export type ManagedSessionOptions = Omit<SessionOptions, 'refresh' | 'store' | 'lock' | 'tokens'>;
@@ -41,14 +42,15 @@ export interface SessionManager {
    * A valid access token of this session, refreshed first if needed (one refresh per expiry
    * across every request, and across instances with a shared lock and store).
    * Rejects with a typed error: `SESSION_EXPIRED` (no tokens stored, or the session ended),
-   * `REDIS_UNAVAILABLE`, `REFRESH_UNAVAILABLE`, `QUEUE_TIMEOUT`, `DISPOSED`.
+   * `REDIS_UNAVAILABLE`, `STORE_UNAVAILABLE` (the store did not answer within the session's
+   * `storeTimeoutMs`), `REFRESH_UNAVAILABLE`, `QUEUE_TIMEOUT`, `DISPOSED`.
    */
   getValidAccessToken(sessionId: string, options?: { signal?: AbortSignal }): Promise<string>;
   /** Run `fn` with the session (loaded if needed); the session is not dropped while `fn` runs. */
   withSession<T>(sessionId: string, fn: (session: Session) => T | Promise<T>): Promise<T>;
-  /** Store a new sign-in's tokens for this session (every instance learns of them). */
+  /** Store a new sign-in's tokens for this session (every instance learns of them). Rejects with `STORE_UNAVAILABLE` past `storeTimeoutMs`. */
   login(sessionId: string, tokens: TokenSet): Promise<void>;
-  /** End this session: clear its tokens in the store and drop it from memory. */
+  /** End this session: clear its tokens in the store and drop it from memory. Rejects with `STORE_UNAVAILABLE` past `storeTimeoutMs`. */
   logout(sessionId: string): Promise<void>;
   /** Sessions held in memory now. */
   readonly size: number;
@@ -62,6 +64,12 @@ interface Entry {
   pins: number;
   lastUsed: number;
   gone: boolean;
+  /**
+   * Loaded for a request that has not pinned it yet: never dropped before that request uses
+   * it (at the bound with every other slot busy, the load itself would otherwise evict it
+   * and the request would fail with `DISPOSED`).
+   */
+  fresh: boolean;
 }
 
 /** A store whose first read is one already made (the manager read it to see whether the session exists). */
@@ -98,6 +106,12 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
   if (typeof options.store !== 'function') throw new InvalidOptionsError('createSessionManager needs a store factory: (sessionId) => TokenStore.');
   const idleTimeoutMs = positiveOption('idleTimeoutMs', options.idleTimeoutMs, 60_000);
   const maxSessions = Math.floor(positiveOption('maxSessions', options.maxSessions, 10_000));
+  // The manager's own store calls (the load's read, login and logout of a session not in
+  // memory) are bounded like a session's: a store that never answers fails them with
+  // STORE_UNAVAILABLE, so nothing waiting behind them in the same id's turn waits forever.
+  const storeTimeoutMs = positiveOption('session.storeTimeoutMs', options.session?.storeTimeoutMs, sessionDefaults.storeTimeoutMs);
+  const storeCall = <T>(operation: string, call: () => T | Promise<T>): Promise<T> =>
+    Promise.resolve().then(() => boundedStoreCall(operation, storeTimeoutMs, call));
   // Map order is recency: an entry is re-inserted on every use.
   const entries = new Map<string, Entry>();
   const loading = new Map<string, Promise<Entry>>();
@@ -137,7 +151,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
 
   /** Whether dropping the session now is safe: nothing uses it and no refresh is under way. */
   const droppable = (entry: Entry) => {
-    if (entry.pins > 0) return false;
+    if (entry.pins > 0 || entry.fresh) return false;
     const { state } = entry.session.getStatus();
     return state === 'idle' || state === 'loggedOut';
   };
@@ -152,12 +166,12 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
 
   const load = async (sessionId: string): Promise<Entry> => {
     const store = options.store(sessionId);
-    const record = await store.get();
+    const record = await storeCall('read the tokens', () => store.get());
     if (disposed) throw new DisposedError();
     // Unknown ids are not kept: requests with made-up session ids cannot fill memory.
     if (!record) throw new SessionExpiredError('No tokens are stored for this session; sign in again.');
     const session = createSession({ ...options.session, refresh: options.refresh, store: primed(store, record), lock: options.lock?.(sessionId) });
-    const entry: Entry = { id: sessionId, session, pins: 0, lastUsed: Date.now(), gone: false };
+    const entry: Entry = { id: sessionId, session, pins: 0, lastUsed: Date.now(), gone: false, fresh: true };
     session.on('loggedOut', () => drop(entry));
     entries.set(sessionId, entry);
     if (!sweeper) {
@@ -192,6 +206,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
 
   const withSession = async <T>(sessionId: string, fn: (session: Session) => T | Promise<T>): Promise<T> => {
     const entry = await entryOf(sessionId);
+    entry.fresh = false;
     entry.pins++;
     try {
       return await fn(entry.session);
@@ -211,7 +226,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       await inTurn(sessionId, async () => {
         const entry = entries.get(sessionId);
         if (entry) await entry.session.login(tokens);
-        else await options.store(sessionId).set(tokens);
+        else await storeCall('write the tokens', () => options.store(sessionId).set(tokens));
       });
     },
     async logout(sessionId) {
@@ -222,7 +237,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
           await entry.session.logout();
           drop(entry);
         } else {
-          await options.store(sessionId).clear();
+          await storeCall('clear the tokens', () => options.store(sessionId).clear());
         }
       });
     },

@@ -58,6 +58,31 @@ describe('tokens pushed by a server (TOKENS_UPDATED)', () => {
     expect(authFetch.getStatus()).toMatchObject({ state: 'loggedOut', hasRefreshToken: false });
   });
 
+  it('are not stored once another tab signed out, even when the sign-out lands between the push\'s read and its write', async () => {
+    const shared = memoryStore({ accessToken: 'at-1', refreshToken: 'rt-1', expiresAt: Date.now() + 3600_000 });
+    // This tab's view of the shared store: another tab's logout() lands just before its first write.
+    let signOutElsewhere = true;
+    const store: TokenStore = {
+      get: () => shared.get(),
+      set: (tokens, options) => {
+        if (signOutElsewhere) {
+          signOutElsewhere = false;
+          shared.clear();
+        }
+        return shared.set(tokens, options);
+      },
+      clear: () => shared.clear(),
+      subscribe: (listener) => shared.subscribe!(listener),
+    };
+    const session = createSession({ refresh: async () => ({ accessToken: 'never' }), store, wake: false });
+    await session.updateTokens({ accessToken: 'pushed' });
+    await vi.advanceTimersByTimeAsync(0);
+    // The user signed out: the push does not sign the store in again (every tab would follow it).
+    expect(shared.get()).toBeNull();
+    expect(session.getStatus().tokenVersion).toBe(1);
+    await session.dispose();
+  });
+
   it('an access token alone keeps the refresh token held', async () => {
     const { server, authFetch, api } = await createHarness();
     const pushed = server.login();

@@ -183,6 +183,54 @@ describe('the manager never cuts a refresh off, and login/logout win over a load
     await manager.dispose();
   });
 
+  it('at maxSessions with every slot mid-refresh, a newly loaded session serves its request: the bound is exceeded, not the request failed', async () => {
+    const { manager, stores, presented, signIn } = setup({ maxSessions: 1 });
+    signIn('alice', Date.now() - 1);
+    signIn('bob');
+    // Alice's request leaves while her refresh (50 ms) is in flight: her slot is unpinned but not droppable.
+    const controller = new AbortController();
+    const aborted = manager.getValidAccessToken('alice', { signal: controller.signal }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort();
+    await aborted;
+    // Bob is loaded past the bound: the only droppable session is his own, which his request is about to use.
+    const bob = manager.getValidAccessToken('bob').catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(await bob).toBe('at-bob');
+    await vi.advanceTimersByTimeAsync(100);
+    // Back under the bound once the refresh is done, and Alice's rotation was kept.
+    expect(manager.size).toBeLessThanOrEqual(1);
+    expect((await stores.get('alice')!.get())?.refreshToken).toBe('rt-new-1');
+    expect(presented).toEqual(['rt-alice']);
+    await manager.dispose();
+  });
+
+  it('a store that never answers: the load, login(id) and logout(id) settle within storeTimeoutMs with STORE_UNAVAILABLE, and what waits behind them too', async () => {
+    const backing = memoryStore({ accessToken: 'at-old', refreshToken: 'rt-old', expiresAt: Date.now() + 3600_000 });
+    let hang = true;
+    const never = new Promise<never>(() => undefined);
+    const store: TokenStore = {
+      get: () => (hang ? never : backing.get()),
+      set: (tokens, options) => (hang ? never : backing.set(tokens, options)),
+      clear: () => (hang ? never : backing.clear()),
+    };
+    const manager = createSessionManager({ refresh: async () => ({ accessToken: 'x' }), store: () => store, session: { wake: false, storeTimeoutMs: 1_000 } });
+    const settled = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (isAuthchartError(e) ? (e as { code: string }).code : String(e)));
+    const out = settled(manager.logout('alice'));
+    const load = settled(manager.getValidAccessToken('alice'));
+    const signIn = settled(manager.login('bob', { accessToken: 'at-bob', refreshToken: 'rt-bob' }));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await out).toBe('STORE_UNAVAILABLE');
+    expect(await signIn).toBe('STORE_UNAVAILABLE');
+    // The load waited for the logout's turn, then its own read was bounded too.
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await load).toBe('STORE_UNAVAILABLE');
+    // Once the store answers again, so does the manager.
+    hang = false;
+    expect(await manager.getValidAccessToken('alice')).toBe('at-old');
+    await manager.dispose();
+  });
+
   it('logout(id) while a load of that id is in flight: no old access token is served afterwards', async () => {
     const backing = memoryStore({ accessToken: 'at-old', refreshToken: 'rt-old', expiresAt: Date.now() + 3600_000 });
     const manager = createSessionManager({ refresh: async () => ({ accessToken: 'x' }), store: () => slowStore(backing, 50), session: { wake: false } });

@@ -276,6 +276,45 @@ describe('Web Storage writes that throw (item 7)', () => {
     expect(warnings.map((w) => w.code)).toEqual([ErrorCode.STORE_UNAVAILABLE]);
     await session.dispose();
   });
+
+  it('a sign-in that could not be stored is not written later over a newer sign-in that was', async () => {
+    const { server, tokens: old } = strictServer();
+    const storage = quotaStorage() as Storage & { full: boolean };
+    const session = createSession({ refresh: refresh(), store: webStorageStore({ storage }), tokens: old, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    const first = server.login();
+    storage.full = true;
+    await session.login({ accessToken: first.access_token, refreshToken: first.refresh_token, expiresAt: Date.now() + 60_000 });
+    storage.full = false;
+    const second = server.login();
+    await session.login({ accessToken: second.access_token, refreshToken: second.refresh_token, expiresAt: Date.now() + 60_000 });
+    // The first sign-in's write was owed, to be tried again (after 1 s, 2 s, …): the second one made it obsolete.
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect((await webStorageStore({ storage }).get())?.refreshToken).toBe(second.refresh_token);
+    expect(await session.getAccessToken()).toBe(second.access_token);
+    expect(session.getStatus().unsavedTokens).toBe(false);
+    await session.dispose();
+  });
+
+  it('a token pushed while a sign-in is still unsaved merges with that sign-in, never with the older one in the store', async () => {
+    const { server, tokens: old } = strictServer();
+    const storage = quotaStorage() as Storage & { full: boolean };
+    const session = createSession({ refresh: refresh(), store: webStorageStore({ storage }), tokens: old, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    // A new sign-in while the storage is full: held in memory, its write owed.
+    const login = server.login();
+    storage.full = true;
+    await session.login({ accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: Date.now() + 60_000 });
+    // An access token pushed (say by an X-Token-Refreshed header) while the write is still owed.
+    await session.updateTokens({ accessToken: 'pushed-at', expiresAt: Date.now() + 60_000 });
+    storage.full = false;
+    await vi.advanceTimersByTimeAsync(5_000);
+    const stored = await webStorageStore({ storage }).get();
+    expect(stored?.accessToken).toBe('pushed-at');
+    // The refresh token is the new sign-in's, never the one it replaced.
+    expect(stored?.refreshToken).toBe(login.refresh_token);
+    await session.dispose();
+  });
 });
 
 describe('the loser of a race does not clear the winner\'s tokens', () => {

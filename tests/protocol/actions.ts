@@ -4,9 +4,10 @@
  * faults of the token endpoint and of a party's store connection; manager calls.
  */
 import { errorCode, RESOURCE_ORIGIN } from './library.js';
-import { REQUEST_BOUND_MS, USER_ACTIONS, type Party, type RequestRecord } from './model.js';
+import { REQUEST_BOUND_MS, USER_ACTIONS, type Family, type Party, type RequestRecord } from './model.js';
 import { checkFresh, checkServed, excuse, judgeFailure, settleRotation } from './invariants.js';
-import type { Action } from './scenario.js';
+import { whenSilent } from './ports.js';
+import type { Action, FreezePoint } from './scenario.js';
 import type { World } from './world.js';
 
 export function perform(w: World, action: Action): void {
@@ -49,12 +50,16 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       w.current.set('tabs', family);
       w.lastGrantChange = w.sched.now;
       const tokens = w.signIn(w.lastLogin!, party.index);
-      w.signInsStarted.push(track(w, party, 'login', `login(${family.name})`, async () => {
+      const record = trackSignIn(w, party, 'login', `login(${family.name})`, family, async () => {
         await session!.login(tokens);
         // Sign-ins racing in two tabs: the one that lands last is the user's session.
         for (const f of w.families.values()) f.ended = f !== family;
         w.current.set('tabs', family);
-      }));
+        // Signed in from memory, the store's write still owed: where it lands among other
+        // sign-ins is the store's to decide.
+        if (family.lastStoreVersion === undefined) record.unstoredWhenSettled = true;
+      });
+      w.signInsStarted.push(record);
       return;
     }
     case 'logout': {
@@ -62,7 +67,7 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       if (family) family.ended = true;
       w.lastGrantChange = w.sched.now;
       party.loggingOut = true;
-      w.signInsStarted.push(track(w, party, 'logout', 'logout()', async () => {
+      w.signInsStarted.push(trackSignIn(w, party, 'logout', 'logout()', undefined, async () => {
         try {
           await session!.logout();
           const current = w.current.get('tabs');
@@ -82,11 +87,11 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       return;
     case 'freeze': {
       if (party.frozenSince !== null) return;
-      party.frozenSince = w.sched.now;
-      excuseFor(w, party);
-      for (const c of w.calls) if (c.owner === party.owner && (c.state === 'sent' || c.state === 'arrived')) c.frozenInFlight = true;
-      w.sched.freeze(party.owner);
-      w.sched.at(w.sched.now + action.ms, 'world', `${party.owner} thaws`, () => thaw(w, party));
+      if (action.on) {
+        party.armedFreeze = { on: action.on, ms: action.ms };
+        return;
+      }
+      freeze(w, party, action.ms);
       return;
     }
     case 'jump':
@@ -120,10 +125,12 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       w.current.set(id, family);
       w.lastGrantChange = w.sched.now;
       const tokens = w.signIn(w.lastLogin!, party.index);
-      return track(w, party, 'mLogin', `login(${id}, ${family.name})`, async () => {
+      const record = track(w, party, 'mLogin', `login(${id}, ${family.name})`, async () => {
         await party.manager!.login(id, tokens);
         w.signIns.set(`${party.owner}/${id}`, { kind: 'login', family, settledAt: w.sched.now, version: w.storeVersions.get(id) ?? 0 });
       });
+      w.signInsStarted.push(Object.assign(record, { id, family }));
+      return record;
     }
     case 'mLogout': {
       const id = `u${action.id % w.spec.ids}`;
@@ -131,10 +138,12 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       if (family) family.ended = true;
       w.current.delete(id);
       w.lastGrantChange = w.sched.now;
-      return track(w, party, 'mLogout', `logout(${id})`, async () => {
+      const record = track(w, party, 'mLogout', `logout(${id})`, async () => {
         await party.manager!.logout(id);
         w.signIns.set(`${party.owner}/${id}`, { kind: 'logout', family: null, settledAt: w.sched.now, version: w.storeVersions.get(id) ?? 0 });
       });
+      w.signInsStarted.push(Object.assign(record, { id }));
+      return record;
     }
   }
 }
@@ -142,6 +151,26 @@ export function performOn(w: World, party: Party, action: Action): unknown {
 /** Faults that concern one party excuse its own requests' failures. */
 export function excuseFor(w: World, party: Party): void {
   excuse(w, party.owner);
+}
+
+/** The party freezes now: its timers, answers and notifications are held for `ms`. */
+export function freeze(w: World, party: Party, ms: number): void {
+  if (party.frozenSince !== null || w.healed) return;
+  party.frozenSince = w.sched.now;
+  excuseFor(w, party);
+  for (const c of w.calls) if (c.owner === party.owner && (c.state === 'sent' || c.state === 'arrived')) c.frozenInFlight = true;
+  w.sched.freeze(party.owner);
+  w.sched.trace.push(`${w.sched.stamp()} ${party.owner} freezes for ${ms} ms`);
+  if (w.heldLocks.get(party.owner)?.size) whenSilent(w, party.owner, false);
+  w.sched.at(w.sched.now + ms, 'world', `${party.owner} thaws`, () => thaw(w, party));
+}
+
+/** A freeze armed for this point of the party's protocol lands now. */
+export function freezePoint(w: World, party: Party, point: FreezePoint): void {
+  if (party.armedFreeze?.on !== point) return;
+  const { ms } = party.armedFreeze;
+  party.armedFreeze = null;
+  freeze(w, party, ms);
 }
 
 export function thaw(w: World, party: Party): void {
@@ -161,8 +190,16 @@ export function die(w: World, party: Party): void {
   }
   w.sched.kill(party.owner);
   if (w.spec.lockOnDeath === 'released') {
-    for (const handle of w.heldLocks.get(party.owner) ?? []) void w.sched.runAs('world', () => handle.release());
+    for (const grant of w.heldLocks.get(party.owner) ?? []) void w.sched.runAs('world', () => grant.handle.release());
+    w.heldLocks.delete(party.owner);
+  } else if (w.heldLocks.get(party.owner)?.size) {
+    whenSilent(w, party.owner, true);
   }
+}
+
+/** A user's sign-in or sign-out in a tab: tracked, and kept with the user session it changes. */
+function trackSignIn(w: World, party: Party, kind: 'login' | 'logout', what: string, family: Family | undefined, run: () => Promise<unknown>): RequestRecord {
+  return Object.assign(track(w, party, kind, what, run), { id: 'tabs' }, family ? { family } : {});
 }
 
 export function track(w: World, party: Party, kind: RequestRecord['kind'], what: string, run: () => Promise<unknown>): RequestRecord {
@@ -186,11 +223,13 @@ export function track(w: World, party: Party, kind: RequestRecord['kind'], what:
     () => {
       if (record.settled) return;
       record.settled = true;
+      record.settledAt = w.sched.now;
       w.sched.trace.push(`${w.sched.stamp()} ${record.label} ok`);
     },
     (error: unknown) => {
       if (record.settled) return;
       record.settled = true;
+      record.settledAt = w.sched.now;
       const code = errorCode(w.lib, error);
       record.failure = code ?? String(error);
       w.sched.trace.push(`${w.sched.stamp()} ${record.label} failed: ${record.failure}`);

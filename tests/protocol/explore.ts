@@ -19,6 +19,8 @@ export interface Totals {
   steps: number;
   tokenCalls: number;
   requests: number;
+  /** Interleavings that met the family's situation (when a witness is given). */
+  witnessed?: number;
 }
 
 export interface Failure {
@@ -56,14 +58,20 @@ export async function exploreRandom(options: {
   timeLimitMs?: number;
   /** Shrink a failure (default); mutant checks only need to know that one was found. */
   shrink?: boolean;
+  /** Whether a run met the situation the scenarios aim at (counted in `totals.witnessed`). */
+  witness?: (trace: string[]) => boolean;
 }): Promise<ExploreReport> {
   const totals = emptyTotals();
+  if (options.witness) totals.witnessed = 0;
   const scenarios = options.scenarios ?? scenarioArbitrary(options.features);
   let exploring = true;
   const details = await fc.check(
     fc.asyncProperty(scenarios, choicesArbitrary, async (spec, choices) => {
       const result = await runScenario(options.lib, spec, choicesChooser(choices));
-      if (exploring) add(totals, result);
+      if (exploring) {
+        add(totals, result);
+        if (options.witness?.(result.trace)) totals.witnessed!++;
+      }
       if (result.violations.length > 0) exploring = false;
       return result.violations.length === 0;
     }),
@@ -140,5 +148,6 @@ export function formatFailure(failure: Failure, traceLines = 80): string {
 }
 
 export function formatTotals(label: string, totals: Totals, extra = ''): string {
-  return `[protocol] ${label}: ${totals.interleavings} interleavings, ${totals.steps} steps, ${totals.tokenCalls} token calls, ${totals.requests} requests${extra}`;
+  const witnessed = totals.witnessed !== undefined ? `, ${totals.witnessed} of them in the family's situation` : '';
+  return `[protocol] ${label}: ${totals.interleavings} interleavings${witnessed}, ${totals.steps} steps, ${totals.tokenCalls} token calls, ${totals.requests} requests${extra}`;
 }

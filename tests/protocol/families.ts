@@ -5,7 +5,7 @@
  * kept as a named regression (regressions.ts). The families also drive the mutant checks.
  */
 import fc from 'fast-check';
-import { baseSpec, type WorldSpec } from './scenario.js';
+import { baseSpec, type FreezePoint, type WorldSpec } from './scenario.js';
 
 const near = (t: number, spread: number) => fc.integer({ min: Math.max(0, t - spread), max: t + spread });
 
@@ -63,15 +63,26 @@ const signInRacingLoad = (kind: 'mLogin' | 'mLogout') =>
 export const managerLoginRacingLoad: fc.Arbitrary<WorldSpec> = signInRacingLoad('mLogin');
 export const managerLogoutRacingLoad: fc.Arbitrary<WorldSpec> = signInRacingLoad('mLogout');
 
-/** A tab freezes while it holds the refresh lock; the others need a token. */
+/**
+ * A tab freezes while it holds the refresh lock (its own request found the token expired);
+ * the other tabs need a token while it is frozen.
+ */
 export const frozenLockHolder: fc.Arbitrary<WorldSpec> = fc
-  .record({ parties: fc.integer({ min: 2, max: 3 }), freezeAt: near(30_000, 300), frozenMs: fc.integer({ min: 40_000, max: 120_000 }), requestAt: near(61_000, 2_000) })
-  .map(({ parties, freezeAt, frozenMs, requestAt }) =>
+  .record({
+    parties: fc.integer({ min: 2, max: 3 }),
+    // Armed for a point of its refresh (after the lock grant, its read, its token call), or timed.
+    on: fc.constantFrom<FreezePoint | null>('lock', 'read', 'call', null),
+    freezeAt: fc.integer({ min: 60_050, max: 60_700 }),
+    frozenMs: fc.integer({ min: 40_000, max: 120_000 }),
+    requestAt: near(61_200, 700),
+  })
+  .map(({ parties, on, freezeAt, frozenMs, requestAt }) =>
     baseSpec({
       parties,
       horizonMs: 120_000,
       actions: [
-        { at: freezeAt, type: 'freeze', party: 0, ms: frozenMs },
+        on ? { at: 60_000, type: 'freeze', party: 0, ms: frozenMs, on } : { at: freezeAt, type: 'freeze', party: 0, ms: frozenMs },
+        { at: 60_050, type: 'request', party: 0 },
         { at: requestAt, type: 'request', party: 1 },
         { at: requestAt + 50, type: 'request', party: parties - 1 },
       ],
@@ -122,17 +133,20 @@ export const loserClearsStore: fc.Arbitrary<WorldSpec> = fc
     }),
   );
 
-/** A clock ahead of the server's by more than a lifetime, with expiries on the server's clock. */
+/**
+ * A clock ahead of the server's by more than a lifetime, with expiries on the server's clock:
+ * tokens born expired. Sometimes in use (a request arms the proactive timer), sometimes idle.
+ */
 export const bornExpired: fc.Arbitrary<WorldSpec> = fc
-  .record({ parties: fc.integer({ min: 1, max: 2 }), ttlSeconds: fc.constantFrom(10, 60, 600), ahead: fc.double({ min: 1.01, max: 3, noNaN: true }) })
-  .map(({ parties, ttlSeconds, ahead }) =>
+  .record({ parties: fc.integer({ min: 1, max: 2 }), ttlSeconds: fc.constantFrom(10, 60, 600), ahead: fc.double({ min: 1.01, max: 3, noNaN: true }), used: fc.option(fc.integer({ min: 0, max: 2_000 })) })
+  .map(({ parties, ttlSeconds, ahead, used }) =>
     baseSpec({
       parties,
       ttlSeconds,
       expiry: 'serverClock',
       clocks: [{ offsetMs: Math.round(ttlSeconds * 1000 * ahead), driftPpm: 0 }],
       horizonMs: 10_000,
-      actions: [],
+      actions: used === null ? [] : [{ at: used, type: 'request', party: 0 }],
     }),
   );
 
@@ -235,8 +249,9 @@ export const signInDuringRefresh: fc.Arbitrary<WorldSpec> = fc
   );
 
 /**
- * A tab (or instance) dies while it holds the lock for its proactive refresh (its clock is a
- * little ahead, so it goes first); its lease is not released, only the hold bound frees it.
+ * A tab dies while it holds the lock for its proactive refresh (it is in use, and its clock a
+ * little ahead, so it goes first); its lease is not released: only the lock's liveness check
+ * (a holder silent for `staleMs`) or its hold bound frees it.
  */
 export const deadHolder: fc.Arbitrary<WorldSpec> = fc
   .record({ parties: fc.integer({ min: 2, max: 3 }), dieAt: fc.integer({ min: 29_830, max: 30_400 }) })
@@ -246,6 +261,42 @@ export const deadHolder: fc.Arbitrary<WorldSpec> = fc
       clocks: [{ offsetMs: 200, driftPpm: 0 }],
       lockOnDeath: 'kept',
       horizonMs: 40_000,
-      actions: [{ at: dieAt, type: 'die', party: 0 }],
+      actions: [
+        { at: 1_000, type: 'getToken', party: 0 },
+        { at: dieAt, type: 'die', party: 0 },
+      ],
     }),
   );
+
+/**
+ * Whether a run met its family's situation (the defect's circumstances), read from its
+ * trace: a family whose interleavings never meet it guards nothing. Families without one
+ * (idle tabs, clocks) are about what happens over time, in every run.
+ */
+export const WITNESSES: Record<string, (trace: string[]) => boolean> = {
+  pushDuringRefresh: (t) => between(t, /s0 lock granted$/, /store\.set\(push/, /s0 lock released$/),
+  evictionMidRefresh: (t) => between(t, /m0 lock granted \(u0\)$/, /▶ mGet 0 id=1$/, /m0 lock released \(u0\)$/),
+  managerLoginRacingLoad: (t) => between(t, /▶ mGet 0 id=0$/, /▶ mLogin/, /m0 store\.get\(u0\) answer$/),
+  managerLogoutRacingLoad: (t) => between(t, /▶ mGet 0 id=0$/, /▶ mLogout/, /m0 store\.get\(u0\) answer$/),
+  frozenLockHolder: (t) => between(t, /s0 lock granted$/, /s0 freezes/, /s0 lock released$/),
+  hungStoreMidRefresh: (t) => between(t, /s0 lock granted$/, /s0 store\.get hangs/, /s0 lock released$/),
+  hungStoreSignIn: (t) => t.some((line) => /hangs \(never answers\)/.test(line)),
+  loserClearsStore: (t) => between(t, /s1 lock granted$/, /s0 store\.clear/, /s1 lock released$/),
+  bornExpired: (t) => t.some((line) => /▶ request 0/.test(line)),
+  storeWriteThrows: (t) => t.some((line) => /throws QuotaExceededError/.test(line)),
+  signInRacingDispose: (t) => between(t, /▶ (logout|login) 0/, /▶ dispose 0/, /s0 (logout\(\)|login\(F\d+\)) #\d+ (ok|failed)/),
+  deadHolder: (t) => between(t, /s0 lock granted$/, /s0 dies$/, /s0 lock released$/),
+  signOutDuringRefresh: (t) => between(t, /s1 lock granted$/, /s0 store\.clear/, /s1 lock released$/),
+  signInDuringRefresh: (t) => between(t, /s1 token call #\d+ \(F1\.r\d+\) reaches/, /s0 store\.set\(F2/, /s1 token call #\d+ answer/),
+};
+
+/** A line matching `event` after one matching `start`, with no line matching `end` in between. */
+function between(trace: string[], start: RegExp, event: RegExp, end: RegExp): boolean {
+  let open = false;
+  for (const line of trace) {
+    if (start.test(line)) open = true;
+    else if (open && end.test(line)) open = false;
+    else if (open && event.test(line)) return true;
+  }
+  return false;
+}

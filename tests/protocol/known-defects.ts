@@ -8,21 +8,7 @@
  */
 import { ALL_FEATURES, type Features, type WorldSpec } from './scenario.js';
 
-export const KNOWN_DEFECTS = new Set<string>([
-  'push-during-refresh',
-  'eviction-mid-refresh',
-  'manager-login-racing-load',
-  'manager-logout-racing-load',
-  'frozen-lock-holder',
-  'hung-store-mid-refresh',
-  'hung-store-sign-in',
-  'loser-clears-store',
-  'born-expired',
-  'nearly-expired-storm',
-  'idle-refresh',
-  'store-write-throws',
-  'logout-racing-dispose',
-]);
+export const KNOWN_DEFECTS = new Set<string>([]);
 
 /** Which scenario features trigger each known defect. */
 const TRIGGERS: Record<string, (keyof Features)[]> = {

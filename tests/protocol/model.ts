@@ -5,7 +5,7 @@
  */
 import type { Session, SessionManager, StoredTokens } from './library.js';
 import { TUNING, type openFetch } from './library.js';
-import type { Action } from './scenario.js';
+import type { Action, FreezePoint } from './scenario.js';
 import type { Owner } from './scheduler.js';
 
 /** The invariants, by name. */
@@ -33,6 +33,7 @@ export const DOCUMENTED_STEPS = {
   DISPOSED_MID_REFRESH: 'the app disposed the session after its token call reached the server',
   DIED_MID_REFRESH: 'the tab or process died after its token call reached the server',
   FROZEN_CALL_ARRIVED_LATE: "a frozen party's token call, sent before it froze, reached the server after another party rotated",
+  FROZEN_AFTER_ROTATION: "the lock holder froze after its token call rotated the refresh token, before the answer reached it; the lock was taken over, and the new holder could only present the old refresh token",
   STORE_WRITE_FAILED: 'the store never answered or refused the write of the rotated tokens, so the other parties could only read the old ones',
 } as const;
 export type DocumentedStep = keyof typeof DOCUMENTED_STEPS;
@@ -99,7 +100,14 @@ export interface RequestRecord {
   start: number;
   deadline: number;
   settled: boolean;
+  settledAt?: number;
   failure?: string;
+  /** Sign-ins and sign-outs: the user session id they change ('tabs' in the tab world). */
+  id?: string;
+  /** Sign-ins: the sign-in they start. */
+  family?: Family;
+  /** A sign-in that settled with its tokens held in memory only (the store refused or did not answer). */
+  unstoredWhenSettled?: boolean;
 }
 
 export interface Party {
@@ -119,6 +127,8 @@ export interface Party {
   /** Notifications this party never got (it may hold older tokens until its next refresh). */
   lostNotifications: number;
   loggingOut: boolean;
+  /** A freeze waiting for its point (the party's next lock grant, store read, token call). */
+  armedFreeze: { on: FreezePoint; ms: number } | null;
 }
 
 export interface Answer {

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { exploreRandom, formatTotals } from './explore.js';
+import { WITNESSES } from './families.js';
 import { gated } from './known-defects.js';
 import { project } from './library.js';
 import { MUTANTS, mutantLibrary, withPorts } from './mutants.js';
@@ -12,7 +13,8 @@ const LONG = process.env.AUTHCHART_EXPLORE === 'long';
 
 describe('a broken protocol is caught by the explorer', () => {
   it.each(MUTANTS.map((m) => [m.familyName, m] as const))('the unbroken protocol passes the family "%s"', async (_family, mutant) => {
-    const report = await exploreRandom({ lib: project, runs: LONG ? 300 : 12, seed: 7, scenarios: mutant.family.map((spec) => gated(spec)), shrink: false });
+    const witness = WITNESSES[mutant.familyName];
+    const report = await exploreRandom({ lib: project, runs: LONG ? 300 : 12, seed: 7, scenarios: mutant.family.map((spec) => gated(spec)), shrink: false, ...(witness ? { witness } : {}) });
     console.info(formatTotals(`unbroken, ${mutant.familyName}`, report.totals));
     expect(report.failure?.result.violations ?? []).toEqual([]);
   }, 120_000);

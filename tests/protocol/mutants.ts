@@ -46,7 +46,7 @@ export const MUTANTS: Mutant[] = [
     patches: [
       {
         file: 'adapters/core/refresh-task.ts',
-        find: "if (fresh && differs(stored, startedWith)) return accept(stored, 'store');",
+        find: "if (differs(stored, startedWith)) return adopt(stored, 'store');",
         replace: '// (mutant) no double-check after the lock',
       },
     ],
@@ -60,7 +60,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: 'no-hold-bound',
-    breaks: 'the lock has no hold bound: a holder that dies holding it (a lease, not a Web Lock) keeps it forever',
+    breaks: 'the lock has no hold bound and no takeover of a silent holder: a tab that dies holding its lease keeps it forever',
     family: families.deadHolder,
     familyName: 'deadHolder',
     ports: { holdBound: 'none' },
@@ -73,8 +73,21 @@ export const MUTANTS: Mutant[] = [
     patches: [
       {
         file: 'adapters/core/refresh-task.ts',
-        find: "const current = await store.get();\n    if (current) return accept(current, 'store');",
-        replace: "const current = await store.get();\n    if (current) return accept({ ...next, version: current.version }, 'server');",
+        find: "if (!pushedOnly) return { ...holder.hold(current), source: 'store' };",
+        replace: "if (!pushedOnly) return { ...holder.hold({ ...tokens, version: current.version }), source: 'server' };",
+      },
+    ],
+  },
+  {
+    name: 'ignores-lost-lock',
+    breaks: 'a holder that lost the lock while frozen (taken over after staleMs) ignores its handle\'s signal on resuming and presents the refresh token the new holder already rotated',
+    family: families.frozenLockHolder,
+    familyName: 'frozenLockHolder',
+    patches: [
+      {
+        file: 'adapters/core/refresh-task.ts',
+        find: 'if (handle?.signal?.aborted) throw handle.signal.reason;',
+        replace: '// (mutant) the lost lock is ignored',
       },
     ],
   },

@@ -7,6 +7,7 @@
 import type { TokenServerReply } from '../../adapters/testing/token-server.js';
 import { networkError, refreshedTokens, tokenEndpointError, TUNING, type LockHandle, type RefreshLock, type Refresher, type StoredTokens, type TokenSet, type TokenStore } from './library.js';
 import type { Party, Rotation, TokenCall, TokenFault } from './model.js';
+import { freezePoint } from './actions.js';
 import { checkFresh, checkSingleFlight, excuse, familyOf, isRevoked, noteSeen, onArrival, settleRotation } from './invariants.js';
 import type { World } from './world.js';
 
@@ -22,27 +23,43 @@ export function storeView(w: World, party: Party, id: string): TokenStore {
       if (party.storeHang > 0) {
         party.storeHang--;
         lost();
+        // A read that never answers may be the one a change notification asked for: the
+        // party may hold older tokens until its next refresh, as after a lost notification.
+        party.lostNotifications++;
         excuse(w, party.owner);
         w.sched.trace.push(`${w.sched.stamp()} ${party.owner} store.${what} hangs (never answers)`);
         return;
       }
       const throws = write && party.storeThrow > 0;
       if (throws) party.storeThrow--;
-      w.sched.event(party.owner, `${party.owner} store.${what}${id === 'tabs' ? '' : `(${id})`}`, { deadline: w.sched.now + lat, fifo: `${party.owner}:store` }, () => {
+      const label = `${party.owner} store.${what}${id === 'tabs' ? '' : `(${id})`}`;
+      w.sched.event(party.owner, write ? label : `${label} reaches the store`, { deadline: w.sched.now + lat, fifo: `${party.owner}:store` }, () => {
         if (throws) {
           lost();
           excuse(w, party.owner);
+          w.sched.trace.push(`${w.sched.stamp()} ${party.owner} store.${what} throws QuotaExceededError`);
           reject(new DOMException('The quota has been exceeded.', 'QuotaExceededError'));
           return;
         }
         w.writer = party.owner;
+        let value: T;
         try {
-          const value = w.sched.runAs('world', apply);
-          noteSeen(w, party, id, value);
-          resolve(value);
+          value = w.sched.runAs('world', apply);
         } finally {
           w.writer = null;
         }
+        if (write) {
+          noteSeen(w, party, id, value);
+          resolve(value);
+          return;
+        }
+        // A read is answered with what the store held when it reached it; the answer comes
+        // back later, possibly after other writes (or after its party froze and thawed).
+        w.sched.event(party.owner, `${label} answer`, { deadline: w.sched.now + lat, fifo: `${party.owner}:store-answers` }, () => {
+          noteSeen(w, party, id, value);
+          resolve(value);
+        });
+        freezePoint(w, party, 'read');
       });
     });
   const known: TokenStore = {
@@ -93,6 +110,10 @@ export function notifyAll(w: World, id: string): void {
   const written = record ? familyOf(w, record.refreshToken ?? record.accessToken) : undefined;
   if (record && written) written.lastStoreVersion = record.version;
   if (record) w.storeVersions.set(id, record.version);
+  // A pushed access token is opaque: stored with a sign-in's refresh token, it is that
+  // sign-in's (last writer wins, as documented; a push that lands after a sign-in joins it).
+  const pushed = record ? w.pushed.get(record.accessToken) : undefined;
+  if (pushed && written) pushed.family = written;
   for (const { owner, listener } of w.storeSubscribers.get(id)?.values() ?? []) {
     if (owner === writer) continue;
     const party = w.parties.find((p) => p.owner === owner);
@@ -106,6 +127,63 @@ export function notifyAll(w: World, id: string): void {
       w.sched.runAs(owner, listener);
     });
   }
+}
+
+/**
+ * How the world's locks behave, as the drivers do:
+ * - tabs (`webLocksLock`, `leaseLock`): held at most `maxHoldMs` (15 s); a holder that stops
+ *   answering the waiters' pings (frozen, or dead with its lease kept) is taken over after
+ *   `staleMs` (2 s) of silence; a dead tab's Web Lock is released by the browser at once;
+ * - server instances (`redisLock`): held at most `maxHoldMs` (60 s); a dead instance stops
+ *   renewing, so its lock expires `ttlMs` (5 s) after it died.
+ * A holder that loses the lock without releasing it sees its handle's `signal` abort.
+ * The `holdBound: 'none'` mutant has neither bound nor takeover: a silent holder keeps it.
+ */
+export const LOCKS = {
+  tabs: { maxHoldMs: 15_000, staleMs: 2_000 },
+  manager: { maxHoldMs: 60_000, ttlMs: 5_000 },
+} as const;
+
+/** A lock held by a party, as the world sees it: the real handle, and how to take it over. */
+export interface Grant {
+  id: string;
+  handle: LockHandle;
+  lost: AbortController;
+}
+
+/** The real lock of one user session id, with the world's bounds. */
+export function worldLock(w: World): RefreshLock {
+  if (w.spec.holdBound === 'none') return w.lib.memoryLock({ maxHoldMs: 2_147_483_647 });
+  return w.lib.memoryLock({ maxHoldMs: w.spec.kind === 'tabs' ? LOCKS.tabs.maxHoldMs : LOCKS.manager.maxHoldMs });
+}
+
+/** Take the lock from a holder that stopped answering: its signal aborts and the next waiter gets it. */
+export function takeOver(w: World, owner: string, why: string): void {
+  if (w.spec.holdBound === 'none') return;
+  // A token call of the silent holder already rotated the refresh token: the only copy of the
+  // new one is in its held answer, and the next holder can only present the old one.
+  for (const call of w.calls) {
+    if (call.owner === owner && call.state === 'arrived' && call.rotation && w.sched.isFrozen(owner)) settleRotation(call.rotation, 'FROZEN_AFTER_ROTATION');
+  }
+  for (const grant of [...(w.heldLocks.get(owner) ?? [])]) {
+    w.heldLocks.get(owner)!.delete(grant);
+    w.sched.trace.push(`${w.sched.stamp()} ${owner}'s lock${grant.id === 'tabs' ? '' : ` (${grant.id})`} taken over (${why})`);
+    w.sched.runAs('world', () => {
+      grant.lost.abort(new w.lib.RefreshError({ kind: 'transient', reason: 'LOCK_LOST' }, `The refresh lock was lost (${why}).`));
+      void grant.handle.release();
+    });
+  }
+}
+
+/** A party went silent (frozen, or dead with its lock kept): after the driver's bound, its lock is taken over. */
+export function whenSilent(w: World, owner: string, dead: boolean): void {
+  const after = w.spec.kind === 'tabs' ? LOCKS.tabs.staleMs : dead ? LOCKS.manager.ttlMs : null;
+  if (after === null) return;
+  w.sched.at(w.sched.now + after, 'world', `${owner} silent for ${after} ms`, () => {
+    const party = w.parties.find((p) => p.owner === owner);
+    const silent = dead ? w.sched.isDead(owner) : party?.frozenSince != null && w.sched.now - party.frozenSince >= after;
+    if (silent) takeOver(w, owner, dead ? `its holder died ${after} ms ago` : `its holder has been silent for ${after} ms`);
+  });
 }
 
 /** One party's handle on the shared lock of `id`. */
@@ -124,19 +202,27 @@ export function lockView(w: World, party: Party, id: string): RefreshLock {
           .runAs('world', () => real.acquire({ ...options, signal: controller.signal }))
           .then(
             (handle) => {
+              const grant: Grant = { id, handle, lost: new AbortController() };
               let held = w.heldLocks.get(party.owner);
               if (!held) w.heldLocks.set(party.owner, (held = new Set()));
-              held.add(handle);
-              if (w.sched.isDead(party.owner) && w.spec.lockOnDeath === 'released') {
-                void w.sched.runAs('world', () => handle.release());
+              held.add(grant);
+              if (w.sched.isDead(party.owner)) {
+                if (w.spec.lockOnDeath === 'released') {
+                  held.delete(grant);
+                  void w.sched.runAs('world', () => handle.release());
+                } else whenSilent(w, party.owner, true);
                 return;
               }
+              // Granted to a frozen party: it cannot answer pings either.
+              if (w.sched.isFrozen(party.owner)) whenSilent(w, party.owner, false);
+              const signals = [grant.lost.signal, ...(handle.signal ? [handle.signal] : [])];
+              const lockSignal = AbortSignal.any(signals);
               w.sched.event(party.owner, `${party.owner} lock granted${id === 'tabs' ? '' : ` (${id})`}`, { deadline: w.sched.now + lat, fifo: `${party.owner}:lock` }, () => {
                 signal.removeEventListener('abort', onAbort);
                 const release = () =>
                   new Promise<void>((done) => {
                     w.sched.event(party.owner, `${party.owner} lock released${id === 'tabs' ? '' : ` (${id})`}`, { deadline: w.sched.now + lat, fifo: `${party.owner}:lock` }, () => {
-                      held!.delete(handle);
+                      held!.delete(grant);
                       void w.sched.runAs('world', () => handle.release());
                       done();
                     });
@@ -146,11 +232,13 @@ export function lockView(w: World, party: Party, id: string): RefreshLock {
                   new Proxy(handle, {
                     get: (target, prop) => {
                       if (prop === 'release') return release;
+                      if (prop === 'signal') return lockSignal;
                       const value = Reflect.get(target, prop) as unknown;
                       return typeof value === 'function' ? (...args: unknown[]) => w.sched.runAs('world', () => (value as (...a: unknown[]) => unknown).apply(target, args)) : value;
                     },
                   }),
                 );
+                freezePoint(w, party, 'lock');
               });
             },
             (error) => {
@@ -207,6 +295,7 @@ export function refresher(w: World, party: Party): Refresher {
         onArrival(w, call, served, outcome);
         // Faults after it: the rotation happened, the answer is lost or never comes.
         if (fault === 'lostResponse' && call.rotation) settleRotation(call.rotation, 'LOST_RESPONSE');
+        freezePoint(w, party, 'call');
         if (fault === 'hang') return;
         const reply: TokenServerReply = fault === 'lostResponse' ? { kind: 'reset' } : served;
         w.sched.event(party.owner, `${party.owner} token call #${call.n} answer: ${describeReply(w, reply, outcome, fault)}`, { deadline: w.sched.now + lat }, () => {

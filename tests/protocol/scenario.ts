@@ -21,9 +21,16 @@ export type PartyAction =
 
 export type TokenFault = 'unavailable' | 'rateLimited' | 'reset' | 'lostResponse' | 'hang' | 'stall';
 
+/**
+ * Where a freeze lands when it is armed rather than timed: right after the party's next lock
+ * grant, after its next store read reached the store (its answer then comes late, and
+ * stale), or after its next token call reached the server (its answer held).
+ */
+export type FreezePoint = 'lock' | 'read' | 'call';
+
 export type Action =
   | { at: number; type: PartyAction; party: number }
-  | { at: number; type: 'freeze'; party: number; ms: number }
+  | { at: number; type: 'freeze'; party: number; ms: number; on?: FreezePoint }
   | { at: number; type: 'jump'; party: number; ms: number }
   | { at: number; type: 'tokenFault'; fault: TokenFault }
   | { at: number; type: 'mGet' | 'mLogin' | 'mLogout'; party: number; id: number };
@@ -197,7 +204,13 @@ function tabAction(f: Features): fc.Arbitrary<Action> {
     },
   ];
   if (f.push) kinds.push({ weight: 2, arbitrary: fc.record({ at, type: fc.constant('push' as const), party }) });
-  if (f.freeze) kinds.push({ weight: 1, arbitrary: fc.record({ at, type: fc.constant('freeze' as const), party, ms: fc.integer({ min: 100, max: 90_000 }) }) });
+  if (f.freeze) {
+    kinds.push({ weight: 1, arbitrary: fc.record({ at, type: fc.constant('freeze' as const), party, ms: fc.integer({ min: 100, max: 90_000 }) }) });
+    kinds.push({
+      weight: 1,
+      arbitrary: fc.record({ at, type: fc.constant('freeze' as const), party, ms: fc.integer({ min: 100, max: 90_000 }), on: fc.constantFrom<FreezePoint>('lock', 'read', 'call') }),
+    });
+  }
   if (f.storeHang) kinds.push({ weight: 1, arbitrary: fc.record({ at, type: fc.constant('storeHang' as const), party }) });
   if (f.storeThrows) kinds.push({ weight: 1, arbitrary: fc.record({ at, type: fc.constant('storeThrows' as const), party }) });
   return fc.oneof(...kinds);

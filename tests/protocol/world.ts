@@ -13,9 +13,9 @@
  * (invariants.ts) are checked as it runs; `heal()` then `converge()` (convergence.ts) end a run.
  */
 import { createTokenServer, type TokenServer } from '../../adapters/testing/token-server.js';
-import { openFetch, openManager, openSession, signInTokens, type Library, type LockHandle, type RefreshLock, type StoredTokens, type TokenSet, type TokenStore } from './library.js';
+import { openFetch, openManager, openSession, signInTokens, type Library, type RefreshLock, type StoredTokens, type TokenSet, type TokenStore } from './library.js';
 import { MAX_STEPS, SETTLE_MS, USER_ACTIONS, type Family, type Party, type RequestRecord, type TokenCall, type TokenFault, type Violation } from './model.js';
-import { lockView, refresher, resource, storeView } from './ports.js';
+import { lockView, refresher, resource, storeView, worldLock, type Grant } from './ports.js';
 import { checkStep, onLoggedOut, violate } from './invariants.js';
 import { perform, thaw } from './actions.js';
 import { oldestFirst, Scheduler, type Chooser, type Owner } from './scheduler.js';
@@ -36,7 +36,8 @@ export class World {
   readonly stores = new Map<string, TokenStore>();
   readonly storeSubscribers = new Map<string, Map<number, { owner: Owner; listener: () => void }>>();
   readonly locks = new Map<string, RefreshLock>();
-  readonly heldLocks = new Map<Owner, Set<LockHandle>>();
+  /** Locks each party holds (granted, not yet released or taken over). */
+  readonly heldLocks = new Map<Owner, Set<Grant>>();
   readonly calls: TokenCall[] = [];
   readonly requests: RequestRecord[] = [];
   readonly tokenFaults: TokenFault[] = [];
@@ -93,7 +94,7 @@ export class World {
     const ids = this.spec.kind === 'tabs' ? ['tabs'] : Array.from({ length: this.spec.ids }, (_, i) => `u${i}`);
     for (const id of ids) {
       this.stores.set(id, this.lib.memoryStore());
-      if (this.spec.lock) this.locks.set(id, this.lib.memoryLock(this.spec.holdBound === 'none' ? { maxHoldMs: 2_147_483_647 } : {}));
+      if (this.spec.lock) this.locks.set(id, worldLock(this));
       const family = this.newFamily(id);
       const login = this.lastLogin!;
       const first = this.sched.runAs('world', () => this.stores.get(id)!.set(this.signIn(login, 0))) as StoredTokens;
@@ -115,6 +116,7 @@ export class World {
         dropNotify: 0,
         lostNotifications: 0,
         loggingOut: false,
+        armedFreeze: null,
       };
       this.parties.push(party);
       await this.sched.settleAs(party.owner, () => {
@@ -229,6 +231,7 @@ export class World {
       party.storeHang = 0;
       party.storeThrow = 0;
       party.dropNotify = 0;
+      party.armedFreeze = null;
       if (party.frozenSince !== null) thaw(this, party);
     }
     this.sched.trace.push(`${this.sched.stamp()} — faults stop —`);
