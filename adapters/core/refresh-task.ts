@@ -100,6 +100,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
   };
   const adopt = (record: StoredTokens, source: RefreshSuccess['source']) => {
     abortIfAborted();
+    holder.discardOwedWrite();
     return done(holder.hold(record), source);
   };
   try {

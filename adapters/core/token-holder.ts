@@ -101,6 +101,14 @@ export class TokenHolder {
     if (this.current) this.current = { tokens: record, tokenVersion: this.current.tokenVersion };
   }
 
+  /**
+   * A record from the store becomes what the session holds (another tab's or instance's, or
+   * this session's own write that landed late): a write still owed is done or obsolete.
+   */
+  discardOwedWrite(): void {
+    this.forgetUnsaved();
+  }
+
   /** Forget the tokens (logged out). A write still owed is dropped with them. */
   drop(): void {
     this.current = null;

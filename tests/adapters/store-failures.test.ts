@@ -18,8 +18,8 @@ function strictServer() {
 }
 const refresh = () => oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'spa' });
 
-/** A store whose calls can be made to hang (never answer) until released. */
-function hangingStore(inner: TokenStore) {
+/** A store whose calls can be made to hang (never answer) until released; with `subscribe`, it tells of changes. */
+function hangingStore(inner: TokenStore, options: { subscribe?: boolean } = {}) {
   let hanging = false;
   const parked: (() => void)[] = [];
   const call = <T>(run: () => T | Promise<T>) =>
@@ -28,6 +28,7 @@ function hangingStore(inner: TokenStore) {
     get: () => call(() => inner.get()),
     set: (tokens, options) => call(() => inner.set(tokens, options)),
     clear: () => call(() => inner.clear()),
+    ...(options.subscribe ? { subscribe: (listener: () => void) => inner.subscribe!(listener) } : {}),
   };
   return {
     store,
@@ -157,6 +158,32 @@ describe('a store call that never answers (item 6)', () => {
     expect(server.stats.reuseDetected).toBe(0);
     expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated']);
     await session.dispose();
+  });
+  it('a sign-in whose write was owed, then adopted and rotated by another instance, is not written again over the rotation', async () => {
+    const { server, tokens } = strictServer();
+    const hung = hangingStore(memoryStore(tokens), { subscribe: true });
+    const lock = memoryLock();
+    const signingIn = createSession({ refresh: refresh(), store: hung.store, lock, wake: false });
+    const other = createSession({ refresh: refresh(), store: hung.store, lock, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    hung.hang();
+    // Signed in while the store hangs: the write is owed, retried after 1, 2, 4, 8 s…
+    const signIn = server.login();
+    track(signingIn.login({ accessToken: signIn.access_token, refreshToken: signIn.refresh_token }));
+    await vi.advanceTimersByTimeAsync(28_000);
+    // The store is back: the held writes land late; the other instance takes the sign-in
+    // from the store and rotates it before the next retry of the owed write (35 s).
+    hung.recover();
+    await vi.advanceTimersByTimeAsync(100);
+    track(other.refresh());
+    await vi.advanceTimersByTimeAsync(60_000);
+    for (const session of [signingIn, other]) {
+      track(session.refresh());
+      await vi.advanceTimersByTimeAsync(5_000);
+    }
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.every((c) => c.outcome === 'rotated')).toBe(true);
+    await Promise.all([signingIn.dispose(), other.dispose()]);
   });
 });
 
