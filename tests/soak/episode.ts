@@ -116,6 +116,10 @@ export async function runEpisode(ledger: Ledger, seed: number, index: number, du
         ledger.check('no logout while the grant is valid', session.loggedOutByUser ? null : `${session.id} logged out with reason "logout" but logout() was not called`);
         return;
       }
+      // Another session cleared the store: whether that clear was wrongful is checked where it
+      // lands (onClear). (A clear that lands late, after a newer sign-in in a hung store, logs
+      // the others out until the sign-in's write lands too: the store's own order.)
+      if (reason === 'remote') return;
       const stored = endpoint.grantOf(session.group.store.peek()?.refreshToken);
       const valid = stored !== undefined && !stored.revoked && !session.loggedOutByUser;
       ledger.check('no logout while the grant is valid', valid ? `${session.id} logged out (${reason}) while its store holds grant ${stored.id}, still valid at the server` : null);
