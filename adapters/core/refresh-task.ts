@@ -230,10 +230,13 @@ async function store(deps: RefreshTaskDeps, next: TokenSet, base: StoredTokens, 
     if (written) return { ...holder.hold(written), source: 'server' };
     const current = await holder.read();
     if (!current) throw sessionGone('NO_SESSION');
-    const pushedOnly = deps.refreshTokenIn === 'cookie' || current.refreshToken === undefined || current.refreshToken === presented;
+    // A push that carried the refresh token we presented (or none), or any stale record (it
+    // carries a refresh token this session rotated away: an old write that landed late):
+    // ours carry the only live refresh token.
+    const pushedOnly = deps.refreshTokenIn === 'cookie' || current.refreshToken === undefined || current.refreshToken === presented || holder.isRotatedAway(current.refreshToken);
     if (!pushedOnly) return { ...holder.hold(current), source: 'store' };
-    // A push carried the refresh token we rotated away (or none): ours wins it. The newer
-    // access token wins (by JWT times; an opaque one: ours, the last answer the server gave).
+    // Ours wins it. The newer access token wins (by JWT times; an opaque one: ours, the last
+    // answer the server gave).
     const access = isOlderToken(tokens.accessToken, current.accessToken) ? current : tokens;
     tokens = { ...tokens, accessToken: access.accessToken };
     if (access.expiresAt !== undefined) tokens.expiresAt = access.expiresAt;

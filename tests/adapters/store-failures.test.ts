@@ -185,6 +185,27 @@ describe('a store call that never answers (item 6)', () => {
     expect(server.calls.every((c) => c.outcome === 'rotated')).toBe(true);
     await Promise.all([signingIn.dispose(), other.dispose()]);
   });
+  it('an old write landing late during a refresh does not make the refresh drop its rotation for the stale record', async () => {
+    const { server, tokens } = strictServer();
+    const store = memoryStore(tokens);
+    const session = createSession({ refresh: refresh(), store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(1_000);
+    // The next token call is slow; meanwhile a write of the first tokens, held up somewhere
+    // (a hung store, a slow replica), lands late, unconditionally.
+    server.fault({ type: 'delay', ms: 1_000 });
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(500);
+    store.set(tokens);
+    await vi.advanceTimersByTimeAsync(2_000);
+    // The refresh's compare-and-set lost to that stale record: its rotation must still win.
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated', 'rotated']);
+    await session.dispose();
+  });
 });
 
 describe('Web Storage writes that throw (item 7)', () => {
