@@ -33,9 +33,11 @@ function hangingStore(inner: TokenStore, options: { subscribe?: boolean } = {}) 
   return {
     store,
     hang: () => (hanging = true),
-    recover: () => {
+    /** Answer again; the held calls land late, or (`dropHeld`) never answer, as on a connection that died. */
+    recover: (options: { dropHeld?: boolean } = {}) => {
       hanging = false;
-      for (const run of parked.splice(0)) run();
+      const held = parked.splice(0);
+      if (!options.dropHeld) for (const run of held) run();
     },
   };
 }
@@ -204,6 +206,29 @@ describe('a store call that never answers (item 6)', () => {
     await vi.advanceTimersByTimeAsync(2_000);
     expect(server.stats.reuseDetected).toBe(0);
     expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated', 'rotated']);
+    await session.dispose();
+  });
+  it('an access token pushed while the store hangs and a rotation is on its way does not bring back the refresh token just rotated away', async () => {
+    const { server, tokens } = strictServer();
+    const hung = hangingStore(memoryStore(tokens));
+    const session = createSession({ refresh: refresh(), store: hung.store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    server.fault({ type: 'delay', ms: 8_700 });
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(4_000);
+    hung.hang();
+    await vi.advanceTimersByTimeAsync(4_400);
+    // The push's read of the store times out (at 13.4 s) just before the refresh's write of
+    // the rotated tokens does (13.7 s): it must not merge with, and hold, the refresh token
+    // the answer (at 8.7 s) rotated away.
+    track(session.updateTokens({ accessToken: tokens.accessToken }));
+    await vi.advanceTimersByTimeAsync(20_000);
+    hung.recover({ dropHeld: true });
+    await vi.advanceTimersByTimeAsync(30_000);
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated']);
     await session.dispose();
   });
 });
