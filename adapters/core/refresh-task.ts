@@ -15,6 +15,8 @@ export interface RefreshTaskDeps {
   dpop?: DPoPKeyStore;
   refreshTimeoutMs: number;
   lockTimeoutMs: number;
+  /** The floor of the refresh schedule: an absolute expiry closer than this is not trusted (rule 12). */
+  minRefreshIntervalMs?: number;
   now: () => number;
   /** Called with the full error (cause included) before the machine sees its facts. */
   onError: (error: RefreshError) => void;
@@ -190,7 +192,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
       refreshToken: inCookie ? undefined : (answer.refreshToken ?? base.refreshToken),
     };
     if (next.refreshToken === undefined) delete next.refreshToken;
-    const expiresAt = expiryOfAnswer(answer, receivedAt());
+    const expiresAt = expiryOfAnswer(answer, receivedAt(), deps.minRefreshIntervalMs);
     if (expiresAt !== undefined) next.expiresAt = expiresAt;
     const result = await store(deps, next, base, presented);
     if (warning) deps.onWarning(warning);

@@ -80,6 +80,7 @@ export function createSession(options: SessionOptions): Session {
           dpop: o.dpop,
           refreshTimeoutMs: o.refreshTimeoutMs,
           lockTimeoutMs: o.lockTimeoutMs,
+          minRefreshIntervalMs: o.minRefreshIntervalMs,
           now: o.now,
           onError: (error) => {
             refreshes.lastError = error;

@@ -135,7 +135,7 @@ export class TokenHolder {
 
   /** A token set the app handed over, with its expiry filled in by the clock rule. */
   withExpiry(tokens: TokenSet): TokenSet {
-    const expiresAt = expiryOfTokenSet(tokens, this.options.now());
+    const expiresAt = expiryOfTokenSet(tokens, this.options.now(), this.options.minRefreshIntervalMs);
     const out: TokenSet = { accessToken: tokens.accessToken };
     if (tokens.refreshToken !== undefined) out.refreshToken = tokens.refreshToken;
     if (expiresAt !== undefined) out.expiresAt = expiresAt;
