@@ -3,8 +3,10 @@
  * from what the server says about its LIFETIME (`expires_in` at receipt, or a JWT's
  * `exp − iat` applied to the local time of receipt). An absolute server time (a JWT `exp`
  * alone, Supabase's `expires_at`, a refresher's `expiresAt`) is used only when nothing
- * else exists. A token that arrives already expired on the local clock (a skewed clock,
- * `expires_in: 0`) gets no expiry at all: it is used until a 401 says otherwise, never
+ * else exists, and never to refresh sooner than the floor (`minRefreshIntervalMs`) after
+ * receipt. A token that arrives already expired on the local clock (a skewed clock,
+ * `expires_in: 0`), or with less than the floor left by an absolute time (a clock ahead by
+ * nearly a lifetime), gets no expiry at all: it is used until a 401 says otherwise, never
  * refreshed in a loop.
  */
 import type { RefreshedTokens } from './ports.js';
@@ -67,27 +69,29 @@ function jwtLifetimeMs(token: string): number | undefined {
 const future = (expiresAt: number | undefined, receivedAt: number) => (expiresAt !== undefined && expiresAt > receivedAt ? expiresAt : undefined);
 
 /**
- * The expiry of tokens a refresher returned, received at `receivedAt` (local clock).
+ * The expiry of tokens a refresher returned, received at `receivedAt` (local clock). An
+ * absolute expiry (`expiresAt`, a JWT's `exp` alone) less than `floorMs` ahead is not
+ * trusted: a clock ahead by nearly a lifetime would otherwise refresh on every use.
  * @example
  * expiryOfAnswer({ accessToken, expiresIn: 3600 }, Date.now()) // Date.now() + 3600000
  */
-export function expiryOfAnswer(answer: RefreshedTokens, receivedAt: number): number | undefined {
+export function expiryOfAnswer(answer: RefreshedTokens, receivedAt: number, floorMs = 0): number | undefined {
   if (answer.expiresIn !== undefined) return future(receivedAt + answer.expiresIn * 1000, receivedAt);
   const lifetime = jwtLifetimeMs(answer.accessToken);
   if (lifetime !== undefined) return receivedAt + lifetime;
-  return future(answer.expiresAt ?? jwtExpiresAt(answer.accessToken), receivedAt);
+  return future(answer.expiresAt ?? jwtExpiresAt(answer.accessToken), receivedAt + floorMs);
 }
 
 /**
  * The expiry of tokens the app hands over (`login`, `updateTokens`, `tokens`): the app's
  * own `expiresAt` as given (it computed it, or says the token is expired), else the JWT's
- * lifetime from now, else its absolute `exp` when still in the future.
+ * lifetime from now, else its absolute `exp` when more than `floorMs` ahead.
  */
-export function expiryOfTokenSet(tokens: { accessToken: string; expiresAt?: number }, receivedAt: number): number | undefined {
+export function expiryOfTokenSet(tokens: { accessToken: string; expiresAt?: number }, receivedAt: number, floorMs = 0): number | undefined {
   if (tokens.expiresAt !== undefined) return tokens.expiresAt;
   const lifetime = jwtLifetimeMs(tokens.accessToken);
   if (lifetime !== undefined) return receivedAt + lifetime;
-  return future(jwtExpiresAt(tokens.accessToken), receivedAt);
+  return future(jwtExpiresAt(tokens.accessToken), receivedAt + floorMs);
 }
 
 /**

@@ -16,6 +16,8 @@ export interface RefreshTaskDeps {
   dpop?: DPoPKeyStore;
   refreshTimeoutMs: number;
   lockTimeoutMs: number;
+  /** The floor of the refresh schedule: an absolute expiry closer than this is not trusted (R12). */
+  minRefreshIntervalMs?: number;
   now: () => number;
   /** Called with the full error (cause included) before the machine sees its facts. */
   onError: (error: RefreshError) => void;
@@ -101,6 +103,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
   };
   const adopt = (record: StoredTokens, source: RefreshSuccess['source']) => {
     abortIfAborted();
+    holder.discardOwedWrite();
     return done(holder.hold(record), source);
   };
   try {
@@ -190,7 +193,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
       refreshToken: inCookie ? undefined : (answer.refreshToken ?? base.refreshToken),
     };
     if (next.refreshToken === undefined) delete next.refreshToken;
-    const expiresAt = expiryOfAnswer(answer, receivedAt());
+    const expiresAt = expiryOfAnswer(answer, receivedAt(), deps.minRefreshIntervalMs);
     if (expiresAt !== undefined) next.expiresAt = expiresAt;
     const tokenType = normalizeTokenType(answer.tokenType);
     if (tokenType) next.tokenType = tokenType;
@@ -232,10 +235,13 @@ async function store(deps: RefreshTaskDeps, next: TokenSet, base: StoredTokens, 
     if (written) return { ...holder.hold(written), source: 'server' };
     const current = await holder.read();
     if (!current) throw sessionGone('NO_SESSION');
-    const pushedOnly = deps.refreshTokenIn === 'cookie' || current.refreshToken === undefined || current.refreshToken === presented;
+    // A push that carried the refresh token we presented (or none), or any stale record (it
+    // carries a refresh token this session rotated away: an old write that landed late):
+    // ours carry the only live refresh token.
+    const pushedOnly = deps.refreshTokenIn === 'cookie' || current.refreshToken === undefined || current.refreshToken === presented || holder.isRotatedAway(current.refreshToken);
     if (!pushedOnly) return { ...holder.hold(current), source: 'store' };
-    // A push carried the refresh token we rotated away (or none): ours wins it. The newer
-    // access token wins (by JWT times; an opaque one: ours, the last answer the server gave).
+    // Ours wins it. The newer access token wins (by JWT times; an opaque one: ours, the last
+    // answer the server gave).
     const access = isOlderToken(tokens.accessToken, current.accessToken) ? current : tokens;
     tokens = { ...tokens, accessToken: access.accessToken };
     if (access.expiresAt !== undefined) tokens.expiresAt = access.expiresAt;

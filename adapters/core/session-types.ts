@@ -111,7 +111,9 @@ export interface SessionOptions extends Partial<RefreshMachineOptions> {
   keepAlive?: boolean;
   /**
    * Floor of the proactive schedule: never refresh ahead sooner than this after tokens
-   * arrive, whatever their lifetime or the clocks say (R12).
+   * arrive, whatever their lifetime or the clocks say (R12). An expiry known only as an
+   * absolute time (a JWT's `exp` alone, a refresher's `expiresAt`) that is less than this
+   * ahead on arrival is not trusted either: the token is used until a 401.
    * @default 5000
    */
   minRefreshIntervalMs?: number;

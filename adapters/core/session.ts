@@ -89,6 +89,7 @@ export function createSession(options: SessionOptions): Session {
           dpop: o.dpop,
           refreshTimeoutMs: o.refreshTimeoutMs,
           lockTimeoutMs: o.lockTimeoutMs,
+          minRefreshIntervalMs: o.minRefreshIntervalMs,
           now: o.now,
           onError: (error) => {
             refreshes.lastError = error;
@@ -157,13 +158,22 @@ export function createSession(options: SessionOptions): Session {
     },
   };
 
-  /** Store tokens the app handed over; if the store fails, hold them in memory and write them later. */
-  const storeGiven = async (tokens: TokenSet, expectedVersion: number | undefined): Promise<{ record: StoredTokens | null; facts?: ReturnType<TokenHolder['hold']> | null }> => {
+  /**
+   * Store tokens the app handed over; if the store fails, hold them in memory and write them
+   * later. If they were `overtaken` meanwhile, nothing is held and the answer says `stale`.
+   */
+  const storeGiven = async (
+    tokens: TokenSet,
+    expectedVersion: number | undefined,
+    overtaken: () => boolean = () => false,
+  ): Promise<{ record: StoredTokens | null; facts?: ReturnType<TokenHolder['hold']> | null; stale?: boolean }> => {
     try {
-      return { record: await holder.write(tokens, expectedVersion) };
+      const record = await holder.write(tokens, expectedVersion);
+      return overtaken() ? { record: null, stale: true } : { record };
     } catch (error) {
       if (!isAuthchartError(error)) throw error;
       warn(toRefreshError(error));
+      if (overtaken()) return { record: null, stale: true };
       return { record: null, facts: holder.holdUnsaved(tokens, expectedVersion) };
     }
   };
@@ -228,8 +238,13 @@ export function createSession(options: SessionOptions): Session {
           if (tokens.refreshToken !== undefined && tokens.refreshToken === handedOverWith && current.refreshToken !== undefined && current.refreshToken !== handedOverWith) return;
           // A pushed token without a type is of the kind the session holds (the same server made it).
           const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current.refreshToken, tokenType: tokens.tokenType ?? current.tokenType });
-          const { record, facts } = await storeGiven(merged, stored ? stored.version : holder.unsavedBaseVersion);
-          if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
+          // Merged with a refresh token a token call of this session has rotated away (its
+          // answer is being stored): the push is older than that answer. Checked again once
+          // the write settles, for an answer that arrives meanwhile.
+          const overtaken = () => holder.isRotatedAway(merged.refreshToken);
+          if (overtaken()) return;
+          const { record, facts, stale } = await storeGiven(merged, stored ? stored.version : holder.unsavedBaseVersion, overtaken);
+          if (stale || disposed || actor.getSnapshot().hasTag('loggedOut')) return;
           if (record || facts !== undefined) {
             const held = record ? holder.hold(record) : facts;
             if (held) actor.send({ type: 'TOKENS_UPDATED', ...held });

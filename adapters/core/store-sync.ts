@@ -21,7 +21,13 @@ export function adoptRecord({ holder, actor }: Pick<StoreSyncDeps, 'holder' | 'a
     if (holder.tokens && !snapshot.hasTag('loggedOut')) actor.send({ type: 'LOGOUT', reason: 'remote' });
     return;
   }
-  if (holder.holds(record)) return;
+  // What the store holds is the session's now: a write it still owed is done (this is it,
+  // landed late) or obsolete (built on by another tab or instance), never to be retried over it.
+  holder.discardOwedWrite();
+  if (holder.holds(record)) {
+    holder.keep(record);
+    return;
+  }
   const facts = holder.hold(record);
   actor.send(snapshot.hasTag('loggedOut') ? { type: 'LOGIN', ...facts } : { type: 'TOKENS_UPDATED', ...facts });
 }

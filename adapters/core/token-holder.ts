@@ -143,6 +143,14 @@ export class TokenHolder {
     if (this.current) this.current = { tokens: record, tokenVersion: this.current.tokenVersion };
   }
 
+  /**
+   * A record from the store becomes what the session holds (another tab's or instance's, or
+   * this session's own write that landed late): a write still owed is done or obsolete.
+   */
+  discardOwedWrite(): void {
+    this.forgetUnsaved();
+  }
+
   /** Forget the tokens (logged out). A write still owed is dropped with them. */
   drop(): void {
     this.current = null;
@@ -169,7 +177,7 @@ export class TokenHolder {
 
   /** A token set the app handed over, with its expiry filled in by the clock rule. */
   withExpiry(tokens: TokenSet): TokenSet {
-    const expiresAt = expiryOfTokenSet(tokens, this.options.now());
+    const expiresAt = expiryOfTokenSet(tokens, this.options.now(), this.options.minRefreshIntervalMs);
     const out: TokenSet = { accessToken: tokens.accessToken };
     if (tokens.refreshToken !== undefined) out.refreshToken = tokens.refreshToken;
     if (expiresAt !== undefined) out.expiresAt = expiresAt;

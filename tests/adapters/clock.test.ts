@@ -93,6 +93,24 @@ describe('R12: tokens born expired on the local clock', () => {
     await authFetch.dispose();
   });
 
+  it('a clock almost a token lifetime ahead (a JWT with exp only, seconds left on arrival): requests do not refresh it every few seconds', async () => {
+    // Our clock is 117 s ahead of the server's; tokens live 120 s by its clock: each arrives
+    // with 3 s left on ours, less than the floor (minRefreshIntervalMs, 5 s).
+    const server = skewedServer({ skewMs: 117_000, lifetimeS: 120, answer: 'exp only' });
+    const authFetch = createAuthFetch({ refresh: server.refresh, allowedOrigins: ['https://api.skew.test'], tokens: { accessToken: server.first(), refreshToken: 'rt' }, wake: false });
+    let failed = 0;
+    for (let second = 0; second < 600; second += 2) {
+      const response = track(authFetch(`https://api.skew.test/r${second}`));
+      await vi.advanceTimersByTimeAsync(2_000);
+      if (!(response.value instanceof Response) || response.value.status !== 200) failed++;
+    }
+    // Before: a refresh on the first request after those 3 s, every time (about one every 4 s).
+    // Now such an expiry is not trusted: the token is used until a 401, once per real lifetime.
+    expect(server.state.calls).toBeLessThanOrEqual(Math.ceil(600 / 120) + 1);
+    expect(failed).toBe(0);
+    await authFetch.dispose();
+  });
+
   it('a JWT with exp and iat is timed by its lifetime on the local clock, whatever the skew', async () => {
     const server = skewedServer({ skewMs: 24 * HOUR, lifetimeS: 600, answer: 'exp and iat' });
     const session = createSession({ refresh: server.refresh, tokens: { accessToken: 'x', refreshToken: 'rt', expiresAt: Date.now() - 1 }, wake: false });

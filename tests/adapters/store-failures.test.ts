@@ -18,8 +18,8 @@ function strictServer() {
 }
 const refresh = () => oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'spa' });
 
-/** A store whose calls can be made to hang (never answer) until released. */
-function hangingStore(inner: TokenStore) {
+/** A store whose calls can be made to hang (never answer) until released; with `subscribe`, it tells of changes. */
+function hangingStore(inner: TokenStore, options: { subscribe?: boolean } = {}) {
   let hanging = false;
   const parked: (() => void)[] = [];
   const call = <T>(run: () => T | Promise<T>) =>
@@ -28,13 +28,16 @@ function hangingStore(inner: TokenStore) {
     get: () => call(() => inner.get()),
     set: (tokens, options) => call(() => inner.set(tokens, options)),
     clear: () => call(() => inner.clear()),
+    ...(options.subscribe ? { subscribe: (listener: () => void) => inner.subscribe!(listener) } : {}),
   };
   return {
     store,
     hang: () => (hanging = true),
-    recover: () => {
+    /** Answer again; the held calls land late, or (`dropHeld`) never answer, as on a connection that died. */
+    recover: (options: { dropHeld?: boolean } = {}) => {
       hanging = false;
-      for (const run of parked.splice(0)) run();
+      const held = parked.splice(0);
+      if (!options.dropHeld) for (const run of held) run();
     },
   };
 }
@@ -152,6 +155,76 @@ describe('a store call that never answers (item 6)', () => {
     hung.recover();
     await vi.advanceTimersByTimeAsync(60_000);
     // The rotated tokens are what the store holds, and what the next refresh presents.
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated']);
+    await session.dispose();
+  });
+  it('a sign-in whose write was owed, then adopted and rotated by another instance, is not written again over the rotation', async () => {
+    const { server, tokens } = strictServer();
+    const hung = hangingStore(memoryStore(tokens), { subscribe: true });
+    const lock = memoryLock();
+    const signingIn = createSession({ refresh: refresh(), store: hung.store, lock, wake: false });
+    const other = createSession({ refresh: refresh(), store: hung.store, lock, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    hung.hang();
+    // Signed in while the store hangs: the write is owed, retried after 1, 2, 4, 8 s…
+    const signIn = server.login();
+    track(signingIn.login({ accessToken: signIn.access_token, refreshToken: signIn.refresh_token }));
+    await vi.advanceTimersByTimeAsync(28_000);
+    // The store is back: the held writes land late; the other instance takes the sign-in
+    // from the store and rotates it before the next retry of the owed write (35 s).
+    hung.recover();
+    await vi.advanceTimersByTimeAsync(100);
+    track(other.refresh());
+    await vi.advanceTimersByTimeAsync(60_000);
+    for (const session of [signingIn, other]) {
+      track(session.refresh());
+      await vi.advanceTimersByTimeAsync(5_000);
+    }
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.every((c) => c.outcome === 'rotated')).toBe(true);
+    await Promise.all([signingIn.dispose(), other.dispose()]);
+  });
+  it('an old write landing late during a refresh does not make the refresh drop its rotation for the stale record', async () => {
+    const { server, tokens } = strictServer();
+    const store = memoryStore(tokens);
+    const session = createSession({ refresh: refresh(), store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(1_000);
+    // The next token call is slow; meanwhile a write of the first tokens, held up somewhere
+    // (a hung store, a slow replica), lands late, unconditionally.
+    server.fault({ type: 'delay', ms: 1_000 });
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(500);
+    store.set(tokens);
+    await vi.advanceTimersByTimeAsync(2_000);
+    // The refresh's compare-and-set lost to that stale record: its rotation must still win.
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(server.stats.reuseDetected).toBe(0);
+    expect(server.calls.map((c) => c.outcome)).toEqual(['rotated', 'rotated', 'rotated']);
+    await session.dispose();
+  });
+  it('an access token pushed while the store hangs and a rotation is on its way does not bring back the refresh token just rotated away', async () => {
+    const { server, tokens } = strictServer();
+    const hung = hangingStore(memoryStore(tokens));
+    const session = createSession({ refresh: refresh(), store: hung.store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    server.fault({ type: 'delay', ms: 8_700 });
+    track(session.refresh());
+    await vi.advanceTimersByTimeAsync(4_000);
+    hung.hang();
+    await vi.advanceTimersByTimeAsync(4_400);
+    // The push's read of the store times out (at 13.4 s) just before the refresh's write of
+    // the rotated tokens does (13.7 s): it must not merge with, and hold, the refresh token
+    // the answer (at 8.7 s) rotated away.
+    track(session.updateTokens({ accessToken: tokens.accessToken }));
+    await vi.advanceTimersByTimeAsync(20_000);
+    hung.recover({ dropHeld: true });
+    await vi.advanceTimersByTimeAsync(30_000);
     track(session.refresh());
     await vi.advanceTimersByTimeAsync(5_000);
     expect(server.stats.reuseDetected).toBe(0);

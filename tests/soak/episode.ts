@@ -6,12 +6,13 @@
  * Time is vitest's fake clock, moved by this loop: nothing depends on the machine's speed.
  */
 import { vi } from 'vitest';
-import { testUrls } from '../../adapters/testing/index.js';
 import { mock } from '../support/harness.js';
 import type { Ledger } from './ledger.js';
 import { createRandom, mix, type Random } from './random.js';
 import { BOUNDS, createGroups, OPTIONS, Ops, type Clock, type Group, type SoakSession } from './sessions.js';
-import { createTokenEndpoint, olderByClaims, type TokenEndpoint, type TokenFault, type TokenFormat } from './token-endpoint.js';
+import { createDriver, type Driver } from './driver.js';
+import { rateBound } from './rate-bound.js';
+import { createTokenEndpoint, type TokenEndpoint, type TokenFault, type TokenFormat } from './token-endpoint.js';
 
 type SegmentKind = 'chaos' | 'busy' | 'idle';
 interface Segment {
@@ -38,34 +39,6 @@ const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 
-/**
- * Token calls a group may make in a calm window of `windowMs` (see docs/soak.md).
- * `offsetMs`: how far ahead of the clock that stamped an expiry a session's clock is (the
- * server's, for an absolute JWT `exp`; another instance's, for an expiry read from a store
- * shared across clocks). Such a session perceives a lifetime shorter by that much.
- */
-export function rateBound(options: { windowMs: number; lifetimeMs: number; busy: boolean; keepAlive: boolean; offsetMs: number }): number {
-  const { windowMs, lifetimeMs, busy, keepAlive, offsetMs } = options;
-  const floor = OPTIONS.minRefreshIntervalMs;
-  // The proactive schedule: leewayMs before expiry, never before half the lifetime, never sooner than the floor.
-  const proactive = (lifetime: number) => Math.max(lifetime - Math.min(OPTIONS.leewayMs, lifetime / 2), floor);
-  const perceived = lifetimeMs - Math.max(0, offsetMs);
-  let period: number;
-  if (!busy && !keepAlive) period = lifetimeMs;
-  else if (perceived <= 0) {
-    // Born expired where it arrives: used until a 401, one call per lifetime. But an expiry
-    // read from a store shared with an instance whose clock is behind by more than a lifetime
-    // looks past on arrival: the instance ahead refreshes the still valid token at once, so
-    // each expiry costs two calls (a known limit: the stored expiry is an absolute time).
-    return 2 * (Math.floor(windowMs / lifetimeMs) + 1);
-  } else {
-    const own = busy ? Math.min(perceived, proactive(perceived)) : proactive(perceived);
-    // Never sooner than the floor, unless the token really lives less than the floor.
-    period = Math.max(own, Math.min(lifetimeMs, floor));
-  }
-  return Math.floor(windowMs / Math.max(period, 1)) + 1;
-}
-
 export async function runEpisode(ledger: Ledger, seed: number, index: number, durationMs: number = HOUR): Promise<EpisodeSummary> {
   const random = createRandom(mix(seed, index));
   const plan = random.fork('plan');
@@ -88,6 +61,7 @@ export async function runEpisode(ledger: Ledger, seed: number, index: number, du
     queue.splice(i, 0, { at: time, run });
   };
 
+  let driver: Driver | undefined;
   const endpoint: TokenEndpoint = createTokenEndpoint({
     lifetimeS,
     format,
@@ -98,7 +72,7 @@ export async function runEpisode(ledger: Ledger, seed: number, index: number, du
     elapsed,
     hooks: {
       fault: (name) => (segment.kind === 'chaos' && faults.chance(0.45) ? tokenFault(faults, groupNamed(name)) : null),
-      pushDuring: (name) => push(groupNamed(name), faults, 'current'),
+      pushDuring: (name) => driver?.push(groupNamed(name), faults, 'current'),
       storeEverHeld: (name, refreshToken) => groupNamed(name).store.everHeld(refreshToken),
       caller: (name) => groupNamed(name).caller,
     },
@@ -116,6 +90,10 @@ export async function runEpisode(ledger: Ledger, seed: number, index: number, du
         ledger.check('no logout while the grant is valid', session.loggedOutByUser ? null : `${session.id} logged out with reason "logout" but logout() was not called`);
         return;
       }
+      // Another session cleared the store: whether that clear was wrongful is checked where it
+      // lands (onClear). (A clear that lands late, after a newer sign-in in a hung store, logs
+      // the others out until the sign-in's write lands too: the store's own order.)
+      if (reason === 'remote') return;
       const stored = endpoint.grantOf(session.group.store.peek()?.refreshToken);
       const valid = stored !== undefined && !stored.revoked && !session.loggedOutByUser;
       ledger.check('no logout while the grant is valid', valid ? `${session.id} logged out (${reason}) while its store holds grant ${stored.id}, still valid at the server` : null);
@@ -128,80 +106,8 @@ export async function runEpisode(ledger: Ledger, seed: number, index: number, du
   });
   await vi.advanceTimersByTimeAsync(0);
 
-  // ── what the driver does ────────────────────────────────────────────────────────────
-
-  let requestNumber = 0;
-  const request = (s: SoakSession, options: { calm: boolean; abortable: boolean }) => {
-    const n = ++requestNumber;
-    if (!options.calm && plan.chance(0.15)) {
-      ops.track('getAccessToken', s, s.authFetch.getAccessToken(), { calm: options.calm });
-      return;
-    }
-    const controller = new AbortController();
-    let aborted = false;
-    if (options.abortable && plan.chance(0.08)) {
-      ledger.inject('app: request aborted');
-      setTimeout(() => ((aborted = true), controller.abort()), plan.int(0, 3_000));
-    }
-    ops.track('request', s, s.authFetch(`${testUrls.api}/s/${s.id}/${n}`, { signal: controller.signal }), { calm: options.calm, aborted: () => aborted });
-  };
-  const login = (s: SoakSession) => {
-    const group = s.group;
-    const tokens = endpoint.login(group.spec.name);
-    group.grant = tokens.grant;
-    for (const member of group.sessions) member.loggedOutByUser = false;
-    ledger.inject('app: login()');
-    ledger.trace(() => `${s.id} login(): grant ${tokens.grant.id}, ${endpoint.label(tokens.accessToken)} ${endpoint.label(tokens.refreshToken)}`);
-    const { grant: _, ...set } = tokens;
-    s.busy = true;
-    const done = s.authFetch.login(set);
-    ops.track('login', s, done);
-    void done.catch(() => undefined).finally(() => (s.busy = false));
-  };
-  const logout = (s: SoakSession) => {
-    const group = s.group;
-    // The user signs out everywhere; the server revokes the grant (as most apps do on logout).
-    for (const member of group.sessions) member.loggedOutByUser = true;
-    if (group.grant) endpoint.revoke(group.grant);
-    ledger.inject('app: logout()');
-    ledger.trace(() => `${s.id} logout(): grant ${group.grant?.id} revoked`);
-    s.busy = true;
-    const done = s.authFetch.logout();
-    ops.track('logout', s, done);
-    void done.catch(() => undefined).finally(() => (s.busy = false));
-  };
-  function push(group: Group, r: Random, age: 'current' | 'any'): void {
-    const s = r.pick(group.sessions);
-    const delivered = group.grant?.delivered ?? [];
-    if (s.busy || s.loggedOutByUser || delivered.length === 0) return;
-    const latest = delivered[delivered.length - 1]!;
-    // Older full sets only where the client can tell them older (JWT claims): with opaque
-    // tokens the last one handed over wins (documented), so an old refresh token pushed is the app's own doing.
-    const older = delivered.filter((d) => olderByClaims(d, latest));
-    const kind =
-      age === 'current'
-        ? r.pick(['current-access', 'current-full'] as const)
-        : r.weighted({ 'current-access': 3, 'current-full': 2, 'older-access': delivered.length > 1 ? 2 : 0, 'older-full': older.length > 0 ? 2 : 0 });
-    const pick = kind.startsWith('older') ? r.pick(kind === 'older-full' ? older : delivered.slice(0, -1)) : latest;
-    ledger.inject(kind.startsWith('older') ? 'push: older tokens' : 'push: current tokens');
-    ledger.trace(() => `${s.id} updateTokens(${kind}): ${endpoint.label(pick.accessToken)}${kind.endsWith('full') ? ` ${endpoint.label(pick.refreshToken)}` : ''}`);
-    s.busy = true;
-    const done = s.authFetch.updateTokens(kind.endsWith('full') ? { accessToken: pick.accessToken, refreshToken: pick.refreshToken } : { accessToken: pick.accessToken });
-    ops.track('updateTokens', s, done);
-    void done.catch(() => undefined).finally(() => (s.busy = false));
-  }
-  const jump = (clock: Clock, sessions: SoakSession[], r: Random) => {
-    const size = r.weighted({ seconds: 3, lifetime: 3, hours: 2, reset: 1 });
-    const sign = r.chance(0.5) ? 1 : -1;
-    const delta =
-      size === 'reset' ? -clock.skewMs : size === 'seconds' ? sign * r.int(1, 120) * SECOND : size === 'lifetime' ? sign * (lifetimeS * SECOND + r.int(-5_000, 5_000)) : sign * r.int(1, 24) * HOUR;
-    if (delta === 0) return;
-    clock.skewMs += delta;
-    ledger.inject(delta > 0 ? 'clock: jump forward' : 'clock: jump back');
-    ledger.trace(() => `clock of ${sessions.map((x) => x.id).join(', ')} jumps ${Math.round(delta / 1000)} s (skew now ${Math.round(clock.skewMs / 1000)} s)`);
-    // A clock that leapt ahead is what a host sees after sleeping: it says so.
-    if (delta > 0) for (const s of sessions) s.wake();
-  };
+  driver = createDriver({ ledger, ops, endpoint, random: plan, lifetimeS });
+  const { request, login, logout, push, jump } = driver;
 
   // ── segments ────────────────────────────────────────────────────────────────────────
 
@@ -224,9 +130,14 @@ export async function runEpisode(ledger: Ledger, seed: number, index: number, du
     counts[next.kind]++;
     const { start, end } = next;
     if (next.kind !== 'chaos') {
-      // Calm: stores answer, and every group is signed in with a valid grant.
+      // Calm: stores answer, and every group is signed in with a valid grant, again during the
+      // lead-in (the last chaos may still end a grant: a lost response found out late).
       for (const group of groups) group.store.setMode({ kind: 'healthy' });
-      for (const group of groups) if (!group.grant || group.grant.revoked || group.sessions.some(isLoggedOut)) login(group.sessions[0]!);
+      const heal = () => {
+        for (const group of groups) if (!group.grant || group.grant.revoked || group.sessions.some(isLoggedOut)) login(group.sessions[0]!);
+      };
+      heal();
+      for (const after of [LEAD_IN_MS / 3, (2 * LEAD_IN_MS) / 3]) if (start + after < end) at(start + after, heal);
       if (next.kind === 'busy') {
         for (const s of sessions()) {
           const gap = plan.int(2, 10) * SECOND;

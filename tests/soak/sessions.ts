@@ -106,26 +106,25 @@ export class Ops {
     const op: Op = { kind, session: session.id, startedAt: this.elapsed(), settled: false, overdue: false, calm: options.calm ?? false };
     this.open.add(op);
     this.started++;
-    const settle = (failure: string | null, succeeded: boolean) => {
+    const settle = (failure: string | null, succeeded: boolean, outcome: string) => {
       this.open.delete(op);
       op.settled = true;
       const took = this.elapsed() - op.startedAt;
       const late = took > BOUNDS[kind] && !op.overdue ? `${kind} of ${session.id} took ${took} ms, past its bound of ${BOUNDS[kind]} ms` : null;
       this.ledger.check('every call settles within its bound', failure ?? late);
-      if (op.calm) this.ledger.check('calm stretches succeed', succeeded ? null : `${kind} of ${session.id} in a calm stretch failed (${failure ?? 'no answer'})`);
+      if (op.calm) this.ledger.check('calm stretches succeed', succeeded ? null : `${kind} of ${session.id} in a calm stretch failed: ${outcome}`);
     };
     promise.then(
       (value) => {
         const status = value instanceof Response ? value.status : 200;
         if (value instanceof Response) void value.body?.cancel().catch(() => undefined);
-        settle(status === 200 ? null : `${kind} of ${session.id} resolved with HTTP ${status}`, status === 200);
+        settle(status === 200 ? null : `${kind} of ${session.id} resolved with HTTP ${status}`, status === 200, `HTTP ${status}`);
       },
       (error: unknown) => {
         const ownAbort = options.aborted?.() === true && (error as Error | undefined)?.name === 'AbortError';
         const typed = isAuthchartError(error) || ownAbort;
         const what = isAuthchartError(error) ? error.code : String((error as Error | undefined)?.message ?? error);
-        settle(typed ? null : `${kind} of ${session.id} failed with an untyped error: ${what}`, false);
-        if (op.calm && typed) return;
+        settle(typed ? null : `${kind} of ${session.id} failed with an untyped error: ${what}`, false, what);
       },
     );
   }
@@ -194,7 +193,7 @@ export function createGroups(context: {
         callContext.signal.addEventListener('abort', () => ledger.trace(() => `${id} abandons its token call`));
         try {
           const answer = await oauth(refreshToken, callContext);
-          context.endpoint().reached(answer.refreshToken);
+          context.endpoint().reached(answer.refreshToken, id);
           return answer;
         } finally {
           end();

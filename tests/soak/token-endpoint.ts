@@ -62,12 +62,10 @@ export interface Grant {
   delivered: Delivered[];
 }
 
-/** A rotation the server made: the refresh token it replaced, and whether its answer reached the session. */
+/** A rotation the server made: the refresh token it issued, and the sessions whose refresher received it. */
 interface Rotation {
-  /** The session whose refresher made the call. */
-  session: string | undefined;
   next: string | null;
-  reachedClient: boolean;
+  receivedBy: Set<string>;
 }
 
 export interface EndpointHooks {
@@ -89,8 +87,8 @@ export interface TokenEndpoint {
   /** Log the group's user out at the server: revoke the grant. */
   revoke(grant: Grant): void;
   grantOf(refreshToken: string | undefined): Grant | undefined;
-  /** The refresher saw this answer: the rotation that produced it reached the client. */
-  reached(refreshToken: string | undefined): void;
+  /** `session`'s refresher received this refresh token in an answer. */
+  reached(refreshToken: string | undefined, session: string): void;
   /** Arrival times of each group's token calls (simulated ms). */
   callTimes: Map<string, number[]>;
   /** A short name for a token in traces (`rt12`), never the token itself. */
@@ -187,8 +185,8 @@ export function createTokenEndpoint(options: {
     const any = grant.delivered[0];
     if (any) server.revoke(any.refreshToken);
   };
-  endpoint.reached = (refreshToken) => {
-    for (const rotation of rotations.values()) if (rotation.next === refreshToken) rotation.reachedClient = true;
+  endpoint.reached = (refreshToken, session) => {
+    for (const rotation of rotations.values()) if (rotation.next === refreshToken) rotation.receivedBy.add(session);
   };
   endpoint.login = (group) => {
     const tokens = server.login();
@@ -229,24 +227,25 @@ export function createTokenEndpoint(options: {
       setTimeout(() => hooks.pushDuring(group), random.int(50, 250));
     }
 
-    // The invariant: a rotated-away refresh token is presented again only when the rotation
-    // never reached the session (a lost response), or never reached the shared store.
+    // The invariant: a rotated-away refresh token is presented again only by a session that
+    // could not know of the rotation: its refresher never received the new refresh token (a
+    // lost response, an answer after it gave up), and its store never held it (a rotation by
+    // another session whose write failed: documented).
     const rotation = rotations.get(presented);
     if (rotation) {
-      // (The second case is documented: another session sharing the store cannot know of
-      // tokens its store never took.)
-      const unstored = rotation.next !== null && !hooks.storeEverHeld(group, rotation.next) && hooks.caller(group) !== rotation.session;
-      const excused = !rotation.reachedClient || unstored;
+      const presenter = hooks.caller(group) ?? '?';
+      const received = rotation.receivedBy.has(presenter);
+      const stored = rotation.next !== null && hooks.storeEverHeld(group, rotation.next);
+      const excused = !received && !stored;
       if (excused) ledger.excused++;
       ledger.check(
         'no rotated-away refresh token presented',
-        excused ? null : `group ${group} presented a refresh token the server rotated away (grant ${grants.get(presented)?.id}), and the rotation had reached the client${rotation.next && hooks.storeEverHeld(group, rotation.next) ? ' and its store' : ''}`,
+        excused ? null : `${presenter} presented a refresh token the server rotated away (grant ${grants.get(presented)?.id}), though ${received ? 'it had received the new one' : 'its store had held the new one'}`,
       );
     } else if (form.get('grant_type') === 'refresh_token') {
       ledger.check('no rotated-away refresh token presented', null);
     }
 
-    const caller = hooks.caller(group);
     const pending = server.token({ form, authorization: request.headers.get('authorization') }, (ms) => delay(ms));
     const record = server.calls[server.calls.length - 1]!;
     const reply = await pending;
@@ -257,13 +256,13 @@ export function createTokenEndpoint(options: {
     if (reply.kind === 'json' && reply.status === 200) {
       const body = { ...reply.body };
       const next = body.refresh_token as string;
-      if (rotated) rotations.set(presented, { session: caller, next, reachedClient: false });
+      if (rotated) rotations.set(presented, { next, receivedBy: new Set() });
       if (request.signal.aborted) return HttpResponse.error();
       const claims = present(body, fault === 'bornExpired');
       if (grant) deliver(grant, body.access_token as string, next, claims);
       return HttpResponse.json(body, { status: 200, headers: reply.headers });
     }
-    if (rotated) rotations.set(presented, { session: caller, next: null, reachedClient: false });
+    if (rotated) rotations.set(presented, { next: null, receivedBy: new Set() });
     return toResponse(reply);
   });
 
