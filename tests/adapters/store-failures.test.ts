@@ -151,6 +151,31 @@ describe('Web Storage writes that throw (item 7)', () => {
     await session.dispose();
   });
 
+  it('dispose() with rotated tokens still unstored writes them once more, so the rotation is not lost with the session', async () => {
+    const { server, tokens } = strictServer();
+    const storage = quotaStorage() as Storage & { full: boolean };
+    const store = webStorageStore({ storage });
+    await store.set(tokens);
+    const session = createSession({ refresh: refresh(), store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    storage.full = true;
+    server.expireAccessTokens();
+    await session.refresh();
+    expect(session.getStatus().unsavedTokens).toBe(true);
+    // The storage has room again before the next retry, and the page unmounts the session.
+    storage.full = false;
+    await session.dispose();
+    const stored = (await store.get())!;
+    expect(server.isAlive(stored.refreshToken!)).toBe(true);
+    // Another tab (or the next page) refreshes from the store: no reuse.
+    const next = createSession({ refresh: refresh(), store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    server.expireAccessTokens();
+    await next.refresh();
+    expect(server.stats.reuseDetected).toBe(0);
+    await next.dispose();
+  });
+
   it('a sign-in that could not be stored is not written later over a newer sign-in that was', async () => {
     const { server, tokens: old } = strictServer();
     const storage = quotaStorage() as Storage & { full: boolean };
