@@ -37,6 +37,11 @@ export function stillBelievedValid(w: World, party: Party, token: string): boole
   return w.sched.now <= expiredAt + skew;
 }
 
+/** A sign-in lost in a documented unrecoverable step (or revoked after a reuse already reported). */
+function lostForGood(w: World, family: Family): boolean {
+  return family.documented.length > 0 || (isRevoked(w, family) && family.revocationExplained);
+}
+
 /** A party that died or was disposed (it retries nothing anymore). */
 function gone(w: World, owner: string): boolean {
   return w.sched.isDead(owner) || w.parties.some((p) => p.owner === owner && p.disposed);
@@ -83,10 +88,13 @@ export async function convergeTabs(w: World): Promise<void> {
   // tabs keep the session it failed to end, or take the session back from the store.
   const signedItselfOut = (party: Party, answer: Answer) =>
     answer.code === 'SESSION_EXPIRED' && w.signInsStarted.some((r) => r.owner === party.owner && r.kind === 'logout' && (!r.settled || r.failure !== undefined));
-  if (family && (family.documented.length > 0 || (isRevoked(w, family) && family.revocationExplained))) return;
+  if (family && lostForGood(w, family)) return;
   /** `strict`: every party serves exactly what the store holds. Otherwise a party that lost a notification may serve an older token of the current sign-in that still works. */
   const check = async (round: string, strict: boolean) => {
     const answers = await ask(w, live, (p) => p.session!.getAccessToken(), 'tabs');
+    // The sign-in met a documented unrecoverable step while being asked (a refresh token
+    // lost earlier shows up as a reuse now): nothing more is owed to it.
+    if (family && lostForGood(w, family)) return true;
     for (const [party, answer] of answers) {
       const { stored } = answer;
       if (signedOutLast || !family) {
@@ -191,8 +199,9 @@ export async function convergeManagers(w: World): Promise<void> {
   for (let i = 0; i < w.spec.ids && w.violations.length === 0; i++) {
     const id = `u${i}`;
     const family = expectedSignIn(w, id);
-    if (family && (family.documented.length > 0 || (isRevoked(w, family) && family.revocationExplained))) continue;
+    if (family && lostForGood(w, family)) continue;
     const answers = await ask(w, liveParties(w), (p) => p.manager!.getValidAccessToken(id), id);
+    if (family && lostForGood(w, family)) continue;
     for (const [party, answer] of answers) {
       const { stored } = answer;
       if (!family) {

@@ -224,6 +224,8 @@ function managerArbitrary(f: Features): fc.Arbitrary<WorldSpec> {
     { weight: 8, arbitrary: fc.record({ at, type: fc.constant('mGet' as const), party, id }) },
     { weight: 2, arbitrary: fc.record({ at, type: fc.constant('tokenFault' as const), fault: fc.constantFrom<TokenFault>('unavailable', 'rateLimited', 'reset', 'lostResponse', 'stall') }) },
     { weight: 1, arbitrary: fc.record({ at, type: fc.constant('dropNotify' as const), party }) },
+    // An instance that crashes: its Redis lock expires after its TTL, its sessions are gone.
+    { weight: 1, arbitrary: fc.record({ at, type: fc.constant('die' as const), party }) },
   ];
   if (f.managerSignIn) {
     kinds.push({ weight: 2, arbitrary: fc.record({ at, type: fc.constant('mLogin' as const), party, id }) });
