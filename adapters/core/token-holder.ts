@@ -79,6 +79,7 @@ export class TokenHolder {
   private current: { tokens: StoredTokens; tokenVersion: number } | null = null;
   private versions = 0;
   private selfWrites = 0;
+  private readonly afterWritesChecks = new Set<() => void>();
   private queue: Promise<unknown> = Promise.resolve();
   private unsaved: Unsaved | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -183,9 +184,7 @@ export class TokenHolder {
     this.selfWrites++;
     return Promise.resolve()
       .then(() => this.bounded('write the tokens', () => this.options.store.set(tokens, expectedVersion === undefined ? undefined : { expectedVersion })))
-      .finally(() => {
-        this.selfWrites--;
-      });
+      .finally(() => this.writeDone());
   }
 
   /**
@@ -199,16 +198,14 @@ export class TokenHolder {
     try {
       result = this.bounded('write the tokens', () => this.options.store.set(tokens));
     } catch (error) {
-      this.selfWrites--;
+      this.writeDone();
       return Promise.reject(error);
     }
     if (!(result instanceof Promise)) {
-      this.selfWrites--;
+      this.writeDone();
       return result;
     }
-    const written = result.finally(() => {
-      this.selfWrites--;
-    });
+    const written = result.finally(() => this.writeDone());
     this.queue = written.catch(() => undefined);
     return written;
   }
@@ -217,14 +214,37 @@ export class TokenHolder {
     this.selfWrites++;
     return Promise.resolve()
       .then(() => this.bounded('clear the tokens', () => this.options.store.clear()))
-      .finally(() => {
-        this.selfWrites--;
-      });
+      .finally(() => this.writeDone());
   }
 
-  /** Whether a write of this session's is under way (a change heard now is its echo). */
+  /** Whether a write of this session's is under way (a change heard now may be its echo). */
   get writing(): boolean {
     return this.selfWrites > 0;
+  }
+
+  /**
+   * Run `check` once this session's writes are done, on a later turn (after the code that
+   * awaited them has held what they wrote). A change heard while writing may be another
+   * tab's, not the echo of ours: it is checked again then, never dropped.
+   */
+  afterWrites(check: () => void): void {
+    this.afterWritesChecks.add(check);
+    if (!this.writing) this.scheduleAfterWrites();
+  }
+
+  private writeDone(): void {
+    this.selfWrites--;
+    if (this.selfWrites === 0 && this.afterWritesChecks.size > 0) this.scheduleAfterWrites();
+  }
+
+  private scheduleAfterWrites(): void {
+    const timer = setTimeout(() => {
+      if (this.writing || this.stopped) return;
+      const checks = [...this.afterWritesChecks];
+      this.afterWritesChecks.clear();
+      for (const check of checks) check();
+    }, 0);
+    unref(timer);
   }
 
   /** Run store operations one at a time (login, push, logout); a failed one does not stop the next. */
