@@ -50,11 +50,15 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       w.current.set('tabs', family);
       w.lastGrantChange = w.sched.now;
       const tokens = w.signIn(w.lastLogin!, party.index);
+      const call = ++w.signInCalls;
       const record = trackSignIn(w, party, 'login', `login(${family.name})`, family, async () => {
         await session!.login(tokens);
-        // Sign-ins racing in two tabs: the one that lands last is the user's session.
-        for (const f of w.families.values()) f.ended = f !== family;
-        w.current.set('tabs', family);
+        // The user's last call decides (sign-ins racing in two tabs: the store decides
+        // between them, see convergence.ts).
+        if (call === w.signInCalls) {
+          for (const f of w.families.values()) f.ended = f !== family;
+          w.current.set('tabs', family);
+        }
         // Signed in from memory, the store's write still owed: where it lands among other
         // sign-ins is the store's to decide.
         if (family.lastStoreVersion === undefined) record.unstoredWhenSettled = true;
@@ -67,11 +71,12 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       if (family) family.ended = true;
       w.lastGrantChange = w.sched.now;
       party.loggingOut = true;
+      const call = ++w.signInCalls;
       w.signInsStarted.push(trackSignIn(w, party, 'logout', 'logout()', undefined, async () => {
         try {
           await session!.logout();
           const current = w.current.get('tabs');
-          if (current) current.ended = true;
+          if (current && call === w.signInCalls) current.ended = true;
         } finally {
           party.loggingOut = false;
         }

@@ -189,7 +189,7 @@ function expectedSignIn(w: World, id: string): Family | undefined {
     if (overlapping.length > 0) for (const o of [r, ...overlapping]) allowed.add(outcome(o));
     if (r.unstoredWhenSettled && !records.some((o) => (o.kind === 'logout' || o.kind === 'mLogout') && o.start >= r.start)) {
       allowed.add(r.family);
-      for (const o of records) if (o !== r && Math.abs(o.start - r.start) <= RACE_MS) allowed.add(outcome(o));
+      for (const o of records) if (o.owner !== r.owner && Math.abs(o.start - r.start) <= RACE_MS) allowed.add(outcome(o));
     }
   }
   return allowed.has(expected) && allowed.has(inStore) ? inStore : expected;

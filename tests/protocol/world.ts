@@ -71,6 +71,8 @@ export class World {
   writer: Owner | null = null;
   subscriptionId = 0;
   pushCount = 0;
+  /** The user's login()/logout() calls in tabs so far (the last one called decides). */
+  signInCalls = 0;
 
   constructor(
     readonly lib: Library,
