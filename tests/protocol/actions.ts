@@ -188,6 +188,14 @@ export function thaw(w: World, party: Party): void {
 }
 
 export function die(w: World, party: Party): void {
+  // Rotated tokens it held but could not store die with it: the others can only present the
+  // refresh token they replaced (STORE_WRITE_FAILED, then gone with the party).
+  for (const family of w.families.values()) {
+    const last = family.rotations.at(-1);
+    if (!last || w.unstored.get(last.to) !== party.owner || family.documented.includes('STORE_WRITE_FAILED')) continue;
+    const stored = w.stores.get(family.id)?.get() as { refreshToken?: string } | null | undefined;
+    if (w.label(stored?.refreshToken) !== last.to) family.documented.push('STORE_WRITE_FAILED');
+  }
   for (const c of w.calls) {
     if (c.owner !== party.owner) continue;
     if (c.state === 'arrived' && c.rotation) settleRotation(c.rotation, 'DIED_MID_REFRESH');

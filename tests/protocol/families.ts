@@ -296,10 +296,10 @@ export const WITNESSES: Record<string, (trace: string[]) => boolean> = {
     const settled = t.findIndex((line) => /s0 (logout\(\)|login\(F\d+\)) #\d+ (ok|failed)/.test(line));
     return calls.length >= 2 && (settled === -1 || calls[1]! < settled);
   },
-  pushAfterUnsavedSignIn: (t) => between(t, /s0 store\.set\(F2\.a0, F2\.r0\).* (throws|hangs)/, /▶ push 0/, /s0 store\.set\(F2\.a0, F2\.r0\)$/),
-  signInAfterUnsavedSignIn: (t) => between(t, /(s0|m0) store\.set\(F2\.a0, F2\.r0\).* (throws|hangs)/, /▶ (login 0|mLogin 0)/, /(s0|m0) store\.set\(F2\.a0, F2\.r0\)(\(u0\))?$/),
+  pushAfterUnsavedSignIn: (t) => between(t, /s0 store\.set\(F2\.a0, F2\.r0\).* (throws|hangs)/, /▶ push 0/, /s0 store\.set\(F2\.a0, F2\.r0\) answer$/),
+  signInAfterUnsavedSignIn: (t) => between(t, /(s0|m0) store\.set\(F2\.a0, F2\.r0\).* (throws|hangs)/, /▶ (login 0|mLogin 0)/, /(s0|m0) store\.set\(F2\.a0, F2\.r0\)(\(u0\))? answer$/),
   pushRacingSignOut: (t) => between(t, /s0 store\.get reaches the store$/, /s1 store\.clear/, /s0 store\.set\(push/),
-  owedSignInVsSignOut: (t) => between(t, /s0 store\.set\(F2\.a0, F2\.r0\) throws/, /s1 store\.clear/, /s0 store\.set\(F2\.a0, F2\.r0\)$/),
+  owedSignInVsSignOut: (t) => between(t, /s0 store\.set\(F2\.a0, F2\.r0\) throws/, /s1 store\.clear/, /s0 store\.set\(F2\.a0, F2\.r0\) reaches the store$/),
 };
 
 /** A line matching `event` after one matching `start`, with no line matching `end` in between. */
