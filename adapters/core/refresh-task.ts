@@ -153,7 +153,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
         // retry presents it and never the one the server has rotated away.
         const salvaged: TokenSet = { ...base, refreshToken: rotated.refreshToken };
         delete (salvaged as Partial<StoredTokens>).version;
-        await keepRotated(holder, salvaged, base.version);
+        await keepRotated(holder, salvaged, base.version, presented);
         throw refreshError;
       } else {
         if (refreshError.kind === 'permanent' || handle?.signal?.aborted) {
@@ -211,7 +211,7 @@ async function store(deps: RefreshTaskDeps, next: TokenSet, base: StoredTokens, 
       written = await holder.write(tokens, expected);
     } catch (error) {
       if (!isAuthchartError(error)) throw error;
-      const facts = holder.holdUnsaved(tokens, expected);
+      const facts = holder.holdUnsaved(tokens, expected, deps.refreshTokenIn === 'cookie' ? undefined : presented);
       deps.onWarning(toRefreshError(error));
       return { ...(facts ?? { tokenVersion: holder.tokenVersion, expiresAt: tokens.expiresAt ?? null, refreshAt: null }), source: 'server' };
     }
@@ -234,12 +234,12 @@ async function store(deps: RefreshTaskDeps, next: TokenSet, base: StoredTokens, 
 }
 
 /** Keep a rotated refresh token from a refused answer: in the store, or in memory if the store fails. */
-async function keepRotated(holder: TokenHolder, salvaged: TokenSet, baseVersion: number): Promise<void> {
+async function keepRotated(holder: TokenHolder, salvaged: TokenSet, baseVersion: number, presented: string): Promise<void> {
   let kept: StoredTokens | null = null;
   try {
     kept = await holder.write(salvaged, baseVersion);
   } catch {
-    holder.holdUnsaved(salvaged, baseVersion);
+    holder.holdUnsaved(salvaged, baseVersion, presented);
     return;
   }
   if (kept) holder.keep(kept);

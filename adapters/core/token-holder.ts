@@ -5,7 +5,7 @@
  * (rule 14). Holds tokens, never hands them to the machine: the machine gets facts.
  */
 import { AuthchartError, isAuthchartError, StoreUnavailableError } from './errors.js';
-import { expiryOfTokenSet, refreshTime } from './expiry.js';
+import { expiryOfTokenSet, isOlderToken, refreshTime } from './expiry.js';
 import type { MaybePromise, StoredTokens, TokenSet, TokenStore } from './ports.js';
 import type { Credential } from './waiters.js';
 
@@ -29,6 +29,8 @@ export interface TokenHolderOptions {
 interface Unsaved {
   tokens: TokenSet;
   baseVersion: number | undefined;
+  /** Rotated tokens: the refresh token the server rotated away to give them. */
+  rotatedAway?: string;
 }
 
 const MAX_RETRY_MS = 30_000;
@@ -266,9 +268,9 @@ export class TokenHolder {
    * version when the access token is new, and try the write again later with backoff. The
    * session never goes back to tokens the server has rotated away (rule 11).
    */
-  holdUnsaved(tokens: TokenSet, baseVersion: number | undefined): TokenFacts | null {
+  holdUnsaved(tokens: TokenSet, baseVersion: number | undefined, rotatedAway?: string): TokenFacts | null {
     const record: StoredTokens = { ...tokens, version: baseVersion ?? 0 };
-    this.unsaved = { tokens, baseVersion };
+    this.unsaved = rotatedAway ? { tokens, baseVersion, rotatedAway } : { tokens, baseVersion };
     this.retryDelay = 1_000;
     this.scheduleRetry();
     if (this.current && this.current.tokens.accessToken === tokens.accessToken) {
@@ -305,6 +307,19 @@ export class TokenHolder {
       return false;
     }
     if (this.unsaved !== unsaved) return true;
+    if (current && this.carriesWhatWeRotated(current, unsaved)) {
+      // Another tab stored a pushed access token with the refresh token our rotation replaced
+      // (or none): the rotated one is the only valid one, so ours wins, with the newer access
+      // token (rule 15), written over their record.
+      const access = isOlderToken(unsaved.tokens.accessToken, current.accessToken) ? current : unsaved.tokens;
+      const tokens: TokenSet = { ...unsaved.tokens, accessToken: access.accessToken };
+      if (access.expiresAt !== undefined) tokens.expiresAt = access.expiresAt;
+      else delete tokens.expiresAt;
+      this.unsaved = { ...unsaved, tokens, baseVersion: current.version };
+      if (access === current) this.onSuperseded({ ...tokens, version: current.version });
+      this.scheduleRetry();
+      return false;
+    }
     this.forgetUnsaved();
     if (current && current.accessToken === unsaved.tokens.accessToken && current.refreshToken === unsaved.tokens.refreshToken) {
       this.keep(current);
@@ -314,9 +329,19 @@ export class TokenHolder {
     return true;
   }
 
-  /** A record another tab or instance wrote while ours was owed: the store wins if it is newer than our base. */
+  /**
+   * A record another tab or instance wrote while ours was owed: the store wins if it is newer
+   * than our base — unless it carries the refresh token our owed rotation replaced (a push
+   * stored with it): then ours is the newer session, and its write is retried over theirs.
+   */
   supersedes(record: StoredTokens): boolean {
-    return this.unsaved === null || this.unsaved.baseVersion === undefined || record.version > this.unsaved.baseVersion;
+    if (this.unsaved === null) return true;
+    if (this.carriesWhatWeRotated(record, this.unsaved)) return false;
+    return this.unsaved.baseVersion === undefined || record.version > this.unsaved.baseVersion;
+  }
+
+  private carriesWhatWeRotated(record: StoredTokens, unsaved: Unsaved): boolean {
+    return unsaved.rotatedAway !== undefined && record.refreshToken !== unsaved.tokens.refreshToken && (record.refreshToken === undefined || record.refreshToken === unsaved.rotatedAway);
   }
 
   private scheduleRetry(): void {
