@@ -143,9 +143,14 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       if (family) family.ended = true;
       w.current.delete(id);
       w.lastGrantChange = w.sched.now;
+      const started = w.sched.now;
       const record = track(w, party, 'mLogout', `logout(${id})`, async () => {
         await party.manager!.logout(id);
-        w.signIns.set(`${party.owner}/${id}`, { kind: 'logout', family: null, settledAt: w.sched.now, version: w.storeVersions.get(id) ?? 0 });
+        // What the logout removed: the store as its clear found it (a sign-in written after
+        // the clear, by another instance, is a newer one).
+        const clear = w.lastClear.get(`${party.owner}/${id}`);
+        const version = clear && clear.at >= started ? clear.version : (w.storeVersions.get(id) ?? 0);
+        w.signIns.set(`${party.owner}/${id}`, { kind: 'logout', family: null, settledAt: w.sched.now, version });
       });
       w.signInsStarted.push(Object.assign(record, { id }));
       return record;

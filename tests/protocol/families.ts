@@ -299,6 +299,13 @@ export const WITNESSES: Record<string, (trace: string[]) => boolean> = {
   pushAfterUnsavedSignIn: (t) => between(t, /s0 store\.set\(F2\.a0, F2\.r0\).* (throws|hangs)/, /▶ push 0/, /s0 store\.set\(F2\.a0, F2\.r0\) answer$/),
   signInAfterUnsavedSignIn: (t) => between(t, /(s0|m0) store\.set\(F2\.a0, F2\.r0\).* (throws|hangs)/, /▶ (login 0|mLogin 0)/, /(s0|m0) store\.set\(F2\.a0, F2\.r0\)(\(u0\))? answer$/),
   pushRacingSignOut: (t) => between(t, /s0 store\.get reaches the store$/, /s1 store\.clear/, /s0 store\.set\(push/),
+  pushDuringOwedRotation: (t) => {
+    // The other tab's push lands after the rotated tokens' write failed and before it is retried.
+    const failed = t.findIndex((line) => /s0 store\.set\(F1\.a1, F1\.r1, if v1\) (throws|hangs)/.test(line));
+    const pushed = t.findIndex((line, i) => i > failed && /s1 store\.set\(push1/.test(line));
+    const retried = t.findIndex((line, i) => i > failed && /s0 store\.set\(F1\.a1, F1\.r1.* reaches the store$/.test(line));
+    return failed >= 0 && pushed > failed && (retried === -1 || pushed < retried);
+  },
   owedSignInVsSignOut: (t) => between(t, /s0 store\.set\(F2\.a0, F2\.r0\) throws/, /s1 store\.clear/, /s0 store\.set\(F2\.a0, F2\.r0\) reaches the store$/),
 };
 
@@ -430,6 +437,26 @@ export const owedSignInVsSignOut: fc.Arbitrary<WorldSpec> = fc
         { at: 0, type: 'login', party: 0 },
         { at: 0, type: miss, party: 0 },
         { at: logoutAfter, type: 'logout', party: 1 },
+      ],
+    }),
+  );
+
+/**
+ * A refresh whose store write fails (the rotated tokens held, their write owed), then another
+ * tab stores a pushed access token with the refresh token it knows (the rotated-away one).
+ */
+export const pushDuringOwedRotation: fc.Arbitrary<WorldSpec> = fc
+  .record({ pushAfter: fc.integer({ min: 0, max: 2_000 }), fault: fc.constantFrom<'storeThrows' | 'storeHang'>('storeThrows', 'storeHang') })
+  .map(({ pushAfter, fault }) =>
+    baseSpec({
+      parties: 2,
+      // Long-lived tokens: a lost rotation shows up at the check, not only at the next expiry.
+      ttlSeconds: 600,
+      horizonMs: 10_000,
+      actions: [
+        { at: 1_000, type: fault, party: 0 },
+        { at: 1_000, type: 'refresh', party: 0 },
+        { at: 1_000 + pushAfter, type: 'push', party: 1 },
       ],
     }),
   );

@@ -68,7 +68,12 @@ export function storeView(w: World, party: Party, id: string): TokenStore {
         () => storeSet(w, real, tokens, options),
         tokens.refreshToken,
       ),
-    clear: () => call('clear', true, () => real.clear() as void),
+    clear: () =>
+      call('clear', true, () => {
+        // Where this clear falls in the store's write order (a clear keeps the version).
+        w.lastClear.set(`${party.owner}/${id}`, { at: w.sched.now, version: w.storeVersions.get(id) ?? 0 });
+        return real.clear() as void;
+      }),
     subscribe: (listener) => {
       const key = ++w.subscriptionId;
       let subscribers = w.storeSubscribers.get(id);
