@@ -34,8 +34,12 @@ export function followStore(deps: StoreSyncDeps): (() => void) | undefined {
     // Heard while a write of ours is under way: maybe its echo, maybe another tab's change
     // (a logout that landed just after our write). Look again once our writes are done.
     if (holder.writing) return holder.afterWrites(recheck);
+    const mark = holder.writeMark;
     const record = await holder.read();
     if (disposed()) return;
+    // A write of ours (a login, a logout's clear) started while this read was on its way:
+    // what it read may predate ours. Read again once our writes are done.
+    if (holder.writeMark !== mark || holder.writing) return holder.afterWrites(recheck);
     // While a write of ours is owed, only a record newer than what it replaces wins.
     if (record && !holder.supersedes(record)) return;
     adoptRecord(deps, record);

@@ -81,6 +81,8 @@ export class TokenHolder {
   private current: { tokens: StoredTokens; tokenVersion: number } | null = null;
   private versions = 0;
   private selfWrites = 0;
+  /** Writes (and clears) this session has started, ever: a read made before one may be stale. */
+  private writesStarted = 0;
   private readonly afterWritesChecks = new Set<() => void>();
   private queue: Promise<unknown> = Promise.resolve();
   private unsaved: Unsaved | null = null;
@@ -183,7 +185,7 @@ export class TokenHolder {
   }
 
   private writeRecord(tokens: TokenSet, expectedVersion?: number): Promise<StoredTokens | null> {
-    this.selfWrites++;
+    this.writeStarts();
     return Promise.resolve()
       .then(() => this.bounded('write the tokens', () => this.options.store.set(tokens, expectedVersion === undefined ? undefined : { expectedVersion })))
       .finally(() => this.writeDone());
@@ -195,7 +197,7 @@ export class TokenHolder {
    * ready at once (its first request is sent in the same turn).
    */
   writeFirst(tokens: TokenSet): MaybePromise<StoredTokens | null> {
-    this.selfWrites++;
+    this.writeStarts();
     let result: MaybePromise<StoredTokens | null>;
     try {
       result = this.bounded('write the tokens', () => this.options.store.set(tokens));
@@ -213,7 +215,7 @@ export class TokenHolder {
   }
 
   clear(): Promise<void> {
-    this.selfWrites++;
+    this.writeStarts();
     return Promise.resolve()
       .then(() => this.bounded('clear the tokens', () => this.options.store.clear()))
       .finally(() => this.writeDone());
@@ -232,6 +234,16 @@ export class TokenHolder {
   afterWrites(check: () => void): void {
     this.afterWritesChecks.add(check);
     if (!this.writing) this.scheduleAfterWrites();
+  }
+
+  /** A mark to tell, after a read, whether a write of this session started meanwhile. */
+  get writeMark(): number {
+    return this.writesStarted;
+  }
+
+  private writeStarts(): void {
+    this.selfWrites++;
+    this.writesStarted++;
   }
 
   private writeDone(): void {

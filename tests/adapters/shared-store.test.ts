@@ -86,4 +86,39 @@ describe('a change another tab makes while this tab writes', () => {
     expect(session.getStatus().state).toBe('loggedOut');
     await session.dispose();
   });
+
+  it("a read a change notification asked for, answered after this tab's logout(), does not sign it in again", async () => {
+    const shared = memoryStore({ accessToken: 'at-1', refreshToken: 'rt-1', expiresAt: Date.now() + 3600_000 });
+    // This tab's reads are answered 20 ms later, with what the store held when they were made;
+    // it hears of other tabs' changes only, as over a BroadcastChannel (never its own writes).
+    let own = false;
+    const mine = <T>(write: () => T): T => {
+      own = true;
+      try {
+        return write();
+      } finally {
+        own = false;
+      }
+    };
+    const store: TokenStore = {
+      get: () => {
+        const read = shared.get();
+        return new Promise((resolve) => setTimeout(() => resolve(read), 20));
+      },
+      set: (tokens, options) => mine(() => shared.set(tokens, options)),
+      clear: () => mine(() => shared.clear()),
+      subscribe: (listener) => shared.subscribe!(() => (own ? undefined : listener())),
+    };
+    const session = createSession({ refresh: async () => ({ accessToken: 'never' }), store, wake: false });
+    await vi.advanceTimersByTimeAsync(50);
+    // Another tab signs in anew: this tab is told and reads the store (answer in 20 ms)…
+    shared.set({ accessToken: 'at-2', refreshToken: 'rt-2', expiresAt: Date.now() + 3600_000 });
+    await vi.advanceTimersByTimeAsync(5);
+    // …and the user signs out here before that answer comes back.
+    await session.logout();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(shared.get()).toBeNull();
+    expect(session.getStatus().state).toBe('loggedOut');
+    await session.dispose();
+  });
 });
