@@ -306,6 +306,7 @@ export const WITNESSES: Record<string, (trace: string[]) => boolean> = {
     const retried = t.findIndex((line, i) => i > failed && /s0 store\.set\(F1\.a1, F1\.r1.* reaches the store$/.test(line));
     return failed >= 0 && pushed > failed && (retried === -1 || pushed < retried);
   },
+  signOutWhileFollowing: (t) => between(t, /s1 notified: store changed$/, /s1 logged out \(logout\)/, /s1 store\.get answer$/),
   owedSignInVsSignOut: (t) => between(t, /s0 store\.set\(F2\.a0, F2\.r0\) throws/, /s1 store\.clear/, /s0 store\.set\(F2\.a0, F2\.r0\) reaches the store$/),
 };
 
@@ -457,6 +458,22 @@ export const pushDuringOwedRotation: fc.Arbitrary<WorldSpec> = fc
         { at: 1_000, type: fault, party: 0 },
         { at: 1_000, type: 'refresh', party: 0 },
         { at: 1_000 + pushAfter, type: 'push', party: 1 },
+      ],
+    }),
+  );
+
+/** A tab hears of another tab's sign-in and its user signs out there while it reads the store. */
+export const signOutWhileFollowing: fc.Arbitrary<WorldSpec> = fc
+  .record({ logoutAfter: fc.integer({ min: 0, max: 400 }), freezeMs: fc.option(fc.integer({ min: 50, max: 300 }), { nil: undefined }) })
+  .map(({ logoutAfter, freezeMs }) =>
+    baseSpec({
+      parties: 2,
+      ttlSeconds: 600,
+      horizonMs: 5_000,
+      actions: [
+        ...(freezeMs !== undefined ? [{ at: 1_000, type: 'freeze' as const, party: 1, ms: freezeMs }] : []),
+        { at: 1_000, type: 'login', party: 0 },
+        { at: 1_000 + logoutAfter, type: 'logout', party: 1 },
       ],
     }),
   );

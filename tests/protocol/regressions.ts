@@ -55,6 +55,7 @@ export const REGRESSION_FAMILIES = {
   'push-merges-previous-sign-in': family('pushAfterUnsavedSignIn', "a push while a sign-in's write is owed merges with the previous sign-in's refresh token from the store, and its write replaces the new sign-in"),
   'owed-write-over-newer-sign-in': family('signInAfterUnsavedSignIn', 'a sign-in whose write failed is written later over a newer sign-in that was stored'),
   'owed-rotation-lost-to-push': family('pushDuringOwedRotation', "rotated tokens whose write failed give up to another tab's push stored with the refresh token they replaced: the next refresh is a reuse"),
+  'stale-read-after-logout': family('signOutWhileFollowing', "a read a change notification asked for, answered after the tab's own logout(), signs it in again with the other tab's sign-in"),
   'push-into-empty-store': family('pushRacingSignOut', "a push that lost its compare-and-set to another tab's logout writes into the empty store and signs every tab in again"),
   'owed-sign-in-over-sign-out': family('owedSignInVsSignOut', "a sign-in whose write failed is retried after another tab's later sign-out, which its tab missed: the user ends signed in"),
 } as const;
