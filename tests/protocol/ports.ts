@@ -122,9 +122,6 @@ export function notifyAll(w: World, id: string): void {
     if (party && party.dropNotify > 0) {
       party.dropNotify--;
       party.lostNotifications++;
-      // A party that never heard of a change may fail a request for it (a signed-out tab that
-      // missed a sign-in): a fault of its own, not of its peers.
-      excuse(w, owner);
       w.sched.trace.push(`${w.sched.stamp()} notification to ${owner} lost`);
       continue;
     }
