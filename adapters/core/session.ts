@@ -62,7 +62,9 @@ export function createSession(options: SessionOptions): Session {
 
   const holder: TokenHolder = new TokenHolder(
     { store, storeTimeoutMs: o.storeTimeoutMs, now: o.now, leewayMs: o.leewayMs, minRefreshIntervalMs: o.minRefreshIntervalMs, proactive: o.proactive },
-    (record) => adoptRecord({ holder, actor }, record),
+    (record) => {
+      if (!disposed) adoptRecord({ holder, actor }, record);
+    },
   );
   const waiters = new Waiters(
     () => o.maxWaitMs,
@@ -305,6 +307,9 @@ export function createSession(options: SessionOptions): Session {
       actor.stop();
       holder.stop();
       waiters.settleAll({ error: new DisposedError() });
+      // Tokens the store refused (or did not take in time) may be the only copy of a
+      // rotation: try once more to store them, or the next refresh anywhere is a reuse.
+      await holder.serial(() => (holder.hasUnsavedWrite ? holder.flush() : undefined)).catch(() => undefined);
       await holder.settled();
     },
   };

@@ -35,15 +35,23 @@ export function adoptRecord({ holder, actor }: Pick<StoreSyncDeps, 'holder' | 'a
 /** Follow the store's change notifications. Returns how to stop. */
 export function followStore(deps: StoreSyncDeps): (() => void) | undefined {
   const { holder, store, disposed } = deps;
-  const changed = async () => {
-    if (disposed() || holder.writing) return;
+  const changed = async (): Promise<void> => {
+    if (disposed()) return;
+    // Heard while a write of ours is under way: maybe its echo, maybe another tab's change
+    // (a logout that landed just after our write). Look again once our writes are done.
+    if (holder.writing) return holder.afterWrites(recheck);
+    const mark = holder.writeMark;
     const record = await holder.read();
     if (disposed()) return;
+    // A write of ours (a login, a logout's clear) started while this read was on its way:
+    // what it read may predate ours. Read again once our writes are done.
+    if (holder.writeMark !== mark || holder.writing) return holder.afterWrites(recheck);
     // While a write of ours is owed, only a record newer than what it replaces wins.
     if (record && !holder.supersedes(record)) return;
     adoptRecord(deps, record);
   };
-  return store.subscribe?.(() => void changed().catch(() => undefined));
+  const recheck = () => void changed().catch(() => undefined);
+  return store.subscribe?.(recheck);
 }
 
 /**

@@ -5,7 +5,7 @@
  * (R14). Holds tokens, never hands them to the machine: the machine gets facts.
  */
 import { AuthchartError, isAuthchartError, StoreUnavailableError } from './errors.js';
-import { expiryOfTokenSet, refreshTime } from './expiry.js';
+import { expiryOfTokenSet, isOlderToken, refreshTime } from './expiry.js';
 import { normalizeTokenType } from './record.js';
 import type { MaybePromise, StoredTokens, TokenSet, TokenStore } from './ports.js';
 import type { Credential } from './waiters.js';
@@ -35,6 +35,14 @@ interface Unsaved {
 const MAX_RETRY_MS = 30_000;
 /** How many refresh tokens rotated away are remembered (a stale record carries one of the last few). */
 const ROTATED_AWAY_KEPT = 16;
+
+/** `tokens` with the access token (and its expiry) of `other`. */
+function withAccessOf(tokens: TokenSet, other: TokenSet): TokenSet {
+  const out: TokenSet = { ...tokens, accessToken: other.accessToken };
+  if (other.expiresAt !== undefined) out.expiresAt = other.expiresAt;
+  else delete out.expiresAt;
+  return out;
+}
 
 function unref(timer: ReturnType<typeof setTimeout>): void {
   (timer as { unref?: () => void }).unref?.();
@@ -82,6 +90,9 @@ export class TokenHolder {
   private current: { tokens: StoredTokens; tokenVersion: number } | null = null;
   private versions = 0;
   private selfWrites = 0;
+  /** Writes (and clears) this session has started, ever: a read made before one may be stale. */
+  private writesStarted = 0;
+  private readonly afterWritesChecks = new Set<() => void>();
   private queue: Promise<unknown> = Promise.resolve();
   private unsaved: Unsaved | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -205,7 +216,7 @@ export class TokenHolder {
    * would put older tokens back over it.
    */
   write(tokens: TokenSet, expectedVersion?: number): Promise<StoredTokens | null> {
-    this.selfWrites++;
+    this.writeStarts();
     const owed = this.unsaved;
     return Promise.resolve()
       .then(() => this.bounded('write the tokens', () => this.options.store.set(tokens, expectedVersion === undefined ? undefined : { expectedVersion })))
@@ -213,9 +224,7 @@ export class TokenHolder {
         if (written && owed !== null && this.unsaved === owed && owed.tokens !== tokens) this.forgetUnsaved();
         return written;
       })
-      .finally(() => {
-        this.selfWrites--;
-      });
+      .finally(() => this.writeDone());
   }
 
   /**
@@ -224,37 +233,68 @@ export class TokenHolder {
    * ready at once (its first request is sent in the same turn).
    */
   writeFirst(tokens: TokenSet): MaybePromise<StoredTokens | null> {
-    this.selfWrites++;
+    this.writeStarts();
     let result: MaybePromise<StoredTokens | null>;
     try {
       result = this.bounded('write the tokens', () => this.options.store.set(tokens));
     } catch (error) {
-      this.selfWrites--;
+      this.writeDone();
       return Promise.reject(error);
     }
     if (!(result instanceof Promise)) {
-      this.selfWrites--;
+      this.writeDone();
       return result;
     }
-    const written = result.finally(() => {
-      this.selfWrites--;
-    });
+    const written = result.finally(() => this.writeDone());
     this.queue = written.catch(() => undefined);
     return written;
   }
 
   clear(): Promise<void> {
-    this.selfWrites++;
+    this.writeStarts();
     return Promise.resolve()
       .then(() => this.bounded('clear the tokens', () => this.options.store.clear()))
-      .finally(() => {
-        this.selfWrites--;
-      });
+      .finally(() => this.writeDone());
   }
 
-  /** Whether a write of this session's is under way (a change heard now is its echo). */
+  /** Whether a write of this session's is under way (a change heard now may be its echo). */
   get writing(): boolean {
     return this.selfWrites > 0;
+  }
+
+  /**
+   * Run `check` once this session's writes are done, on a later turn (after the code that
+   * awaited them has held what they wrote). A change heard while writing may be another
+   * tab's, not the echo of ours: it is checked again then, never dropped.
+   */
+  afterWrites(check: () => void): void {
+    this.afterWritesChecks.add(check);
+    if (!this.writing) this.scheduleAfterWrites();
+  }
+
+  /** A mark to tell, after a read, whether a write of this session started meanwhile. */
+  get writeMark(): number {
+    return this.writesStarted;
+  }
+
+  private writeStarts(): void {
+    this.selfWrites++;
+    this.writesStarted++;
+  }
+
+  private writeDone(): void {
+    this.selfWrites--;
+    if (this.selfWrites === 0 && this.afterWritesChecks.size > 0) this.scheduleAfterWrites();
+  }
+
+  private scheduleAfterWrites(): void {
+    const timer = setTimeout(() => {
+      if (this.writing || this.stopped) return;
+      const checks = [...this.afterWritesChecks];
+      this.afterWritesChecks.clear();
+      for (const check of checks) check();
+    }, 0);
+    unref(timer);
   }
 
   /** Run store operations one at a time (login, push, logout); a failed one does not stop the next. */
@@ -303,7 +343,9 @@ export class TokenHolder {
       if (this.unsaved !== unsaved) return true;
       if (written) {
         this.forgetUnsaved();
-        this.keep(written);
+        // Written with a pushed access token newer than the one held (below): held as new tokens.
+        if (this.holds(written)) this.keep(written);
+        else this.onSuperseded(written);
         return true;
       }
       // The store moved on (a write that timed out landed late, or another tab or instance
@@ -319,7 +361,9 @@ export class TokenHolder {
       }
       if (this.unsaved !== unsaved) return true;
       if (current && this.isRotatedAway(current.refreshToken)) {
-        this.unsaved = { tokens: unsaved.tokens, baseVersion: current.version };
+        // A push another tab stored with the refresh token we rotated away: the rotated one is
+        // the only valid one, so ours goes on top, with the newer access token of the two (R15).
+        this.unsaved = { tokens: isOlderToken(unsaved.tokens.accessToken, current.accessToken) ? withAccessOf(unsaved.tokens, current) : unsaved.tokens, baseVersion: current.version };
         continue;
       }
       this.forgetUnsaved();

@@ -80,6 +80,9 @@ describe('tokens pushed by a server (TOKENS_UPDATED)', () => {
     // The user signed out: the push does not sign the store in again (every tab would follow it).
     expect(shared.get()).toBeNull();
     expect(session.getStatus().tokenVersion).toBe(1);
+    // And this tab heard the sign-out, though it came while its own write was under way.
+    await vi.advanceTimersByTimeAsync(10);
+    expect(session.getStatus().state).toBe('loggedOut');
     await session.dispose();
   });
 

@@ -3,7 +3,7 @@
  * the memory drivers and fake timers: the double-check after the lock.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Refresher } from '../../adapters/core/ports.js';
+import type { Refresher, TokenStore } from '../../adapters/core/ports.js';
 import { createSession } from '../../adapters/core/session.js';
 import { memoryLock } from '../../adapters/locks/memory.js';
 import { memoryStore } from '../../adapters/stores/memory.js';
@@ -53,5 +53,72 @@ describe('sessions sharing a store and a lock', () => {
     await tokens;
     expect(presented).toEqual(['rt-0', 'rt-0']);
     await Promise.all([a.dispose(), b.dispose()]);
+  });
+});
+
+describe('a change another tab makes while this tab writes', () => {
+  it("is not taken for the echo of this tab's own write: a sign-out that lands just after its login() signs it out", async () => {
+    const shared = memoryStore({ accessToken: 'at-1', refreshToken: 'rt-1', expiresAt: Date.now() + 3600_000 });
+    let signOutAfterWrite = false;
+    // This tab's view: a write lands at once, its answer comes 20 ms later, and another tab's
+    // logout() lands in between (its change notification reaches this tab before the answer).
+    const store: TokenStore = {
+      get: () => shared.get(),
+      set: (tokens, options) => {
+        const written = shared.set(tokens, options);
+        if (signOutAfterWrite) {
+          signOutAfterWrite = false;
+          shared.clear();
+        }
+        return new Promise((resolve) => setTimeout(() => resolve(written), 20));
+      },
+      clear: () => shared.clear(),
+      subscribe: (listener) => shared.subscribe!(listener),
+    };
+    const session = createSession({ refresh: async () => ({ accessToken: 'never' }), store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    signOutAfterWrite = true;
+    const signedIn = session.login({ accessToken: 'at-2', refreshToken: 'rt-2', expiresAt: Date.now() + 3600_000 });
+    await vi.advanceTimersByTimeAsync(100);
+    await signedIn;
+    // The store is empty: the user signed out last; this tab must not keep serving at-2.
+    expect(shared.get()).toBeNull();
+    expect(session.getStatus().state).toBe('loggedOut');
+    await session.dispose();
+  });
+
+  it("a read a change notification asked for, answered after this tab's logout(), does not sign it in again", async () => {
+    const shared = memoryStore({ accessToken: 'at-1', refreshToken: 'rt-1', expiresAt: Date.now() + 3600_000 });
+    // This tab's reads are answered 20 ms later, with what the store held when they were made;
+    // it hears of other tabs' changes only, as over a BroadcastChannel (never its own writes).
+    let own = false;
+    const mine = <T>(write: () => T): T => {
+      own = true;
+      try {
+        return write();
+      } finally {
+        own = false;
+      }
+    };
+    const store: TokenStore = {
+      get: () => {
+        const read = shared.get();
+        return new Promise((resolve) => setTimeout(() => resolve(read), 20));
+      },
+      set: (tokens, options) => mine(() => shared.set(tokens, options)),
+      clear: () => mine(() => shared.clear()),
+      subscribe: (listener) => shared.subscribe!(() => (own ? undefined : listener())),
+    };
+    const session = createSession({ refresh: async () => ({ accessToken: 'never' }), store, wake: false });
+    await vi.advanceTimersByTimeAsync(50);
+    // Another tab signs in anew: this tab is told and reads the store (answer in 20 ms)…
+    shared.set({ accessToken: 'at-2', refreshToken: 'rt-2', expiresAt: Date.now() + 3600_000 });
+    await vi.advanceTimersByTimeAsync(5);
+    // …and the user signs out here before that answer comes back.
+    await session.logout();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(shared.get()).toBeNull();
+    expect(session.getStatus().state).toBe('loggedOut');
+    await session.dispose();
   });
 });

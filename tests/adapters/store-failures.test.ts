@@ -350,6 +350,69 @@ describe('Web Storage writes that throw (item 7)', () => {
     await session.dispose();
   });
 
+  it('dispose() with rotated tokens still unstored writes them once more, so the rotation is not lost with the session', async () => {
+    const { server, tokens } = strictServer();
+    const storage = quotaStorage() as Storage & { full: boolean };
+    const store = webStorageStore({ storage });
+    await store.set(tokens);
+    const session = createSession({ refresh: refresh(), store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    storage.full = true;
+    server.expireAccessTokens();
+    await session.refresh();
+    expect(session.getStatus().unsavedTokens).toBe(true);
+    // The storage has room again before the next retry, and the page unmounts the session.
+    storage.full = false;
+    await session.dispose();
+    const stored = (await store.get())!;
+    expect(server.isAlive(stored.refreshToken!)).toBe(true);
+    // Another tab (or the next page) refreshes from the store: no reuse.
+    const next = createSession({ refresh: refresh(), store, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    server.expireAccessTokens();
+    await next.refresh();
+    expect(server.stats.reuseDetected).toBe(0);
+    await next.dispose();
+  });
+
+  it("rotated tokens that could not be stored win over a push another tab stored with the refresh token they replaced", async () => {
+    const { server, tokens } = strictServer();
+    const shared = memoryStore(tokens);
+    // This tab's connection: its next write throws (the rotated tokens stay in memory, owed).
+    let fail = false;
+    const mine: TokenStore = {
+      get: () => shared.get(),
+      set: (t, options) => {
+        if (fail) {
+          fail = false;
+          throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+        }
+        return shared.set(t, options);
+      },
+      clear: () => shared.clear(),
+      subscribe: (listener) => shared.subscribe!(listener),
+    };
+    const tab = createSession({ refresh: refresh(), store: mine, wake: false });
+    const other = createSession({ refresh: refresh(), store: shared, wake: false });
+    await vi.advanceTimersByTimeAsync(0);
+    fail = true;
+    server.expireAccessTokens();
+    await tab.refresh();
+    expect(tab.getStatus().unsavedTokens).toBe(true);
+    // The other tab is handed an access token (an X-Token-Refreshed header): it stores it with
+    // the only refresh token it knows, the one the server has just rotated away.
+    await other.updateTokens({ accessToken: 'pushed-at' });
+    await vi.advanceTimersByTimeAsync(30_000);
+    // The rotation is not lost: the store ends with the rotated refresh token, and the next
+    // refresh anywhere presents it.
+    expect(server.isAlive((await shared.get())!.refreshToken!)).toBe(true);
+    server.expireAccessTokens();
+    await other.refresh();
+    expect(server.stats.reuseDetected).toBe(0);
+    await tab.dispose();
+    await other.dispose();
+  });
+
   it('a sign-in that could not be stored is not written later over a newer sign-in that was', async () => {
     const { server, tokens: old } = strictServer();
     const storage = quotaStorage() as Storage & { full: boolean };

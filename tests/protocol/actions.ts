@@ -50,11 +50,15 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       w.current.set('tabs', family);
       w.lastGrantChange = w.sched.now;
       const tokens = w.signIn(w.lastLogin!, party.index);
+      const call = ++w.signInCalls;
       const record = trackSignIn(w, party, 'login', `login(${family.name})`, family, async () => {
         await session!.login(tokens);
-        // Sign-ins racing in two tabs: the one that lands last is the user's session.
-        for (const f of w.families.values()) f.ended = f !== family;
-        w.current.set('tabs', family);
+        // The user's last call decides (sign-ins racing in two tabs: the store decides
+        // between them, see convergence.ts).
+        if (call === w.signInCalls) {
+          for (const f of w.families.values()) f.ended = f !== family;
+          w.current.set('tabs', family);
+        }
         // Signed in from memory, the store's write still owed: where it lands among other
         // sign-ins is the store's to decide.
         if (family.lastStoreVersion === undefined) record.unstoredWhenSettled = true;
@@ -67,11 +71,12 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       if (family) family.ended = true;
       w.lastGrantChange = w.sched.now;
       party.loggingOut = true;
+      const call = ++w.signInCalls;
       w.signInsStarted.push(trackSignIn(w, party, 'logout', 'logout()', undefined, async () => {
         try {
           await session!.logout();
           const current = w.current.get('tabs');
-          if (current) current.ended = true;
+          if (current && call === w.signInCalls) current.ended = true;
         } finally {
           party.loggingOut = false;
         }
@@ -138,9 +143,14 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       if (family) family.ended = true;
       w.current.delete(id);
       w.lastGrantChange = w.sched.now;
+      const started = w.sched.now;
       const record = track(w, party, 'mLogout', `logout(${id})`, async () => {
         await party.manager!.logout(id);
-        w.signIns.set(`${party.owner}/${id}`, { kind: 'logout', family: null, settledAt: w.sched.now, version: w.storeVersions.get(id) ?? 0 });
+        // What the logout removed: the store as its clear found it (a sign-in written after
+        // the clear, by another instance, is a newer one).
+        const clear = w.lastClear.get(`${party.owner}/${id}`);
+        const version = clear && clear.at >= started ? clear.version : (w.storeVersions.get(id) ?? 0);
+        w.signIns.set(`${party.owner}/${id}`, { kind: 'logout', family: null, settledAt: w.sched.now, version });
       });
       w.signInsStarted.push(Object.assign(record, { id }));
       return record;
@@ -183,6 +193,14 @@ export function thaw(w: World, party: Party): void {
 }
 
 export function die(w: World, party: Party): void {
+  // Rotated tokens it held but could not store die with it: the others can only present the
+  // refresh token they replaced (STORE_WRITE_FAILED, then gone with the party).
+  for (const family of w.families.values()) {
+    const last = family.rotations.at(-1);
+    if (!last || w.unstored.get(last.to) !== party.owner || family.documented.includes('STORE_WRITE_FAILED')) continue;
+    const stored = w.stores.get(family.id)?.get() as { refreshToken?: string } | null | undefined;
+    if (w.label(stored?.refreshToken) !== last.to) family.documented.push('STORE_WRITE_FAILED');
+  }
   for (const c of w.calls) {
     if (c.owner !== party.owner) continue;
     if (c.state === 'arrived' && c.rotation) settleRotation(c.rotation, 'DIED_MID_REFRESH');

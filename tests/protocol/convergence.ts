@@ -29,12 +29,19 @@ export function stillBelievedValid(w: World, party: Party, token: string): boole
   const known = w.tokenOf.get(token);
   const family = known?.family ?? w.pushed.get(token)?.family;
   if (!family || isRevoked(w, family)) return false;
+  // Tokens born expired on a clock ahead of the server's carry no expiry: used until a 401.
+  if (w.spec.expiry === 'serverClock' && w.parties.some((p) => w.partyNow(p.index) > w.sched.now)) return true;
   const expiredAt = known ? known.issuedAt + w.spec.ttlSeconds * 1000 : w.pushed.get(token)!.expiresAt;
   // The expiry it holds was computed on the clock of whoever received the token (up to the
   // clock furthest ahead) and is read on its own.
   const ahead = Math.max(0, ...w.parties.map((p) => w.partyNow(p.index) - w.sched.now));
   const skew = Math.max(0, ahead - (w.partyNow(party.index) - w.sched.now));
   return w.sched.now <= expiredAt + skew;
+}
+
+/** A sign-in lost in a documented unrecoverable step (or revoked after a reuse already reported). */
+function lostForGood(w: World, family: Family): boolean {
+  return family.documented.length > 0 || (isRevoked(w, family) && family.revocationExplained);
 }
 
 /** A party that died or was disposed (it retries nothing anymore). */
@@ -83,10 +90,13 @@ export async function convergeTabs(w: World): Promise<void> {
   // tabs keep the session it failed to end, or take the session back from the store.
   const signedItselfOut = (party: Party, answer: Answer) =>
     answer.code === 'SESSION_EXPIRED' && w.signInsStarted.some((r) => r.owner === party.owner && r.kind === 'logout' && (!r.settled || r.failure !== undefined));
-  if (family && (family.documented.length > 0 || (isRevoked(w, family) && family.revocationExplained))) return;
+  if (family && lostForGood(w, family)) return;
   /** `strict`: every party serves exactly what the store holds. Otherwise a party that lost a notification may serve an older token of the current sign-in that still works. */
   const check = async (round: string, strict: boolean) => {
     const answers = await ask(w, live, (p) => p.session!.getAccessToken(), 'tabs');
+    // The sign-in met a documented unrecoverable step while being asked (a refresh token
+    // lost earlier shows up as a reuse now): nothing more is owed to it.
+    if (family && lostForGood(w, family)) return true;
     for (const [party, answer] of answers) {
       const { stored } = answer;
       if (signedOutLast || !family) {
@@ -138,7 +148,10 @@ export async function convergeTabs(w: World): Promise<void> {
   // One more rotation, with no fault: a refresh token lost earlier shows up now as a reuse,
   // and every party must follow it.
   w.forced.push(w.sched.now);
-  await ask(w, [live[0]!], (p) => p.session!.refresh().then(() => 'ok'), 'tabs');
+  // By a party that holds the session (a signed-out one that missed the sign-in cannot refresh;
+  // it catches up on this very change).
+  const rotator = live.find((p) => !isLoggedOut(p.session!)) ?? live[0]!;
+  await ask(w, [rotator], (p) => p.session!.refresh().then(() => 'ok'), 'tabs');
   await w.runFor(2_000);
   if (w.violations.length) return;
   await check('after one more rotation', true);
@@ -181,7 +194,7 @@ function expectedSignIn(w: World, id: string): Family | undefined {
     if (overlapping.length > 0) for (const o of [r, ...overlapping]) allowed.add(outcome(o));
     if (r.unstoredWhenSettled && !records.some((o) => (o.kind === 'logout' || o.kind === 'mLogout') && o.start >= r.start)) {
       allowed.add(r.family);
-      for (const o of records) if (o !== r && Math.abs(o.start - r.start) <= RACE_MS) allowed.add(outcome(o));
+      for (const o of records) if (o.owner !== r.owner && Math.abs(o.start - r.start) <= RACE_MS) allowed.add(outcome(o));
     }
   }
   return allowed.has(expected) && allowed.has(inStore) ? inStore : expected;
@@ -191,8 +204,9 @@ export async function convergeManagers(w: World): Promise<void> {
   for (let i = 0; i < w.spec.ids && w.violations.length === 0; i++) {
     const id = `u${i}`;
     const family = expectedSignIn(w, id);
-    if (family && (family.documented.length > 0 || (isRevoked(w, family) && family.revocationExplained))) continue;
+    if (family && lostForGood(w, family)) continue;
     const answers = await ask(w, liveParties(w), (p) => p.manager!.getValidAccessToken(id), id);
+    if (family && lostForGood(w, family)) continue;
     for (const [party, answer] of answers) {
       const { stored } = answer;
       if (!family) {

@@ -12,6 +12,8 @@ import { project } from './library.js';
 import { baseSpec, type WorldSpec } from './scenario.js';
 
 const LONG = process.env.AUTHCHART_EXPLORE === 'long';
+/** The long random exploration's time budget (minutes). */
+const MINUTES = Number(process.env.AUTHCHART_EXPLORE_MINUTES ?? 10);
 const SEED = process.env.AUTHCHART_EXPLORE_SEED ? Number(process.env.AUTHCHART_EXPLORE_SEED) : undefined;
 
 describe('the protocol, explored', () => {
@@ -21,7 +23,7 @@ describe('the protocol, explored', () => {
       runs: LONG ? 20_000 : 300,
       ...(SEED !== undefined ? { seed: SEED } : {}),
       features: explorableFeatures(),
-      timeLimitMs: LONG ? 30 * 60_000 : 10_000,
+      timeLimitMs: LONG ? MINUTES * 60_000 : 10_000,
     });
     const withheld = withheldFeatures();
     console.info(formatTotals('random', report.totals, withheld.length ? ` (withheld while ${KNOWN_DEFECTS.size} known defects are open: ${withheld.join(', ')})` : ''));
@@ -58,7 +60,7 @@ describe('the protocol, explored', () => {
   ];
 
   it.each(small)('every schedule of "%s" with few preemptions keeps every invariant', async (_name, spec, preemptions) => {
-    const report = await exploreExhaustive({ lib: project, spec: gated(spec), preemptions, maxPaths: LONG ? 50_000 : 2_000 });
+    const report = await exploreExhaustive({ lib: project, spec: gated(spec), preemptions, maxPaths: LONG ? 5_000 : 2_000 });
     console.info(formatTotals(`exhaustive, ≤ ${preemptions} preemptions`, report.totals, report.complete ? ' (complete)' : ' (cut at the path limit)'));
     if (report.failure) expect.fail(`\n${formatFailure(report.failure)}`);
   }, LONG ? 3_600_000 : 120_000);

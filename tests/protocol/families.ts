@@ -288,6 +288,26 @@ export const WITNESSES: Record<string, (trace: string[]) => boolean> = {
   deadHolder: (t) => between(t, /s0 lock granted$/, /s0 dies$/, /s0 lock released$/),
   signOutDuringRefresh: (t) => between(t, /s1 lock granted$/, /s0 store\.clear/, /s1 lock released$/),
   signInDuringRefresh: (t) => between(t, /s1 token call #\d+ \(F1\.r\d+\) reaches/, /s0 store\.set\(F2/, /s1 token call #\d+ answer/),
+  loadPastTheBound: (t) => between(t, /m0 lock granted \(u0\)$/, /m0 store\.get\(u1\) answer$/, /m0 lock released \(u0\)$/),
+  managerStoreHang: (t) => t.some((line) => /hangs \(never answers\)/.test(line)),
+  signInSignOutInOneTab: (t) => {
+    // The second call is made before the first one settled.
+    const calls = t.flatMap((line, i) => (/▶ (login|logout) 0/.test(line) ? [i] : []));
+    const settled = t.findIndex((line) => /s0 (logout\(\)|login\(F\d+\)) #\d+ (ok|failed)/.test(line));
+    return calls.length >= 2 && (settled === -1 || calls[1]! < settled);
+  },
+  pushAfterUnsavedSignIn: (t) => between(t, /s0 store\.set\(F2\.a0, F2\.r0\).* (throws|hangs)/, /▶ push 0/, /s0 store\.set\(F2\.a0, F2\.r0\) answer$/),
+  signInAfterUnsavedSignIn: (t) => between(t, /(s0|m0) store\.set\(F2\.a0, F2\.r0\).* (throws|hangs)/, /▶ (login 0|mLogin 0)/, /(s0|m0) store\.set\(F2\.a0, F2\.r0\)(\(u0\))? answer$/),
+  pushRacingSignOut: (t) => between(t, /s0 store\.get reaches the store$/, /s1 store\.clear/, /s0 store\.set\(push/),
+  pushDuringOwedRotation: (t) => {
+    // The other tab's push lands after the rotated tokens' write failed and before it is retried.
+    const failed = t.findIndex((line) => /s0 store\.set\(F1\.a1, F1\.r1, if v1\) (throws|hangs)/.test(line));
+    const pushed = t.findIndex((line, i) => i > failed && /s1 store\.set\(push1/.test(line));
+    const retried = t.findIndex((line, i) => i > failed && /s0 store\.set\(F1\.a1, F1\.r1.* reaches the store$/.test(line));
+    return failed >= 0 && pushed > failed && (retried === -1 || pushed < retried);
+  },
+  signOutWhileFollowing: (t) => between(t, /s1 notified: store changed$/, /s1 logged out \(logout\)/, /s1 store\.get answer$/),
+  owedSignInVsSignOut: (t) => between(t, /s0 store\.set\(F2\.a0, F2\.r0\) throws/, /s1 store\.clear/, /s0 store\.set\(F2\.a0, F2\.r0\) reaches the store$/),
 };
 
 /** A line matching `event` after one matching `start`, with no line matching `end` in between. */
@@ -300,3 +320,160 @@ function between(trace: string[], start: RegExp, event: RegExp, end: RegExp): bo
   }
   return false;
 }
+
+// ── Families of the defects found on 063be54 (the fixed code of issue 10) ─────────────────
+
+/** A server instance loads a user while its only slot is busy with another user's refresh. */
+export const loadPastTheBound: fc.Arbitrary<WorldSpec> = evictionMidRefresh;
+
+/** A manager's store stops answering around login(id), logout(id) and a request of that id. */
+export const managerStoreHang: fc.Arbitrary<WorldSpec> = fc
+  .record({
+    hangAt: fc.integer({ min: 0, max: 200 }),
+    first: fc.constantFrom<'mLogin' | 'mLogout' | 'mGet'>('mLogin', 'mLogout', 'mGet'),
+    firstAt: fc.integer({ min: 0, max: 200 }),
+    thenAt: fc.integer({ min: 0, max: 2_000 }),
+  })
+  .map(({ hangAt, first, firstAt, thenAt }) =>
+    baseSpec({
+      kind: 'manager',
+      parties: 1,
+      ids: 1,
+      maxSessions: 10,
+      lockOnDeath: 'kept',
+      horizonMs: 70_000,
+      actions: [
+        { at: hangAt, type: 'storeHang', party: 0 },
+        { at: firstAt, type: first, party: 0, id: 0 },
+        { at: firstAt + thenAt, type: 'mGet', party: 0, id: 0 },
+      ],
+    }),
+  );
+
+/** login() and logout() in one tab, one right after the other (not awaited), in either order, at start or later. */
+export const signInSignOutInOneTab: fc.Arbitrary<WorldSpec> = fc
+  .record({ order: fc.constantFrom<['login', 'logout'] | ['logout', 'login']>(['login', 'logout'], ['logout', 'login']), at: fc.constantFrom(0, 1_000), gap: fc.integer({ min: 0, max: 60 }) })
+  .map(({ order, at, gap }) =>
+    baseSpec({
+      parties: 2,
+      horizonMs: 5_000,
+      actions: [
+        { at, type: order[0], party: 0 },
+        { at: at + gap, type: order[1], party: 0 },
+      ],
+    }),
+  );
+
+/** A sign-in whose store write fails (held in memory, the write owed), then `then` in the same tab (or instance). */
+const afterUnsavedSignIn = (then: 'push' | 'login', kinds: ('tabs' | 'manager')[]) =>
+  fc
+    .record({
+      faults: fc.array(fc.constantFrom<'storeThrows' | 'storeHang'>('storeThrows', 'storeHang'), { minLength: 1, maxLength: 2 }),
+      thenAfter: fc.integer({ min: 0, max: 8_000 }),
+      kind: fc.constantFrom(...kinds),
+    })
+    .map(({ faults, thenAfter, kind }) =>
+      kind === 'tabs'
+        ? baseSpec({
+            parties: 2,
+            horizonMs: 20_000,
+            actions: [
+              // The sign-in's write fails, and perhaps the next write too.
+              ...faults.map((fault) => ({ at: 1_000, type: fault, party: 0 })),
+              { at: 1_000, type: 'login', party: 0 },
+              { at: 1_000 + thenAfter, type: then, party: 0 },
+            ],
+          })
+        : baseSpec({
+            kind: 'manager',
+            parties: 1,
+            ids: 1,
+            maxSessions: 10,
+            lockOnDeath: 'kept',
+            horizonMs: 20_000,
+            actions: [
+              { at: 0, type: 'mGet', party: 0, id: 0 },
+              // An instance's store does not throw (Redis): its write never answers.
+              { at: 1_000, type: 'storeHang', party: 0 },
+              { at: 1_000, type: 'mLogin', party: 0, id: 0 },
+              { at: 1_000 + thenAfter, type: 'mLogin', party: 0, id: 0 },
+            ],
+          }),
+    );
+
+/** A sign-in whose write failed, then a pushed access token in the same tab. */
+export const pushAfterUnsavedSignIn: fc.Arbitrary<WorldSpec> = afterUnsavedSignIn('push', ['tabs']);
+/** A sign-in whose write failed, then another sign-in (a tab, or a server instance with the session in memory). */
+export const signInAfterUnsavedSignIn: fc.Arbitrary<WorldSpec> = afterUnsavedSignIn('login', ['tabs', 'manager']);
+
+/** A push in one tab while another tab signs out. */
+export const pushRacingSignOut: fc.Arbitrary<WorldSpec> = fc
+  .record({ pushAt: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 200 })), logoutAt: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 200 })) })
+  .map(({ pushAt, logoutAt }) =>
+    baseSpec({
+      parties: 2,
+      // Long-lived tokens: a session signed in again by mistake is still there when the
+      // world is checked (a short one would have expired and ended by itself).
+      ttlSeconds: 600,
+      horizonMs: 5_000,
+      actions: [
+        { at: pushAt, type: 'push', party: 0 },
+        { at: logoutAt, type: 'logout', party: 1 },
+      ],
+    }),
+  );
+
+/**
+ * A sign-in in one tab whose store write fails (its retry owed), a sign-out in another tab
+ * just after, and the first tab misses that sign-out (its notification lost or its read hung).
+ */
+export const owedSignInVsSignOut: fc.Arbitrary<WorldSpec> = fc
+  .record({ miss: fc.constantFrom<'dropNotify' | 'storeHang'>('dropNotify', 'storeHang'), logoutAfter: fc.integer({ min: 1, max: 800 }) })
+  .map(({ miss, logoutAfter }) =>
+    baseSpec({
+      parties: 2,
+      horizonMs: 10_000,
+      actions: [
+        { at: 0, type: 'storeThrows', party: 0 },
+        { at: 0, type: 'login', party: 0 },
+        { at: 0, type: miss, party: 0 },
+        { at: logoutAfter, type: 'logout', party: 1 },
+      ],
+    }),
+  );
+
+/**
+ * A refresh whose store write fails (the rotated tokens held, their write owed), then another
+ * tab stores a pushed access token with the refresh token it knows (the rotated-away one).
+ */
+export const pushDuringOwedRotation: fc.Arbitrary<WorldSpec> = fc
+  .record({ pushAfter: fc.integer({ min: 0, max: 2_000 }), fault: fc.constantFrom<'storeThrows' | 'storeHang'>('storeThrows', 'storeHang') })
+  .map(({ pushAfter, fault }) =>
+    baseSpec({
+      parties: 2,
+      // Long-lived tokens: a lost rotation shows up at the check, not only at the next expiry.
+      ttlSeconds: 600,
+      horizonMs: 10_000,
+      actions: [
+        { at: 1_000, type: fault, party: 0 },
+        { at: 1_000, type: 'refresh', party: 0 },
+        { at: 1_000 + pushAfter, type: 'push', party: 1 },
+      ],
+    }),
+  );
+
+/** A tab hears of another tab's sign-in and its user signs out there while it reads the store. */
+export const signOutWhileFollowing: fc.Arbitrary<WorldSpec> = fc
+  .record({ logoutAfter: fc.integer({ min: 0, max: 400 }), freezeMs: fc.option(fc.integer({ min: 50, max: 300 }), { nil: undefined }) })
+  .map(({ logoutAfter, freezeMs }) =>
+    baseSpec({
+      parties: 2,
+      ttlSeconds: 600,
+      horizonMs: 5_000,
+      actions: [
+        ...(freezeMs !== undefined ? [{ at: 1_000, type: 'freeze' as const, party: 1, ms: freezeMs }] : []),
+        { at: 1_000, type: 'login', party: 0 },
+        { at: 1_000 + logoutAfter, type: 'logout', party: 1 },
+      ],
+    }),
+  );

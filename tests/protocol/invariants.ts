@@ -222,6 +222,10 @@ export function checkServed(w: World, party: Party, id: string, token: string, s
   }
 }
 
+function isLoggedOutNow(party: Party): boolean {
+  return party.session!.getStatus().state === 'loggedOut';
+}
+
 export function judgeFailure(w: World, record: RequestRecord, party: Party, code: string | null, error: unknown): void {
   if (code === null && !(error instanceof Error && /^HTTP /.test(error.message))) {
     violate(w, 'bounded', `${record.label} failed with an error that is not an authchart error (no code): ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
@@ -229,6 +233,9 @@ export function judgeFailure(w: World, record: RequestRecord, party: Party, code
   }
   if (!['fetch', 'getToken', 'refresh', 'mGet'].includes(record.kind) || w.healed) return;
   if (code === 'DISPOSED' && party.disposed) return;
+  // A signed-out tab that never heard of a later sign-in (a notification lost to it, or the
+  // read it asked for never answered) stays signed out until the store changes again.
+  if (code === 'SESSION_EXPIRED' && party.lostNotifications > 0 && party.session && isLoggedOutNow(party)) return;
   if (code === 'SESSION_EXPIRED' || code === 'UNAUTHORIZED_AFTER_REFRESH') {
     const id = record.kind === 'mGet' ? (record.label.match(/\((u\d+)\)/)?.[1] ?? 'tabs') : 'tabs';
     if (!grantAlive(w, w.current.get(id))) return;

@@ -8,7 +8,7 @@
  */
 import { ALL_FEATURES, type Features, type WorldSpec } from './scenario.js';
 
-export const KNOWN_DEFECTS = new Set<string>([]);
+export const KNOWN_DEFECTS = new Set<string>(['owed-sign-in-over-sign-out']);
 
 /** Which scenario features trigger each known defect. */
 const TRIGGERS: Record<string, (keyof Features)[]> = {
@@ -25,6 +25,7 @@ const TRIGGERS: Record<string, (keyof Features)[]> = {
   'idle-refresh': ['longIdle'],
   'store-write-throws': ['storeThrows'],
   'logout-racing-dispose': ['disposeRace'],
+  'owed-sign-in-over-sign-out': ['signOutAfterFailedSignIn'],
 };
 
 /** The features the random exploration may use on this branch. */

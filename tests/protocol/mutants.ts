@@ -67,7 +67,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: 'own-tokens-win',
-    breaks: "\"newest tokens win\" is reversed: when the store changed during a refresh (a sign-in), the refresh keeps its own tokens instead of the store's newer ones",
+    breaks: "\"newest tokens win\" is reversed: when the store changed during a refresh (a sign-in), the refresh keeps its own tokens instead of the store's newer ones, and takes the sign-in's change notification heard during its write for that write's echo",
     family: families.signInDuringRefresh,
     familyName: 'signInDuringRefresh',
     patches: [
@@ -75,6 +75,13 @@ export const MUTANTS: Mutant[] = [
         file: 'adapters/core/refresh-task.ts',
         find: "if (!pushedOnly) return { ...holder.hold(current), source: 'store' };",
         replace: "if (!pushedOnly) return { ...holder.hold({ ...tokens, version: current.version }), source: 'server' };",
+      },
+      {
+        // The sign-in's change notification, heard while the refresh writes, would be checked
+        // again after the write and repair the session: taken for the write's echo instead.
+        file: 'adapters/core/store-sync.ts',
+        find: 'if (holder.writing) return holder.afterWrites(recheck);',
+        replace: 'if (holder.writing) return;',
       },
     ],
   },

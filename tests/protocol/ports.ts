@@ -33,33 +33,30 @@ export function storeView(w: World, party: Party, id: string): TokenStore {
       const throws = write && party.storeThrow > 0;
       if (throws) party.storeThrow--;
       const label = `${party.owner} store.${what}${id === 'tabs' ? '' : `(${id})`}`;
-      w.sched.event(party.owner, write ? label : `${label} reaches the store`, { deadline: w.sched.now + lat, fifo: `${party.owner}:store` }, () => {
+      // One connection: calls reach the store in order, and their answers come back in order,
+      // each later than the call took effect (possibly after other parties' writes, or after
+      // its own party froze and thawed).
+      w.sched.event(party.owner, `${label} reaches the store`, { deadline: w.sched.now + lat, fifo: `${party.owner}:store` }, () => {
+        let outcome: { value: T } | { error: unknown };
         if (throws) {
           lost();
           excuse(w, party.owner);
           w.sched.trace.push(`${w.sched.stamp()} ${party.owner} store.${what} throws QuotaExceededError`);
-          reject(new DOMException('The quota has been exceeded.', 'QuotaExceededError'));
-          return;
+          outcome = { error: new DOMException('The quota has been exceeded.', 'QuotaExceededError') };
+        } else {
+          w.writer = party.owner;
+          try {
+            outcome = { value: w.sched.runAs('world', apply) };
+          } finally {
+            w.writer = null;
+          }
         }
-        w.writer = party.owner;
-        let value: T;
-        try {
-          value = w.sched.runAs('world', apply);
-        } finally {
-          w.writer = null;
-        }
-        if (write) {
-          noteSeen(w, party, id, value);
-          resolve(value);
-          return;
-        }
-        // A read is answered with what the store held when it reached it; the answer comes
-        // back later, possibly after other writes (or after its party froze and thawed).
         w.sched.event(party.owner, `${label} answer`, { deadline: w.sched.now + lat, fifo: `${party.owner}:store-answers` }, () => {
-          noteSeen(w, party, id, value);
-          resolve(value);
+          if ('error' in outcome) return reject(outcome.error);
+          noteSeen(w, party, id, outcome.value);
+          resolve(outcome.value);
         });
-        freezePoint(w, party, 'read');
+        if (!write) freezePoint(w, party, 'read');
       });
     });
   const known: TokenStore = {
@@ -71,7 +68,12 @@ export function storeView(w: World, party: Party, id: string): TokenStore {
         () => storeSet(w, real, tokens, options),
         tokens.refreshToken,
       ),
-    clear: () => call('clear', true, () => real.clear() as void),
+    clear: () =>
+      call('clear', true, () => {
+        // Where this clear falls in the store's write order (a clear keeps the version).
+        w.lastClear.set(`${party.owner}/${id}`, { at: w.sched.now, version: w.storeVersions.get(id) ?? 0 });
+        return real.clear() as void;
+      }),
     subscribe: (listener) => {
       const key = ++w.subscriptionId;
       let subscribers = w.storeSubscribers.get(id);

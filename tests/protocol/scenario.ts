@@ -127,6 +127,8 @@ export interface Features {
   leaseDeath: boolean;
   /** dispose() of a tab right after its own login() or logout(). */
   disposeRace: boolean;
+  /** A logout() in one tab after a login() in another whose store write may fail (its retry owed). */
+  signOutAfterFailedSignIn: boolean;
 }
 
 export const ALL_FEATURES: Features = {
@@ -141,6 +143,7 @@ export const ALL_FEATURES: Features = {
   managerSignIn: true,
   leaseDeath: true,
   disposeRace: true,
+  signOutAfterFailedSignIn: true,
 };
 
 const TTLS = [10, 60, 600];
@@ -176,6 +179,12 @@ function tabsArbitrary(f: Features): fc.Arbitrary<WorldSpec> {
         if (firstLogout !== undefined) kept = kept.filter((a) => !(a.type === 'login' && a.at >= firstLogout));
       }
       if (!f.bornExpired) kept = kept.filter((a) => a.type !== 'jump' || Math.abs((a as { ms: number }).ms) < lifetime / 4);
+      if (!f.signOutAfterFailedSignIn) {
+        // No logout after another tab's login that a store fault of that tab may have left unsaved.
+        const who = (a: Action) => ('party' in a ? a.party % parties : -1);
+        const risky = kept.filter((a) => a.type === 'login' && kept.some((b) => (b.type === 'storeThrows' || b.type === 'storeHang') && who(b) === who(a) && b.at <= a.at));
+        kept = kept.filter((a) => a.type !== 'logout' || !risky.some((l) => who(l) !== who(a) && l.at <= a.at));
+      }
       if (!f.disposeRace) {
         // No dispose of a tab that has a login() or logout() of its own before it.
         kept = kept.filter((a) => a.type !== 'dispose' || !kept.some((b) => (b.type === 'login' || b.type === 'logout') && 'party' in b && b.party % parties === a.party % parties && b.at <= a.at));
@@ -224,6 +233,8 @@ function managerArbitrary(f: Features): fc.Arbitrary<WorldSpec> {
     { weight: 8, arbitrary: fc.record({ at, type: fc.constant('mGet' as const), party, id }) },
     { weight: 2, arbitrary: fc.record({ at, type: fc.constant('tokenFault' as const), fault: fc.constantFrom<TokenFault>('unavailable', 'rateLimited', 'reset', 'lostResponse', 'stall') }) },
     { weight: 1, arbitrary: fc.record({ at, type: fc.constant('dropNotify' as const), party }) },
+    // An instance that crashes: its Redis lock expires after its TTL, its sessions are gone.
+    { weight: 1, arbitrary: fc.record({ at, type: fc.constant('die' as const), party }) },
   ];
   if (f.managerSignIn) {
     kinds.push({ weight: 2, arbitrary: fc.record({ at, type: fc.constant('mLogin' as const), party, id }) });

@@ -56,6 +56,8 @@ export class World {
   readonly unstored = new Map<string, Owner>();
   /** Manager: per (instance, id), the last login/logout that settled there. */
   readonly signIns = new Map<string, { kind: 'login' | 'logout'; family: Family | null; settledAt: number; version: number }>();
+  /** Per party and user session id: the last clear it made land, and the store version then. */
+  readonly lastClear = new Map<string, { at: number; version: number }>();
   /** Per user session id: the last version its store wrote (a clear keeps it). */
   readonly storeVersions = new Map<string, number>();
   lastGrantChange = Number.NEGATIVE_INFINITY;
@@ -71,6 +73,8 @@ export class World {
   writer: Owner | null = null;
   subscriptionId = 0;
   pushCount = 0;
+  /** The user's login()/logout() calls in tabs so far (the last one called decides). */
+  signInCalls = 0;
 
   constructor(
     readonly lib: Library,
