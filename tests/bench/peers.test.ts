@@ -84,9 +84,18 @@ describe.concurrent('the strategies the benchmark compares', { timeout: 60_000 }
     expect(result.alive).toBe(false);
   });
 
-  it.each([naive, sharedPromise, failedQueue, axiosAuthRefresh])('$name: a failed refresh (503) logs the user out', async (strategy) => {
+  it.each([sharedPromise, failedQueue, axiosAuthRefresh])('$name: a failed refresh (503) logs the user out', async (strategy) => {
     const result = await cell(flaky(1, 5), strategy);
     expect(result.ok).toBe(0);
+    expect(result.alive).toBe(false);
+  });
+
+  it('naive: a failed refresh (503) ends the session (logged out, or revoked by the reuse of a later refresh)', async () => {
+    // Each 401 refreshes: the first two token calls fail, a later one may rotate, and the one
+    // after it presents the rotated token. Whether a request slips through in between depends
+    // on timing (at most one does); the session never survives.
+    const result = await cell(flaky(1, 5), naive);
+    expect(result.ok).toBeLessThanOrEqual(1);
     expect(result.alive).toBe(false);
   });
 });
