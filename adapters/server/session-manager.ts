@@ -1,11 +1,11 @@
 import { createSession, type Session, type SessionOptions } from '../core/session.js';
 import { DisposedError, InvalidOptionsError, SessionExpiredError } from '../core/errors.js';
-import type { RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from '../core/ports.js';
+import type { DPoPKeyStore, RefreshLock, Refresher, StoredTokens, TokenSet, TokenStore } from '../core/ports.js';
 import { positiveOption, sessionDefaults } from '../core/options.js';
 import { boundedStoreCall } from '../core/token-holder.js';
 
-/** Session options a manager passes to every session it creates. */
-export type ManagedSessionOptions = Omit<SessionOptions, 'refresh' | 'store' | 'lock' | 'tokens'>;
+/** Session options a manager passes to every session it creates (`dpop` is per session: {@link SessionManagerOptions.dpop}). */
+export type ManagedSessionOptions = Omit<SessionOptions, 'refresh' | 'store' | 'lock' | 'tokens' | 'dpop'>;
 
 /**
  * Options of {@link createSessionManager}.
@@ -19,6 +19,13 @@ export interface SessionManagerOptions {
   store: (sessionId: string) => TokenStore;
   /** The refresh lock of a session, e.g. `(id) => redisLock({ client, sessionId: id })`. */
   lock?: (sessionId: string) => RefreshLock;
+  /**
+   * DPoP (RFC 9449): the key pair of a session, one per session and shared by every instance,
+   * e.g. `(id) => redisDPoPKeys({ client, sessionId: id, secret })`. At sign-in, take the new
+   * key with `await dpop(id).rotate()`, exchange the authorization code with it, then call
+   * `login(id, tokens)`; `logout(id)` forgets the key. See docs/dpop.md.
+   */
+  dpop?: (sessionId: string) => DPoPKeyStore;
   /**
    * A session not used for this long is dropped from memory (its tokens stay in the store;
    * the next request loads it again).
@@ -104,6 +111,8 @@ function primed(store: TokenStore, record: StoredTokens): TokenStore {
 export function createSessionManager(options: SessionManagerOptions): SessionManager {
   if (typeof options.refresh !== 'function') throw new InvalidOptionsError('createSessionManager needs a refresh function.');
   if (typeof options.store !== 'function') throw new InvalidOptionsError('createSessionManager needs a store factory: (sessionId) => TokenStore.');
+  if (options.dpop !== undefined && typeof options.dpop !== 'function') throw new InvalidOptionsError('createSessionManager: dpop is a key store factory: (sessionId) => DPoPKeyStore.');
+  if ((options.session as { dpop?: unknown } | undefined)?.dpop !== undefined) throw new InvalidOptionsError('createSessionManager: a DPoP key is per session: give dpop: (sessionId) => DPoPKeyStore, not session.dpop.');
   const idleTimeoutMs = positiveOption('idleTimeoutMs', options.idleTimeoutMs, 60_000);
   const maxSessions = Math.floor(positiveOption('maxSessions', options.maxSessions, 10_000));
   // The manager's own store calls (the load's read, login and logout of a session not in
@@ -170,7 +179,8 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     if (disposed) throw new DisposedError();
     // Unknown ids are not kept: requests with made-up session ids cannot fill memory.
     if (!record) throw new SessionExpiredError('No tokens are stored for this session; sign in again.');
-    const session = createSession({ ...options.session, refresh: options.refresh, store: primed(store, record), lock: options.lock?.(sessionId) });
+    const dpop = options.dpop?.(sessionId);
+    const session = createSession({ ...options.session, refresh: options.refresh, store: primed(store, record), lock: options.lock?.(sessionId), ...(dpop ? { dpop } : {}) });
     const entry: Entry = { id: sessionId, session, pins: 0, lastUsed: Date.now(), gone: false, fresh: true };
     session.on('loggedOut', () => drop(entry));
     entries.set(sessionId, entry);
@@ -238,6 +248,8 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
           drop(entry);
         } else {
           await storeCall('clear the tokens', () => options.store(sessionId).clear());
+          // A session in memory forgets its key when it logs out; this one is not in memory.
+          if (options.dpop) await options.dpop(sessionId).clear();
         }
       });
     },

@@ -11,6 +11,7 @@ import { createSession, isAuthchartError, type Session } from '../../adapters/in
 import { createAuthFetch } from '../../adapters/fetch/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
 import { redisDPoPKeys, redisLock, redisStore } from '../../adapters/redis/index.js';
+import { createSessionManager, type SessionManager } from '../../adapters/server/index.js';
 import { sessionKeys } from '../../adapters/redis/keys.js';
 import { keyThumbprint } from '../support/dpop-proof.js';
 import { startOidcProvider, type OidcFixture } from '../support/oidc-provider.js';
@@ -228,4 +229,57 @@ describe('two server instances with Redis (store, lock, DPoP keys) against oidc-
       await Promise.all(sessions.map((s) => s.dispose()));
     }
   }, 45_000);
+  it('two session managers (instances) with a key store per session: 2 × 10 getValidAccessToken after expiry present the refresh token once, bound to the sign-in’s key; logout(id) forgets the key', async () => {
+    const prefix = uniquePrefix();
+    const sessionId = 'managed-session-1';
+    const instances = await Promise.all(clientKinds.map((kind) => redis.connectTo(kind)));
+    const managerOf = (i: number): SessionManager => {
+      const { client, subscriber } = instances[i]!;
+      return createSessionManager({
+        refresh: oauthRefresher({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId }),
+        store: (id) => redisStore({ client, subscriber, sessionId: id, prefix }),
+        lock: (id) => redisLock({ client, subscriber, sessionId: id, prefix }),
+        dpop: (id) => redisDPoPKeys({ client, sessionId: id, prefix, secret: SECRET }),
+      });
+    };
+    const managers = [managerOf(0), managerOf(1)];
+    // Sign-in on instance 0: the session's new key, the code exchanged with it, then login.
+    const keyPair = await redisDPoPKeys({ client: instances[0]!.client, sessionId, prefix, secret: SECRET }).rotate();
+    const issuedBy = Date.now();
+    const signedIn = await idp.signIn({ dpop: keyPair, accessTokenTtlSeconds: 1 });
+    const expiresAt = issuedBy + 1_000;
+    await managers[0]!.login(sessionId, { accessToken: signedIn.accessToken, refreshToken: signedIn.refreshToken, tokenType: signedIn.tokenType, expiresAt });
+    const deadline = Date.now() + 10_000;
+    while (Date.now() <= expiresAt || (await idp.introspect(signedIn.accessToken)).active) {
+      if (Date.now() > deadline) throw new Error('the access token was still active after 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    idp.resetCounters();
+    try {
+      const tokens = await Promise.all(managers.flatMap((manager) => Array.from({ length: 10 }, () => manager.getValidAccessToken(sessionId))));
+      const presented = idp.calls.filter((c) => c.grantType === 'refresh_token' && c.refreshToken !== 'authchart-dpop-nonce-probe');
+      console.info('[redis] DPoP session managers 2 × 10:', JSON.stringify({ tokenCalls: idp.counters.tokenCalls, refreshTokenPresented: presented.length, reuseDetected: idp.counters.reuseDetected, distinctTokens: new Set(tokens).size }));
+      expect(presented).toHaveLength(1);
+      expect(idp.counters.reuseDetected).toBe(0);
+      expect(new Set(tokens).size).toBe(1);
+      const jkt = await keyThumbprint(keyPair);
+      expect((await idp.introspect(tokens[0]!)).cnf?.jkt).toBe(jkt);
+      // A third instance that never loaded the session signs it out: tokens and key are gone.
+      const third = managerOf(0);
+      await third.logout(sessionId);
+      await third.dispose();
+      // The tokens' key keeps only its version counter (the store's contract); the key is deleted.
+      expect(await redisStore({ client: instances[0]!.client, sessionId, prefix }).get()).toBeNull();
+      const left = (await instances[0]!.raw('KEYS', `${prefix}*`)) as string[];
+      expect(left.filter((key) => key.endsWith(':dpop')), JSON.stringify(left)).toEqual([]);
+    } finally {
+      await Promise.all(managers.map((manager) => manager.dispose()));
+    }
+  }, 45_000);
+
+  it('a session manager refuses one DPoP key for every session (session.dpop)', () => {
+    expect(() =>
+      createSessionManager({ refresh: async () => ({ accessToken: 'a' }), store: () => redisStore({ client: {} as never, sessionId: 'x' }), session: { dpop: {} } as never }),
+    ).toThrow(/per session/);
+  });
 });
