@@ -57,10 +57,11 @@ export function createSealer(secret: string | readonly string[]): Sealer {
   return {
     async seal(tokens, sealedAt) {
       const [current] = await allKeys();
-      const payload: { a: string; r?: string; e?: number; s?: number } = { a: tokens.accessToken };
+      const payload: { a: string; r?: string; e?: number; s?: number; t?: string } = { a: tokens.accessToken };
       if (tokens.refreshToken !== undefined) payload.r = tokens.refreshToken;
       if (tokens.expiresAt !== undefined) payload.e = tokens.expiresAt;
       if (sealedAt !== undefined) payload.s = sealedAt;
+      if (tokens.tokenType !== undefined) payload.t = tokens.tokenType;
       const iv = globalThis.crypto.getRandomValues(new Uint8Array(12));
       const sealed = new Uint8Array(await globalThis.crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: AAD }, current!.aes, encoder.encode(JSON.stringify(payload))));
       const out = new Uint8Array(iv.byteLength + sealed.byteLength);
@@ -77,12 +78,13 @@ export function createSealer(secret: string | readonly string[]): Sealer {
       for (const key of await allKeys()) {
         try {
           const plain = await globalThis.crypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: AAD }, key.aes, data);
-          const payload = JSON.parse(decoder.decode(plain)) as { a?: unknown; r?: unknown; e?: unknown; s?: unknown };
+          const payload = JSON.parse(decoder.decode(plain)) as { a?: unknown; r?: unknown; e?: unknown; s?: unknown; t?: unknown };
           if (typeof payload.a !== 'string' || payload.a === '') return null;
           const tokens: SealedTokens = { accessToken: payload.a };
           if (typeof payload.r === 'string') tokens.refreshToken = payload.r;
           if (typeof payload.e === 'number' && Number.isFinite(payload.e)) tokens.expiresAt = payload.e;
           if (typeof payload.s === 'number' && Number.isFinite(payload.s)) tokens.sealedAt = payload.s;
+          if (typeof payload.t === 'string' && payload.t !== '') tokens.tokenType = payload.t;
           return tokens;
         } catch {
           // Not this key: try the next one.

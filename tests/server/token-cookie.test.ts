@@ -74,6 +74,11 @@ describe('sealing', () => {
     expect(await sealer.unseal('plain')).toBeNull();
   });
 
+  it('keeps the token type (a DPoP-bound token stays DPoP after a round trip)', async () => {
+    const sealer = createSealer(SECRET);
+    expect(await sealer.unseal(await sealer.seal({ accessToken: 'at', refreshToken: 'rt', tokenType: 'DPoP' }))).toEqual({ accessToken: 'at', refreshToken: 'rt', tokenType: 'DPoP' });
+  });
+
   it('opens values sealed with a previous secret when it is listed after the new one', async () => {
     const old = await createSealer(SECRET).seal({ accessToken: 'at_old' });
     const rotated = createSealer(['a-new-secret-a-new-secret-a-new-secret-1', SECRET]);
