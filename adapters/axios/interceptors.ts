@@ -302,17 +302,16 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
    */
   const lastStep = (sending: Sending): Transform =>
     function authchartAuthorize(data, headers) {
-      const config = this;
       const own = headers.get('authorization');
       if (own != null && own !== sending.attached) return data; // set by the app after authchart: its own
-      const url = target(config);
+      const url = target(this);
       if (url === null) {
         if (sending.attached !== undefined) headers.delete('authorization');
         sending.attached = undefined;
         sending.allowed = false;
         if (sending.dpopAdapter !== undefined) {
           headers.delete('dpop');
-          restoreAdapter(config, sending);
+          restoreAdapter(this, sending);
         }
         return data;
       }
@@ -320,7 +319,7 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
         // The URL became allowed after authchart's interceptor ran (an interceptor added
         // before attachAuth set it): take the token if it is at hand, else send without one
         // and let the 401 wait for the refresh under way.
-        const now = port.credential(signalOf(config));
+        const now = port.credential(signalOf(this));
         if (now instanceof Promise) now.catch(() => undefined);
         sending.credential = now instanceof Promise ? NO_TOKEN : now;
       }
@@ -329,24 +328,24 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
       sending.signedUrl = undefined;
       const proof = dpop !== undefined && sending.credential.accessToken !== '' && dpop.uses(sending.credential);
       sending.attached = authorize(headers, sending.credential, proof);
-      const adapter = config.adapter as unknown;
+      const adapter = this.adapter as unknown;
       if (!dpopAdapters.has(adapter as object)) sending.appAdapter = adapter;
       if (proof) {
         sending.dpopAdapter ??= dpopAdapterFor(sending);
-        config.adapter = sending.dpopAdapter as InternalAxiosRequestConfig['adapter'];
+        this.adapter = sending.dpopAdapter as InternalAxiosRequestConfig['adapter'];
       } else if (sending.dpopAdapter !== undefined) {
         // Sent with a proof before (the replay reuses the headers): not this time.
         headers.delete('dpop');
-        if (adapter !== sending.appAdapter) restoreAdapter(config, sending);
+        if (adapter !== sending.appAdapter) restoreAdapter(this, sending);
       }
-      const current = config.beforeRedirect as BeforeRedirect | undefined;
+      const current = this.beforeRedirect as BeforeRedirect | undefined;
       if (!current || !redirectHooks.has(current)) sending.appBeforeRedirect = current;
       sending.redirectHook ??= beforeRedirectFor(sending);
-      config.beforeRedirect = sending.redirectHook as InternalAxiosRequestConfig['beforeRedirect'];
+      this.beforeRedirect = sending.redirectHook as InternalAxiosRequestConfig['beforeRedirect'];
       // The fetch adapter (axios 1.12+) sends through env.fetch: observe where redirects end.
-      const env = config.env as { fetch?: unknown } | undefined;
+      const env = this.env as { fetch?: unknown } | undefined;
       const observer = observingFetch(env?.fetch);
-      if (env?.fetch !== observer) config.env = { ...env, fetch: observer } as InternalAxiosRequestConfig['env'];
+      if (env?.fetch !== observer) this.env = { ...env, fetch: observer } as InternalAxiosRequestConfig['env'];
       return data;
     };
 

@@ -41,7 +41,10 @@ export function routeEmitted(deps: RoutingDeps): void {
   actor.on('*', (emitted: RefreshEmitted) => {
     switch (emitted.type) {
       case 'request.replay':
-        settleWithCurrent((outcome) => (waiters.settle(emitted.requestId, outcome), 1));
+        settleWithCurrent((outcome) => {
+          waiters.settle(emitted.requestId, outcome);
+          return 1;
+        });
         break;
       case 'request.reject':
         waiters.settle(emitted.requestId, { error: new SessionExpiredError() });

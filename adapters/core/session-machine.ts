@@ -38,7 +38,10 @@ const depsOf = new WeakMap<object, SessionMachineDeps>();
 
 function machineFor(now: () => number): RefreshMachine {
   let byClock = provided.get(refreshMachine);
-  if (!byClock) provided.set(refreshMachine, (byClock = new WeakMap()));
+  if (!byClock) {
+    byClock = new WeakMap();
+    provided.set(refreshMachine, byClock);
+  }
   let machine = byClock.get(now);
   if (!machine) {
     machine = refreshMachine.provide({

@@ -4,7 +4,7 @@
  * store-sync.ts, waiters.ts, front-end.ts).
  */
 import { selectSessionStatus, selectState } from '../../machines/refresh.machine.js';
-import { AuthchartError, DisposedError, InvalidOptionsError, isAuthchartError, QueueTimeoutError, SessionExpiredError, toRefreshError } from './errors.js';
+import { type AuthchartError, DisposedError, InvalidOptionsError, isAuthchartError, QueueTimeoutError, SessionExpiredError, toRefreshError } from './errors.js';
 import { isOlderToken } from './expiry.js';
 import { dpopRequests } from './dpop-requests.js';
 import { attachFrontEnd, type FrontEndPort } from './front-end.js';

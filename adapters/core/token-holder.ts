@@ -4,7 +4,7 @@
  * instances' (which it follows), and writes that failed kept in memory and tried again
  * (R14). Holds tokens, never hands them to the machine: the machine gets facts.
  */
-import { AuthchartError, isAuthchartError, StoreUnavailableError } from './errors.js';
+import { type AuthchartError, isAuthchartError, StoreUnavailableError } from './errors.js';
 import { expiryOfTokenSet, isOlderToken, refreshTime } from './expiry.js';
 import { normalizeTokenType } from './record.js';
 import type { MaybePromise, StoredTokens, TokenSet, TokenStore } from './ports.js';

@@ -178,7 +178,8 @@ const REGISTRY = Symbol.for('authchart.next.storages');
 export function storageFor(options: NextAuthOptions): Promise<Storage> {
   const id = options.id ?? 'default';
   const global = globalThis as unknown as Record<symbol, Map<string, Promise<Storage>> | undefined>;
-  const registry = (global[REGISTRY] ??= new Map());
+  global[REGISTRY] ??= new Map();
+  const registry = global[REGISTRY];
   let storage = registry.get(id);
   if (!storage) {
     const kind = options.storage?.type;

@@ -105,9 +105,15 @@ function newGeneration(): string {
 const realm = new WeakMap<object, Map<string, { turn: Promise<unknown>; listeners: Set<() => void> }>>();
 function shared(secure: object, key: string) {
   let byKey = realm.get(secure);
-  if (!byKey) realm.set(secure, (byKey = new Map()));
+  if (!byKey) {
+    byKey = new Map();
+    realm.set(secure, byKey);
+  }
   let entry = byKey.get(key);
-  if (!entry) byKey.set(key, (entry = { turn: Promise.resolve(), listeners: new Set() }));
+  if (!entry) {
+    entry = { turn: Promise.resolve(), listeners: new Set() };
+    byKey.set(key, entry);
+  }
   return entry;
 }
 

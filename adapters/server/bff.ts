@@ -175,7 +175,7 @@ export function upstreamUrl(bff: ResolvedBff, path: string): URL | null {
   }
   if (url.origin !== bff.base.origin) return null;
   const basePath = bff.base.pathname;
-  if (!(url.pathname + '/').startsWith(basePath) && url.pathname !== basePath.slice(0, -1)) return null;
+  if (!`${url.pathname}/`.startsWith(basePath) && url.pathname !== basePath.slice(0, -1)) return null;
   return url;
 }
 

@@ -29,20 +29,20 @@ export interface FastifyReplyLike {
   raw: ServerResponse;
   readonly sent: boolean;
   code(statusCode: number): FastifyReplyLike;
-  header(name: string, value: any): FastifyReplyLike;
+  header(name: string, value: unknown): FastifyReplyLike;
   getHeader(name: string): unknown;
-  send(payload?: any): FastifyReplyLike;
+  send(payload?: unknown): FastifyReplyLike;
 }
 
 /** The members of a Fastify instance the plugins use. Method syntax: Fastify's overloads fit it. */
 export interface FastifyInstanceLike {
-  addHook(name: 'preHandler', hook: (request: any, reply: any) => Promise<unknown>): unknown;
+  addHook(name: 'preHandler', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
   decorateRequest(name: string, value: null): unknown;
   hasRequestDecorator(name: string): boolean;
   removeAllContentTypeParsers(): unknown;
-  addContentTypeParser(contentType: string, options: { parseAs: 'buffer'; bodyLimit: number }, parser: (request: any, body: Buffer, done: (error: Error | null, body?: unknown) => void) => void): unknown;
-  setErrorHandler(handler: (error: any, request: any, reply: any) => unknown): unknown;
-  all(path: string, handler: (request: any, reply: any) => Promise<unknown>): unknown;
+  addContentTypeParser(contentType: string, options: { parseAs: 'buffer'; bodyLimit: number }, parser: (request: FastifyRequestLike, body: Buffer, done: (error: Error | null, body?: unknown) => void) => void): unknown;
+  setErrorHandler(handler: (error: { statusCode?: number }, request: FastifyRequestLike, reply: FastifyReplyLike) => unknown): unknown;
+  all(path: string, handler: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
 }
 
 /** A Fastify plugin, as `app.register()` takes it. */

@@ -48,7 +48,8 @@ export function authSelector<T>(source: SessionSource, selector: (snapshot: Refr
       return watch(run);
     },
     get current() {
-      (track ??= createSubscriber((update) => watch(() => update())))();
+      track ??= createSubscriber((update) => watch(() => update()));
+      track();
       return selector(actor.getSnapshot());
     },
   };
