@@ -81,7 +81,10 @@ async function startWorker(config: ScaleWorkerConfig): Promise<Worker> {
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('worker did not start within 90 s')), 90_000);
     child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready`)));
-    child.once('message', () => (clearTimeout(timer), resolve()));
+    child.once('message', () => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
   return {
     child,
@@ -89,7 +92,10 @@ async function startWorker(config: ScaleWorkerConfig): Promise<Worker> {
       new Promise((resolve, reject) => {
         const onExit = (code: number | null, signal: string | null) => reject(new Error(`worker exited (${code ?? signal}) during a phase`));
         child.once('exit', onExit);
-        child.once('message', (result: ScalePhaseResult) => (child.off('exit', onExit), resolve(result)));
+        child.once('message', (result: ScalePhaseResult) => {
+          child.off('exit', onExit);
+          resolve(result);
+        });
         child.send(message);
       }),
     async stop() {

@@ -54,7 +54,8 @@ async function main() {
     console.log(`   the access token has expired; the dashboard fires ${DASHBOARD_REQUESTS} requests at once`);
     const naive = createNaiveClient({ tokenEndpoint: servers.tokenEndpoint, clientId: CLIENT_ID, tokens: naiveTokens });
     const naiveResults = await Promise.allSettled(dashboard.map((url) => naive.request(url).then((r) => (r.ok ? r : Promise.reject(new Error(`HTTP ${r.status}`))))));
-    const outcomes = server.calls.reduce<Record<string, number>>((acc, c) => ({ ...acc, [c.outcome]: (acc[c.outcome] ?? 0) + 1 }), {});
+    const outcomes: Record<string, number> = {};
+    for (const c of server.calls) outcomes[c.outcome] = (outcomes[c.outcome] ?? 0) + 1;
     console.log(`   token server saw ${server.stats.refreshCalls} refresh calls: ${Object.entries(outcomes).map(([k, v]) => `${v} ${k}`).join(', ')}`);
     rows.push({
       client: 'naive',

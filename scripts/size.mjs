@@ -45,7 +45,7 @@ const peers = ['xstate', 'axios', '@apollo/client', '@apollo/client/*', 'rxjs', 
 
 async function measure(file, external) {
   const result = await build({
-    stdin: { contents: `export * from ${JSON.stringify('./' + file)};`, resolveDir: process.cwd(), loader: 'js' },
+    stdin: { contents: `export * from ${JSON.stringify(`./${file}`)};`, resolveDir: process.cwd(), loader: 'js' },
     bundle: true,
     minify: true,
     format: 'esm',

@@ -21,6 +21,7 @@ export function LoginPage() {
       <Badge />
       {reason && <p className="reason" data-testid="logged-out-reason">{reasons[reason] ?? reason}</p>}
       <button
+        type="button"
         className="primary"
         disabled={busy}
         onClick={() => {
