@@ -27,7 +27,10 @@ async function putLease(indexedDB: IDBFactory, lease: Record<string, unknown>): 
     open.onsuccess = () => {
       const tx = open.result.transaction('records', 'readwrite');
       tx.objectStore('records').put(lease, 'lease:authchart.refresh');
-      tx.oncomplete = () => (open.result.close(), resolve());
+      tx.oncomplete = () => {
+        open.result.close();
+        resolve();
+      };
       tx.onerror = () => reject(tx.error);
     };
   });
@@ -38,7 +41,10 @@ async function readLease(indexedDB: IDBFactory): Promise<unknown> {
     const open = indexedDB.open('authchart', 1);
     open.onsuccess = () => {
       const request = open.result.transaction('records').objectStore('records').get('lease:authchart.refresh');
-      request.onsuccess = () => (open.result.close(), resolve(request.result));
+      request.onsuccess = () => {
+        open.result.close();
+        resolve(request.result);
+      };
       request.onerror = () => reject(request.error);
     };
   });
@@ -51,7 +57,10 @@ describe('leaseLock (the fallback without Web Locks)', () => {
     const b = leaseLock({ indexedDB, pollMs: 1000 });
     const held = await a.acquire({ signal: never, timeoutMs: 1000 });
     let bHeld = false;
-    const waiting = b.acquire({ signal: never, timeoutMs: 5000 }).then((h) => ((bHeld = true), h));
+    const waiting = b.acquire({ signal: never, timeoutMs: 5000 }).then((h) => {
+      bHeld = true;
+      return h;
+    });
     await new Promise((r) => setTimeout(r, 100));
     expect(bHeld).toBe(false);
     const releasedAt = Date.now();

@@ -23,7 +23,10 @@ describe('tokens pushed by a server (TOKENS_UPDATED)', () => {
     mock.use(http.post(api('/checkout'), () => HttpResponse.json(pushed, { headers: { 'x-token-refreshed': '1' } })));
     await authFetch(api('/checkout'), { method: 'POST' });
     const seen: (string | null)[] = [];
-    mock.use(http.get(api('/next'), ({ request }) => (seen.push(request.headers.get('authorization')), HttpResponse.json({}))));
+    mock.use(http.get(api('/next'), ({ request }) => {
+        seen.push(request.headers.get('authorization'));
+        return HttpResponse.json({});
+      }));
     await authFetch(api('/next'));
     expect(seen).toEqual([`Bearer ${pushed.access_token}`]);
     expect(server.stats.tokenCalls).toBe(0);
@@ -129,7 +132,7 @@ function slowStore(inner: TokenStore): TokenStore {
   return {
     get: () => inOrder(() => inner.get() as StoredTokens | null),
     set: (t, o) => inOrder(() => inner.set(t, o) as StoredTokens | null),
-    clear: () => inOrder(() => inner.clear() as void),
+    clear: () => inOrder(() => inner.clear() as undefined),
     subscribe: inner.subscribe,
   };
 }

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthFetch, type AuthFetch } from '../../adapters/fetch/index.js';
 import { isAuthchartError } from '../../adapters/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
-import { connectQueryClient, shouldRetry } from '../../adapters/tanstack-query/index.js';
+import { connectQueryClient } from '../../adapters/tanstack-query/index.js';
 import { createTokenServer, startTestServers, type TestServers } from '../../adapters/testing/node.js';
 import type { TokenServer } from '../../adapters/testing/index.js';
 

@@ -45,7 +45,7 @@ describe("a server's error code is kept only when it cannot be a secret", () => 
     ['a plain code', 'invalid_grant', 'invalid_grant'],
     ['a code with a token after it', `invalid_grant:${SECRET}`, 'HTTP_400'],
     ['a JWT as the code', SECRET, 'HTTP_400'],
-    ['a long opaque value', 'rt_' + 'x'.repeat(60), 'HTTP_400'],
+    ['a long opaque value', `rt_${'x'.repeat(60)}`, 'HTTP_400'],
     ['a word with a token-long segment', `invalid_${'a1b2c3d4e5'.repeat(3)}`, 'HTTP_400'],
   ];
   it.each(codes)('%s', async (_name, code, reason) => {

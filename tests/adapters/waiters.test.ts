@@ -19,8 +19,14 @@ function queue(maxWaitMs: () => number = () => 1000) {
     const promise = waiters.wait(signal, (id) => ids.push(id));
     const outcome = { value: undefined as unknown, error: undefined as unknown, settled: 0 };
     promise.then(
-      (value) => ((outcome.value = value), outcome.settled++),
-      (error) => ((outcome.error = error), outcome.settled++),
+      (value) => {
+        outcome.value = value;
+        return outcome.settled++;
+      },
+      (error) => {
+        outcome.error = error;
+        return outcome.settled++;
+      },
     );
     return outcome;
   };

@@ -23,7 +23,7 @@ describeWithChromium('DPoP across 4 tabs (Chromium, IndexedDB key, Web Locks) ag
   let idp: OidcFixture;
   let api: ResourceServer;
   let browser: LaunchedBrowser;
-  let pages: Page[] = [];
+  const pages: Page[] = [];
 
   beforeAll(async () => {
     site = await serveBundle(new URL('./dpop-tab-page.ts', import.meta.url));

@@ -128,7 +128,7 @@ describeWithChromium('a tab frozen while it holds the refresh lock (Chromium, ta
   }
 
   /** Resume the frozen tab, fail its held call, and wait until its own requests settle. */
-  async function thaw(w: World, frozen: CdpTab, call: HeldTokenCall) {
+  async function thaw(frozen: CdpTab, call: HeldTokenCall) {
     await frozen.resume();
     call.fail();
     await waitUntil(async () => (await timed([frozen])).every((entry) => entry.ms !== undefined), 10_000, 'the thawed tab’s requests settle');
@@ -154,7 +154,8 @@ describeWithChromium('a tab frozen while it holds the refresh lock (Chromium, ta
           const { call, frozen, others, results } = await freezeTheHolder(w, 'before-server');
           const ms = results.map((r) => r.ms!);
           const afterFreeze = results.map((r) => r.afterFreeze);
-          (latencies[lockKind] ??= { fromStart: [], afterFreeze: [] }).fromStart.push(...ms);
+          latencies[lockKind] ??= { fromStart: [], afterFreeze: [] };
+          latencies[lockKind].fromStart.push(...ms);
           latencies[lockKind].afterFreeze.push(...afterFreeze);
           console.log(
             `[frozen holder] ${lockKind}, round ${round + 1}: ${results.filter((r) => r.value === 200).length}/${results.length} requests of the other tabs succeeded; from their start p50 ${percentile(ms, 50)} ms, p99 ${percentile(ms, 99)} ms; after the freeze p50 ${percentile(afterFreeze, 50)} ms, max ${Math.max(...afterFreeze)} ms; token calls ${w.server.stats.refreshCalls}, reuse ${w.server.stats.reuseDetected}`,
@@ -166,7 +167,7 @@ describeWithChromium('a tab frozen while it holds the refresh lock (Chromium, ta
           expect(w.server.calls.map((c) => c.outcome)).toEqual(['rotated']);
           const afterTakeover = await others[0]!.evaluate(() => window.tab.stored());
 
-          const own = await thaw(w, frozen, call);
+          const own = await thaw(frozen, call);
           expect(own.map((r) => r.value)).toEqual(Array(PER_TAB).fill(200));
           // The thawed tab made no other token call, wrote nothing, and holds the stored tokens.
           expect(w.proxy.calls.filter((c) => c.tab === call.tab)).toHaveLength(1);
@@ -195,7 +196,7 @@ describeWithChromium('a tab frozen while it holds the refresh lock (Chromium, ta
       // The frozen tab's call rotated; the tab that took over presented the same refresh token
       // within the grace window and was given the family's current tokens.
       expect(w.server.calls.map((c) => c.outcome)).toEqual(['rotated', 'grace']);
-      const own = await thaw(w, frozen, call);
+      const own = await thaw(frozen, call);
       expect(own.map((r) => r.value)).toEqual(Array(PER_TAB).fill(200));
       expect(w.server.calls.map((c) => c.outcome)).toEqual(['rotated', 'grace']);
       expect((await frozen.evaluate(() => window.tab.stored())).held).toBe(true);
@@ -217,7 +218,7 @@ describeWithChromium('a tab frozen while it holds the refresh lock (Chromium, ta
       expect(w.server.calls[0]!.outcome).toBe('rotated');
       expect(w.server.stats.reuseDetected).toBe(1);
       expect(results.map((r) => r.value)).toEqual(Array(PER_TAB * (TABS - 1)).fill('SESSION_EXPIRED'));
-      const own = await thaw(w, frozen, call);
+      const own = await thaw(frozen, call);
       expect(own.map((r) => r.value)).toEqual(Array(PER_TAB).fill('SESSION_EXPIRED'));
       expect((await statuses(w.tabs)).map((s) => s.state)).toEqual(Array(TABS).fill('loggedOut'));
     } finally {

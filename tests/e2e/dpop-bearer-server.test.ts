@@ -28,7 +28,9 @@ afterEach(async () => {
 function watchedFetch(seen: { scheme: string; proof: boolean }[]): typeof fetch {
   return (input, init) => {
     const headers = new Headers(input instanceof Request ? input.headers : init?.headers);
-    if (init?.headers) new Headers(init.headers).forEach((value, name) => headers.set(name, value));
+    if (init?.headers) new Headers(init.headers).forEach((value, name) => {
+        headers.set(name, value);
+      });
     seen.push({ scheme: (headers.get('authorization') ?? '').split(' ')[0]!, proof: headers.has('dpop') });
     return fetch(input, init);
   };

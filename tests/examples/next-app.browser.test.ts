@@ -73,8 +73,6 @@ function watch(page: Page, cookieName: string): Traffic {
   return traffic;
 }
 
-const serverWidgets = (page: Page) => page.$$eval('[data-testid="server-widget"]', (nodes) => nodes.map((n) => ({ status: n.getAttribute('data-status'), rendered: Number(n.getAttribute('data-rendered')) })));
-
 /** Wait until the 4 Server Components show `ok`, rendered after `after`. */
 async function serverWidgetsOk(page: Page, after: number): Promise<void> {
   try {

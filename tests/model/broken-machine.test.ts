@@ -81,11 +81,19 @@ const variants: [string, Parameters<typeof broken>[0]][] = [
   ['the stale-401 guard is lost, so a late 401 starts a second refresh', { guards: { isStale: () => false } }],
   [
     'a 401 during a refresh restarts it (a second refresh for one expiry)',
-    { config: (c) => void (c.states.refreshing!.on!.UNAUTHORIZED = { target: 'refreshing', reenter: true, actions: 'joinQueue' }) },
+    {
+      config: (c) => {
+        c.states.refreshing!.on!.UNAUTHORIZED = { target: 'refreshing', reenter: true, actions: 'joinQueue' };
+      },
+    },
   ],
   [
     'the debounce window is extended by every 401 in it',
-    { config: (c) => void (c.states.debouncing!.on!.UNAUTHORIZED = { target: 'debouncing', reenter: true, actions: 'joinQueue' }) },
+    {
+      config: (c) => {
+        c.states.debouncing!.on!.UNAUTHORIZED = { target: 'debouncing', reenter: true, actions: 'joinQueue' };
+      },
+    },
   ],
   ['the backoff does not grow (1 s every time)', { delays: { backoff: () => 1000 } }],
   [

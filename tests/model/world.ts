@@ -227,7 +227,7 @@ export async function createWorld(): Promise<World> {
   // microtask (crypto.subtle.sign answers at once): the DPoP code path is the real one
   // (proof handles, the shared nonce, probes, use_dpop_nonce), only the signature bytes are
   // not. Real signatures, checked by a real server, are in tests/e2e/dpop.test.ts.
-  const keyPair = await (worldKeyPair ??= generateDPoPKeyPair().then(async (pair) => {
+  worldKeyPair ??= generateDPoPKeyPair().then(async (pair) => {
     // One proof signed for real before any path runs: oauth4webapi caches the public JWK then.
     const client = { client_id: 'authchart-model' };
     await oauth.refreshTokenGrantRequest({ issuer: testUrls.tokenEndpoint, token_endpoint: testUrls.tokenEndpoint }, client, oauth.None(), 'warm-up', {
@@ -235,7 +235,8 @@ export async function createWorld(): Promise<World> {
       [oauth.customFetch]: async () => new Response('{}'),
     });
     return pair;
-  }));
+  });
+  const keyPair = await worldKeyPair;
   const dpop: DPoPKeyStore = { getOrCreate: async () => keyPair, rotate: async () => keyPair, clear: async () => undefined };
   vi.spyOn(globalThis.crypto.subtle, 'sign').mockImplementation(async () => new Uint8Array(64).buffer);
 

@@ -251,7 +251,11 @@ export async function runSchedule(schedule: Schedule, options: { reuseGraceMs?: 
           },
         );
         if (spec.abortAfterMs !== null) {
-          timeline.push({ at: spec.at + spec.abortAfterMs, run: () => ((entry.aborted = true), controller.abort()) });
+          timeline.push({ at: spec.at + spec.abortAfterMs, run: () => {
+              entry.aborted = true;
+              controller.abort();
+            },
+          });
           timeline.sort((a, b) => a.at - b.at);
         }
       },

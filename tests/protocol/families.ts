@@ -105,14 +105,14 @@ export const hungStoreMidRefresh: fc.Arbitrary<WorldSpec> = fc
 
 /** One store call never answers at start or around a sign-in or sign-out. */
 export const hungStoreSignIn: fc.Arbitrary<WorldSpec> = fc
-  .record({ at: fc.integer({ min: 0, max: 2_000 }), then: fc.constantFrom<'getToken' | 'logout' | 'login'>('getToken', 'logout', 'login'), thenAt: fc.integer({ min: 0, max: 2_000 }) })
-  .map(({ at, then, thenAt }) =>
+  .record({ at: fc.integer({ min: 0, max: 2_000 }), next: fc.constantFrom<'getToken' | 'logout' | 'login'>('getToken', 'logout', 'login'), nextAt: fc.integer({ min: 0, max: 2_000 }) })
+  .map(({ at, next, nextAt }) =>
     baseSpec({
       parties: 2,
       horizonMs: 70_000,
       actions: [
         { at, type: 'storeHang', party: 0 },
-        { at: thenAt, type: then, party: 0 },
+        { at: nextAt, type: next, party: 0 },
       ],
     }),
   );
@@ -171,14 +171,14 @@ export const idleSessions: fc.Arbitrary<WorldSpec> = fc
 
 /** A store write throws (quota exceeded, Safari private mode) around a refresh or a push. */
 export const storeWriteThrows: fc.Arbitrary<WorldSpec> = fc
-  .record({ at: fc.integer({ min: 0, max: 31_000 }), then: fc.constantFrom<'refresh' | 'push' | 'login'>('refresh', 'push', 'login'), thenAt: fc.integer({ min: 0, max: 31_000 }) })
-  .map(({ at, then, thenAt }) =>
+  .record({ at: fc.integer({ min: 0, max: 31_000 }), next: fc.constantFrom<'refresh' | 'push' | 'login'>('refresh', 'push', 'login'), nextAt: fc.integer({ min: 0, max: 31_000 }) })
+  .map(({ at, next, nextAt }) =>
     baseSpec({
       parties: 2,
       horizonMs: 40_000,
       actions: [
         { at, type: 'storeThrows', party: 0 },
-        { at: thenAt, type: then, party: 0 },
+        { at: nextAt, type: next, party: 0 },
       ],
     }),
   );

@@ -72,12 +72,15 @@ export function storeView(w: World, party: Party, id: string): TokenStore {
       call('clear', true, () => {
         // Where this clear falls in the store's write order (a clear keeps the version).
         w.lastClear.set(`${party.owner}/${id}`, { at: w.sched.now, version: w.storeVersions.get(id) ?? 0 });
-        return real.clear() as void;
+        return real.clear() as undefined;
       }),
     subscribe: (listener) => {
       const key = ++w.subscriptionId;
       let subscribers = w.storeSubscribers.get(id);
-      if (!subscribers) w.storeSubscribers.set(id, (subscribers = new Map()));
+      if (!subscribers) {
+        subscribers = new Map();
+        w.storeSubscribers.set(id, subscribers);
+      }
       subscribers.set(key, { owner: party.owner, listener });
       return () => void subscribers.delete(key);
     },
@@ -206,7 +209,10 @@ export function lockView(w: World, party: Party, id: string): RefreshLock {
             (handle) => {
               const grant: Grant = { id, handle, lost: new AbortController() };
               let held = w.heldLocks.get(party.owner);
-              if (!held) w.heldLocks.set(party.owner, (held = new Set()));
+              if (!held) {
+                held = new Set();
+                w.heldLocks.set(party.owner, held);
+              }
               held.add(grant);
               if (w.sched.isDead(party.owner)) {
                 if (w.spec.lockOnDeath === 'released') {
@@ -335,10 +341,17 @@ export function describeReply(w: World, reply: TokenServerReply, outcome: string
 }
 
 export function settleTokenCall(w: World, reply: TokenServerReply, resolve: (value: ReturnType<typeof refreshedTokens>) => void, reject: (error: unknown) => void): void {
-  if (reply.kind === 'reset') return reject(networkError());
-  if (reply.kind === 'html') return reject(tokenEndpointError(w.lib, reply.status, 'html', undefined));
+  if (reply.kind === 'reset') {
+    reject(networkError());
+    return;
+  }
+  if (reply.kind === 'html') {
+    reject(tokenEndpointError(w.lib, reply.status, 'html', undefined));
+    return;
+  }
   if (reply.status === 200) {
-    return resolve(refreshedTokens(reply.body as { access_token: string; refresh_token?: string; expires_in: number }, w.spec.expiry, w.sched.now));
+    resolve(refreshedTokens(reply.body as { access_token: string; refresh_token?: string; expires_in: number }, w.spec.expiry, w.sched.now));
+    return;
   }
   const retryAfter = reply.headers?.['retry-after'];
   reject(tokenEndpointError(w.lib, reply.status, (reply.body as { error?: string }).error, retryAfter ? Number(retryAfter) * 1000 : undefined));

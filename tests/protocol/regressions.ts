@@ -28,6 +28,7 @@ export const REGRESSIONS_FILE = fileURLToPath(new URL('./regressions.json', impo
 
 const family = (familyName: keyof typeof families, title: string, strictClockRule = false) => ({
   title,
+  // biome-ignore lint/performance/noDynamicNamespaceImportAccess: a family is picked by the name regressions.json stores; test code, never bundled
   family: families[familyName] as fc.Arbitrary<WorldSpec>,
   familyName,
   strictClockRule,

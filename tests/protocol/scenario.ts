@@ -166,7 +166,7 @@ function tabsArbitrary(f: Features): fc.Arbitrary<WorldSpec> {
     })
     .map(({ parties, ttlSeconds, grace, expiry, skew, lockOnDeath, idle, horizonFactor, actions }) => {
       const lifetime = ttlSeconds * 1000;
-      let horizonMs = Math.round(Math.min(120_000, Math.max(5_000, lifetime * horizonFactor)));
+      const horizonMs = Math.round(Math.min(120_000, Math.max(5_000, lifetime * horizonFactor)));
 
       let clocks = skew ?? [];
       // Born expired (or nearly): a clock far ahead of the server's with an absolute expiry.

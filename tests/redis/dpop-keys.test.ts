@@ -18,7 +18,7 @@ import { startResourceServer, type ResourceServer } from '../support/resource-se
 import { clientKinds, uniquePrefix, useRedis } from './support/clients.js';
 
 const redis = useRedis();
-const SECRET = 'k'.repeat(16) + '0123456789abcdef'; // 32 bytes
+const SECRET = `${'k'.repeat(16)}0123456789abcdef`; // 32 bytes
 const OTHER_SECRET = 'z'.repeat(32);
 
 /** A signature made with `pair` verifies with `other`'s public key: the same key pair. */

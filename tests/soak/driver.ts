@@ -35,7 +35,10 @@ export function createDriver(context: { ledger: Ledger; ops: Ops; endpoint: Toke
     let aborted = false;
     if (options.abortable && random.chance(0.08)) {
       ledger.inject('app: request aborted');
-      setTimeout(() => ((aborted = true), controller.abort()), random.int(0, 3_000));
+      setTimeout(() => {
+        aborted = true;
+        controller.abort();
+      }, random.int(0, 3_000));
     }
     ops.track('request', s, s.authFetch(`${testUrls.api}/s/${s.id}/${n}`, { signal: controller.signal }), { calm: options.calm, aborted: () => aborted });
   };

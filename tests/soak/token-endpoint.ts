@@ -147,7 +147,10 @@ export function createTokenEndpoint(options: {
   endpoint.label = (token) => {
     if (!token) return '-';
     let name = labels.get(token);
-    if (!name) labels.set(token, (name = `${token.startsWith('rt_') ? 'rt' : 'at'}${labels.size + 1}`));
+    if (!name) {
+      name = `${token.startsWith('rt_') ? 'rt' : 'at'}${labels.size + 1}`;
+      labels.set(token, name);
+    }
     return name;
   };
 

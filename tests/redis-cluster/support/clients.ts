@@ -54,7 +54,7 @@ export async function connectCluster(kind: ClientKind, info: { nodes: { port: nu
     kind,
     client,
     subscriber,
-    raw: (key, command, ...args) => client.call(command!, ...args),
+    raw: (_key, command, ...args) => client.call(command!, ...args),
     close: async () => {
       client.disconnect();
       subscriber.disconnect();
