@@ -71,7 +71,13 @@ const idleSubjects: IdleSubject[] = [
     name: 'authchart createAuthFetch',
     what: 'the same with its fetch front end',
     make() {
-      const authFetch = createAuthFetch({ refresh: async () => ({ accessToken: 'unused' }), allowedOrigins: [ORIGIN], fetch: okFetch, tokens: validTokens(), wakeEvents: false });
+      const authFetch = createAuthFetch({
+        refresh: async () => ({ accessToken: 'unused' }),
+        allowedOrigins: [ORIGIN],
+        fetch: okFetch,
+        tokens: validTokens(),
+        wakeEvents: false,
+      });
       return { keep: authFetch, dispose: () => authFetch.dispose() };
     },
   },

@@ -115,7 +115,17 @@ async function phase(sessions: string[]): Promise<ScalePhaseResult> {
   const durationMs = performance.now() - started;
   const sent = commands - before;
   gc?.();
-  return { type: 'result', ok, failed: sessions.length - ok, errors, latencyMs, commands: sent, heapUsed: process.memoryUsage().heapUsed, held: manager.size, durationMs };
+  return {
+    type: 'result',
+    ok,
+    failed: sessions.length - ok,
+    errors,
+    latencyMs,
+    commands: sent,
+    heapUsed: process.memoryUsage().heapUsed,
+    held: manager.size,
+    durationMs,
+  };
 }
 
 process.on('message', async (message: ToScaleWorker) => {

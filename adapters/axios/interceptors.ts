@@ -16,13 +16,14 @@ import { answeredFrom, observingFetch, originPart } from './urls.js';
  * @example
  * { session, allowedOrigins: ['https://api.example.com'] }
  */
-export type AuthAxiosOptions = AuthAxiosOwnOptions & (
-  | (SessionOptions & { session?: undefined })
-  | (Partial<SessionOptions> & {
-      /** An existing session to share (with `authchart/fetch`, React, …); the session options here are then not used. */
-      session: Session;
-    })
-);
+export type AuthAxiosOptions = AuthAxiosOwnOptions &
+  (
+    | (SessionOptions & { session?: undefined })
+    | (Partial<SessionOptions> & {
+        /** An existing session to share (with `authchart/fetch`, React, …); the session options here are then not used. */
+        session: Session;
+      })
+  );
 
 /** What the front end itself takes, whichever session it uses. */
 export interface AuthAxiosOwnOptions {
@@ -165,7 +166,10 @@ let adapterResolver: Promise<AdapterResolver> | undefined;
 function resolveAdapter(): Promise<AdapterResolver> {
   adapterResolver ??= import('axios').then(
     (module) => {
-      const axios = ((module as { default?: unknown }).default ?? module) as { getAdapter?: (adapter: unknown, config?: unknown) => AxiosAdapter; defaults: { adapter?: unknown } };
+      const axios = ((module as { default?: unknown }).default ?? module) as {
+        getAdapter?: (adapter: unknown, config?: unknown) => AxiosAdapter;
+        defaults: { adapter?: unknown };
+      };
       const getAdapter = (module as { getAdapter?: typeof axios.getAdapter }).getAdapter ?? axios.getAdapter;
       if (typeof getAdapter !== 'function') throw new TypeError('axios.getAdapter is missing (axios 1.7 or later is needed for DPoP)');
       return (adapter, config) => (typeof adapter === 'function' ? (adapter as AxiosAdapter) : getAdapter(adapter ?? axios.defaults.adapter, config));
@@ -359,7 +363,13 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
     const own = config.headers.get('authorization');
     if (own != null && own !== sending?.attached) return config; // the app's own header: untouched
     // A first send, or a config the app sends again: start afresh.
-    const fresh: Sending = { allowed: false, replaying: false, replayed: false, appBeforeRedirect: sending?.appBeforeRedirect, appAdapter: sending?.appAdapter };
+    const fresh: Sending = {
+      allowed: false,
+      replaying: false,
+      replayed: false,
+      appBeforeRedirect: sending?.appBeforeRedirect,
+      appAdapter: sending?.appAdapter,
+    };
     const step = lastStep(fresh);
     sendings.set(step, fresh);
     config.transformRequest = [...withoutStep(config.transformRequest, previous), step];

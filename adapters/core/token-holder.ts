@@ -363,7 +363,10 @@ export class TokenHolder {
       if (current && this.isRotatedAway(current.refreshToken)) {
         // A push another tab stored with the refresh token we rotated away: the rotated one is
         // the only valid one, so ours goes on top, with the newer access token of the two (R15).
-        this.unsaved = { tokens: isOlderToken(unsaved.tokens.accessToken, current.accessToken) ? withAccessOf(unsaved.tokens, current) : unsaved.tokens, baseVersion: current.version };
+        this.unsaved = {
+          tokens: isOlderToken(unsaved.tokens.accessToken, current.accessToken) ? withAccessOf(unsaved.tokens, current) : unsaved.tokens,
+          baseVersion: current.version,
+        };
         continue;
       }
       this.forgetUnsaved();

@@ -31,7 +31,11 @@ export type RedisClientLike = NodeRedisClientLike | IoRedisClientLike;
  */
 export type RedisSubscriberLike =
   | { subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>; unsubscribe(...args: unknown[]): Promise<unknown> }
-  | { subscribe(...channels: unknown[]): Promise<unknown>; on(event: 'message', listener: (channel: string, message: string) => void): unknown; call(command: string, ...args: unknown[]): Promise<unknown> };
+  | {
+      subscribe(...channels: unknown[]): Promise<unknown>;
+      on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+      call(command: string, ...args: unknown[]): Promise<unknown>;
+    };
 
 /** What authchart's Redis drivers need: one raw command, routed by its first key. */
 export interface Commander {
@@ -110,7 +114,10 @@ export function toSubscriberPort(subscriber: RedisSubscriberLike): SubscriberPor
   const anySub = subscriber as unknown as Record<string, unknown>;
   if (isFunction(anySub.call) && isFunction(anySub.on)) {
     // ioredis: one 'message' event for every channel.
-    const io = subscriber as { subscribe(channel: string): Promise<unknown>; on(event: 'message', listener: (channel: string, message: string) => void): unknown };
+    const io = subscriber as {
+      subscribe(channel: string): Promise<unknown>;
+      on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+    };
     const handlers = new Map<string, (message: string) => void>();
     let listening = false;
     return {

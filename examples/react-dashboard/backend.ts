@@ -29,7 +29,6 @@ export interface DemoBackendOptions {
   onReady?: (backend: DemoBackend) => void;
 }
 
-
 export interface DemoBackend {
   /** The token server's logic: `stats`, `calls`. */
   tokens: TokenServer;

@@ -97,7 +97,9 @@ describe('leaseLock (the fallback without Web Locks)', () => {
     const indexedDB = new IDBFactory();
     // Renewals on its own timer only every 10 s (a background tab's throttled timers).
     const held = await leaseLock({ indexedDB, heartbeatMs: 10_000, staleMs: 300 }).acquire({ signal: never, timeoutMs: 500 });
-    const error = await leaseLock({ indexedDB, staleMs: 300, pollMs: 20 }).acquire({ signal: never, timeoutMs: 1200 }).catch((e: unknown) => e);
+    const error = await leaseLock({ indexedDB, staleMs: 300, pollMs: 20 })
+      .acquire({ signal: never, timeoutMs: 1200 })
+      .catch((e: unknown) => e);
     expect(isAuthchartError(error, ErrorCode.LOCK_TIMEOUT)).toBe(true);
     expect(held.signal?.aborted).toBe(false);
     await held.release();
@@ -117,7 +119,9 @@ describe('leaseLock (the fallback without Web Locks)', () => {
   it('not acquired within timeoutMs: a transient LOCK_TIMEOUT', async () => {
     const indexedDB = new IDBFactory();
     const first = await leaseLock({ indexedDB }).acquire({ signal: never, timeoutMs: 100 });
-    const error = await leaseLock({ indexedDB, pollMs: 10 }).acquire({ signal: never, timeoutMs: 150 }).catch((e: unknown) => e);
+    const error = await leaseLock({ indexedDB, pollMs: 10 })
+      .acquire({ signal: never, timeoutMs: 150 })
+      .catch((e: unknown) => e);
     expect(isAuthchartError(error, ErrorCode.LOCK_TIMEOUT)).toBe(true);
     expect(error).toMatchObject({ kind: 'transient' });
     await first.release();
@@ -144,7 +148,11 @@ describe('BroadcastChannel sync between sessions ("tabs")', () => {
   }
 
   it('a login in one tab reaches the others; a refresh in one releases the others with one token call; a logout logs all out', async () => {
-    const { server, login, tabs: [a, b, c] } = tabs(3);
+    const {
+      server,
+      login,
+      tabs: [a, b, c],
+    } = tabs(3);
     await a!.login({ accessToken: login.access_token, refreshToken: login.refresh_token });
     await vi.waitFor(() => expect([b!, c!].map((t) => t.getStatus().status)).toEqual(['authenticated', 'authenticated']));
 
@@ -165,7 +173,11 @@ describe('BroadcastChannel sync between sessions ("tabs")', () => {
   });
 
   it('messages carry no token, and malformed or foreign messages are ignored', async () => {
-    const { login, tabs: [a, b], channel } = tabs(2);
+    const {
+      login,
+      tabs: [a, b],
+      channel,
+    } = tabs(2);
     const heard: unknown[] = [];
     const listener = new BroadcastChannel(channel);
     listener.onmessage = (event) => heard.push(event.data);
@@ -175,7 +187,13 @@ describe('BroadcastChannel sync between sessions ("tabs")', () => {
     expect(JSON.stringify(heard)).not.toContain(login.access_token);
 
     const sender = new BroadcastChannel(channel);
-    for (const junk of [null, 'clear', { source: 'other', kind: 'clear' }, { source: 'authchart', v: 2, kind: 'clear', version: 1 }, { source: 'authchart', v: 1, kind: 'drop', version: 1 }]) {
+    for (const junk of [
+      null,
+      'clear',
+      { source: 'other', kind: 'clear' },
+      { source: 'authchart', v: 2, kind: 'clear', version: 1 },
+      { source: 'authchart', v: 1, kind: 'drop', version: 1 },
+    ]) {
       sender.postMessage(junk);
     }
     await new Promise((r) => setTimeout(r, 100));

@@ -65,7 +65,14 @@ describe("a server's error code is kept only when it cannot be a secret", () => 
     // Three permanent failures, with backoff between them, then logout.
     await vi.advanceTimersByTimeAsync(30_000);
     expect(outcome).toBeDefined();
-    const printed = [JSON.stringify(session.getStatus()), JSON.stringify(logged), JSON.stringify(events), String(outcome), JSON.stringify(outcome), (outcome as Error)?.stack ?? ''];
+    const printed = [
+      JSON.stringify(session.getStatus()),
+      JSON.stringify(logged),
+      JSON.stringify(events),
+      String(outcome),
+      JSON.stringify(outcome),
+      (outcome as Error)?.stack ?? '',
+    ];
     const { inspect } = await import('node:util');
     printed.push(inspect(outcome, { depth: 10 }), inspect(session.getStatus(), { depth: 10 }));
     for (const text of printed) {

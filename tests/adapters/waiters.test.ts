@@ -13,7 +13,11 @@ class Timeout extends Error {
 
 function queue(maxWaitMs: () => number = () => 1000) {
   const left: string[] = [];
-  const waiters = new Waiters(maxWaitMs, (ms) => new Timeout(ms), (id) => left.push(id));
+  const waiters = new Waiters(
+    maxWaitMs,
+    (ms) => new Timeout(ms),
+    (id) => left.push(id),
+  );
   const ids: string[] = [];
   const wait = (signal?: AbortSignal) => {
     const promise = waiters.wait(signal, (id) => ids.push(id));

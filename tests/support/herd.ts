@@ -44,7 +44,14 @@ export function describeInstancesHerd(options: HerdOptions): void {
     servers = await startTestServers(server);
     instances = await Promise.all(
       Array.from({ length: PROCESSES }, (_, i) =>
-        startInstance({ driver: options.driver(i), tokenEndpoint: servers.tokenEndpoint, api: servers.api, apiOrigin: servers.apiOrigin, lockTtlMs: LOCK_TTL_MS, maxWaitMs: MAX_WAIT_MS }),
+        startInstance({
+          driver: options.driver(i),
+          tokenEndpoint: servers.tokenEndpoint,
+          api: servers.api,
+          apiOrigin: servers.apiOrigin,
+          lockTtlMs: LOCK_TTL_MS,
+          maxWaitMs: MAX_WAIT_MS,
+        }),
       ),
     );
   }, 90_000);

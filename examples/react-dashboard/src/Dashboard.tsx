@@ -34,21 +34,36 @@ export function Dashboard() {
         <Badge />
       </header>
       <nav className="controls">
-        <button type="button" onClick={reloadAll}>Reload widgets</button>
-        <button type="button" onClick={() => void control('expire').then(reloadAll)} title="The token server expires every access token; the widgets reload at once">
+        <button type="button" onClick={reloadAll}>
+          Reload widgets
+        </button>
+        <button
+          type="button"
+          onClick={() => void control('expire').then(reloadAll)}
+          title="The token server expires every access token; the widgets reload at once"
+        >
           Expire access token
         </button>
         {stats?.broken ? (
-          <button type="button" className="warn" onClick={() => void control('repair')}>Repair token server</button>
+          <button type="button" className="warn" onClick={() => void control('repair')}>
+            Repair token server
+          </button>
         ) : (
           <button type="button" onClick={() => void control('break')} title="Every token call answers 503 until repaired">
             Break token server (503)
           </button>
         )}
-        <button type="button" className="danger" onClick={() => void control('revoke').then(reloadAll)} title="The token server revokes the session; refreshes fail with invalid_grant">
+        <button
+          type="button"
+          className="danger"
+          onClick={() => void control('revoke').then(reloadAll)}
+          title="The token server revokes the session; refreshes fail with invalid_grant"
+        >
           Revoke session
         </button>
-        <button type="button" onClick={() => void logout()}>Sign out</button>
+        <button type="button" onClick={() => void logout()}>
+          Sign out
+        </button>
       </nav>
       <TokenServerStats stats={stats} />
       <div className="grid">
@@ -96,7 +111,10 @@ function useTokenServerStats(): Stats | null {
     const read = () =>
       fetch('/demo/stats')
         .then((response) => response.json() as Promise<Stats>)
-        .then((next) => live && setStats(next), () => undefined);
+        .then(
+          (next) => live && setStats(next),
+          () => undefined,
+        );
     void read();
     const timer = setInterval(read, 500);
     return () => {

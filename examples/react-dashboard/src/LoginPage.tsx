@@ -19,7 +19,11 @@ export function LoginPage() {
     <main className="login">
       <h1>authchart · React dashboard</h1>
       <Badge />
-      {reason && <p className="reason" data-testid="logged-out-reason">{reasons[reason] ?? reason}</p>}
+      {reason && (
+        <p className="reason" data-testid="logged-out-reason">
+          {reasons[reason] ?? reason}
+        </p>
+      )}
       <button
         type="button"
         className="primary"
