@@ -11,7 +11,18 @@
 export { createSession } from './core/session.js';
 export type { Session, SessionOptions, SessionEvents, SessionStatusReport, LogEntry } from './core/session.js';
 export { sessionDefaults } from './core/options.js';
-export type { TokenSet, StoredTokens, TokenStore, Refresher, RefresherContext, RefreshedTokens, RefreshLock, LockHandle, MaybePromise, DPoPKeyStore } from './core/ports.js';
+export type {
+  TokenSet,
+  StoredTokens,
+  TokenStore,
+  Refresher,
+  RefresherContext,
+  RefreshedTokens,
+  RefreshLock,
+  LockHandle,
+  MaybePromise,
+  DPoPKeyStore,
+} from './core/ports.js';
 export { memoryDPoPKeys, generateDPoPKeyPair } from './dpop/keys.js';
 export type { WakeSource } from './core/wake.js';
 export { browserWake } from './wake/browser.js';

@@ -58,8 +58,15 @@ export function renderCosts(input: CostsInput): string {
   );
   out.push('', '### Heap per idle session, by part', '', '| what | one unit is | units | heap per unit |', '|---|---|---|---|');
   for (const row of input.idle) out.push(`| ${row.name} | ${row.what} | ${row.count.toLocaleString('en-US')} | ${kb(row.bytesPerUnit)} |`);
-  if (actor !== null && session !== null) out.push('', `The statechart's actor alone is ${kb(actor)} of the ${kb(session)} an idle session costs (${((actor / session) * 100).toFixed(0)} %).`);
-  out.push('', '### Waiting requests', '', '| strategy | how the requests came to wait | requests | release time | vs shared refreshPromise | heap per waiting request | failed |', '|---|---|---|---|---|---|---|');
+  if (actor !== null && session !== null)
+    out.push('', `The statechart's actor alone is ${kb(actor)} of the ${kb(session)} an idle session costs (${((actor / session) * 100).toFixed(0)} %).`);
+  out.push(
+    '',
+    '### Waiting requests',
+    '',
+    '| strategy | how the requests came to wait | requests | release time | vs shared refreshPromise | heap per waiting request | failed |',
+    '|---|---|---|---|---|---|---|',
+  );
   for (const row of input.release) {
     out.push(
       `| ${row.name} | ${row.how} | ${row.count.toLocaleString('en-US')} | ${ms(row.releaseMs)} | ${ratio(row.releaseMs, shared?.releaseMs)} | ${row.bytesPerRequest === null ? '—' : `${row.bytesPerRequest.toFixed(0)} B`} | ${row.failed} |`,

@@ -71,7 +71,13 @@ const idleSubjects: IdleSubject[] = [
     name: 'authchart createAuthFetch',
     what: 'the same with its fetch front end',
     make() {
-      const authFetch = createAuthFetch({ refresh: async () => ({ accessToken: 'unused' }), allowedOrigins: [ORIGIN], fetch: okFetch, tokens: validTokens(), wakeEvents: false });
+      const authFetch = createAuthFetch({
+        refresh: async () => ({ accessToken: 'unused' }),
+        allowedOrigins: [ORIGIN],
+        fetch: okFetch,
+        tokens: validTokens(),
+        wakeEvents: false,
+      });
       return { keep: authFetch, dispose: () => authFetch.dispose() };
     },
   },
@@ -150,7 +156,12 @@ export async function roundTrips(options: { requests: number; postgres: boolean;
     subscriber.on('error', () => undefined);
     await subscriber.connect();
     let commands = 0;
-    const counted = { sendCommand: (...args: unknown[]) => ((commands++), (client.sendCommand as (...a: unknown[]) => Promise<unknown>)(...args)) };
+    const counted = {
+      sendCommand: (...args: unknown[]) => {
+        commands++;
+        return (client.sendCommand as (...a: unknown[]) => Promise<unknown>)(...args);
+      },
+    };
     const manager = redisSessionManager({ client: counted, subscriber, refresh, prefix: 'bench:' });
     rows.push(await measureManager('Redis (node-redis)', manager, options.requests, () => commands));
     await manager.dispose();
@@ -171,7 +182,10 @@ export async function roundTrips(options: { requests: number; postgres: boolean;
     await ensurePostgresSchema(pool);
     let statements = 0;
     const counted = {
-      query: (text: string, values?: unknown[]) => ((statements++), pool.query(text, values)),
+      query: (text: string, values?: unknown[]) => {
+        statements++;
+        return pool.query(text, values);
+      },
       connect: () => pool.connect(),
     };
     const manager = postgresSessionManager({ pool: counted as never, refresh });

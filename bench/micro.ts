@@ -164,7 +164,10 @@ interface ReleaseSubject {
   name: string;
   how: string;
   /** Build the client; `start` sends the requests; resolves when all `count` wait. */
-  make(refresh: ReturnType<typeof gate>, counter: { unauthorized: number }): {
+  make(
+    refresh: ReturnType<typeof gate>,
+    counter: { unauthorized: number },
+  ): {
     start(count: number): Promise<PromiseSettledResult<unknown>[]>;
     waiting(count: number): boolean;
     dispose(): Promise<void>;
@@ -222,7 +225,12 @@ const subjects: ReleaseSubject[] = [
     name: 'shared refreshPromise',
     how: queuedOn401,
     make(refresh, counter) {
-      const request = sharedPromiseFetch({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'bench', storage: peerStorage('old'), fetch: gatedFetch(refresh, counter) });
+      const request = sharedPromiseFetch({
+        tokenEndpoint: TOKEN_ENDPOINT,
+        clientId: 'bench',
+        storage: peerStorage('old'),
+        fetch: gatedFetch(refresh, counter),
+      });
       return {
         start: (count) => Promise.allSettled(Array.from({ length: count }, () => request(API))),
         waiting: (count) => counter.unauthorized === count,
@@ -339,4 +347,3 @@ export async function release(options: { count: number; runs: number; progress?:
     };
   });
 }
-

@@ -93,7 +93,8 @@ const ms = (value: number | null) => (value === null ? '—' : value >= 100 ? `$
 const num = (value: number) => (Number.isInteger(value) ? String(value) : value.toFixed(1));
 const calls = (row: Aggregate) =>
   row.perExpiryMin === row.perExpiryMax ? num(row.perExpiry) : `${num(row.perExpiry)} (${num(row.perExpiryMin)}–${num(row.perExpiryMax)})`;
-const alive = (row: Aggregate) => (row.alive === row.reps ? `yes (${row.alive}/${row.reps})` : row.alive === 0 ? `**no** (0/${row.reps})` : `${row.alive}/${row.reps}`);
+const alive = (row: Aggregate) =>
+  row.alive === row.reps ? `yes (${row.alive}/${row.reps})` : row.alive === 0 ? `**no** (0/${row.reps})` : `${row.alive}/${row.reps}`;
 const ratio = (value: number | null, best: number | null) => (value === null || best === null || best === 0 ? '—' : `×${(value / best).toFixed(2)}`);
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 
@@ -137,7 +138,9 @@ function headline(report: RunReport): string[] {
     const rows = rowsOf(report, scenario);
     if (rows.length === 0) continue;
     const cell = (row: Aggregate | undefined) =>
-      row ? `${num(row.perExpiry)} / ${num(row.failed)} / ${row.alive === row.reps ? 'yes' : row.alive === 0 ? '**no**' : `${row.alive}/${row.reps}`} / ${ms(row.p99)}` : '—';
+      row
+        ? `${num(row.perExpiry)} / ${num(row.failed)} / ${row.alive === row.reps ? 'yes' : row.alive === 0 ? '**no**' : `${row.alive}/${row.reps}`} / ${ms(row.p99)}`
+        : '—';
     lines.push(`| ${scenario.label} | ${report.strategies.map((s) => cell(rows.find((r) => r.strategy.key === s.key))).join(' | ')} |`);
   }
   lines.push('');
@@ -160,17 +163,18 @@ function notAhead(report: RunReport): string[] {
     const axiosLags = viaFetch?.p99 && viaAxios?.p99 && viaAxios.p99 > 1.3 * viaFetch.p99;
     const herdWhy = large
       ? 'with 1,000 requests and more the 64-connection pool is what everyone waits for: every request is sent twice (with the expired token, then replayed), so the 100 ms debounce window is a small share and the strategies converge'
-      : 'by default authchart holds the first 401 for the debounce window (`debounceMs`, 100 ms) to gather the herd into one batch before the one refresh, so its p99 is the peer\'s plus about that window; with `debounceMs: 0` single flight alone gathers the herd (still one token call) and what remains is a turn through the statechart for every request and the replays queuing for the same sockets as the requests still on their first attempt';
+      : "by default authchart holds the first 401 for the debounce window (`debounceMs`, 100 ms) to gather the herd into one batch before the one refresh, so its p99 is the peer's plus about that window; with `debounceMs: 0` single flight alone gathers the herd (still one token call) and what remains is a turn through the statechart for every request and the replays queuing for the same sockets as the requests still on their first attempt";
     const axiosWhy = axiosLags
       ? '. authchart (axios) stays behind authchart (fetch): with real sockets it spends more CPU per request than the axios peers (about 2 s more for 20,000 requests when measured alone), which the stub micro-benchmarks below (a few µs per request more) do not show. The cause is not pinned down; checked and ruled out: the debounce window (the same with `debounceMs: 0`), its response interceptor, stack traces, socket reuse (the same 66 connections), and the bytes sent (identical headers)'
       : '';
-    const why = scenario.key.startsWith('herd') || scenario.key === 'tabs'
-      ? herdWhy + axiosWhy
-      : scenario.key === 'steady'
-        ? 'a proactive refresh puts the session in `refreshing`, and requests that start meanwhile wait for the new token (one token call) instead of using the old one, which is still valid for `leewayMs`; the peers send with the old token until it is refused'
-        : scenario.key === 'flaky'
-          ? 'the peers give up on the first failed refresh (and log the user out), so what they answer they answer fast; authchart backs off 1 s, then 2 s, and then serves every request'
-          : 'see the table';
+    const why =
+      scenario.key.startsWith('herd') || scenario.key === 'tabs'
+        ? herdWhy + axiosWhy
+        : scenario.key === 'steady'
+          ? 'a proactive refresh puts the session in `refreshing`, and requests that start meanwhile wait for the new token (one token call) instead of using the old one, which is still valid for `leewayMs`; the peers send with the old token until it is refused'
+          : scenario.key === 'flaky'
+            ? 'the peers give up on the first failed refresh (and log the user out), so what they answer they answer fast; authchart backs off 1 s, then 2 s, and then serves every request'
+            : 'see the table';
     lines.push(`- **${scenario.label}**: p99 ${figures} against ${ms(best.p99)} for ${best.strategy.name}, the best peer. Why: ${why}.`);
   }
   const hot = report.hotPath ?? [];
@@ -196,7 +200,9 @@ function notAhead(report: RunReport): string[] {
       `- **Release of ${authRelease.count.toLocaleString('en-US')} queued requests**: ${ms(authRelease.releaseMs)} for authchart (fetch) against ${ms(fastest.releaseMs)} for ${fastest.name}: each waiter clears its \`maxWaitMs\` timer and abort listener, and each replay builds its request headers again.`,
     );
   }
-  const leanest = [...release].filter((r) => !r.name.startsWith('authchart') && r.bytesPerRequest !== null).sort((a, b) => a.bytesPerRequest! - b.bytesPerRequest!)[0];
+  const leanest = [...release]
+    .filter((r) => !r.name.startsWith('authchart') && r.bytesPerRequest !== null)
+    .sort((a, b) => a.bytesPerRequest! - b.bytesPerRequest!)[0];
   if (authRelease?.bytesPerRequest && leanest?.bytesPerRequest && leanest.bytesPerRequest < authRelease.bytesPerRequest) {
     lines.push(
       `- **Memory per queued request**: ${kb(authRelease.bytesPerRequest)} for authchart (fetch) against ${kb(leanest.bytesPerRequest)} for ${leanest.name}: every waiting request has its own \`maxWaitMs\` timer, abort listener and waiter entry (so it can leave alone, rule 4), and the statechart processes one event for it.`,
@@ -229,7 +235,7 @@ export function renderReport(report: RunReport): string {
     `- Every strategy gets the same fresh connection pool per run: ${settings.poolSize} connections per origin (an undici \`Agent\` for fetch, an \`http.Agent\` with \`maxSockets: ${settings.poolSize}\` for axios).`,
     '- Strategies: authchart through `createAuthFetch` and through `attachAuth` on an axios instance (defaults, `oauthRefresher`; in the tabs scenario 4 sessions share one `memoryStore` and one `memoryLock`); and the peers in `bench/peers/`, each reproducing a pattern used in the wild, each keeping its tokens in a `localStorage` stand-in and logging out (clearing it) on a failed refresh: the naive client (each 401 refreshes), the shared `refreshPromise` mutex, the axios `isRefreshing` + `failedQueue` interceptor, and the npm package `axios-auth-refresh` set up as its README recommends. In the tabs scenario the 4 peer clients share one storage object, as tabs share `localStorage`.',
     '- Each run of a cell signs a new user in, runs the workload, waits until no refresh is under way, then reads the token server. Runs alternate strategies round-robin, starting with a different one each repetition.',
-    '- Figures: *token calls per expiry* counts refresh-grant calls the token server received (the floor is 1; in flaky it is 3: the 503, the reset, the success); *session alive*: the refresh token the client stored at the end is its family\'s live one and one more refresh with it succeeds; *p50 / p99*: latency of the requests that succeeded; *first 401 → last replayed*: from the first 401 the resource server answered to the last response of a request that had got one (worst burst, in steady: worst expiry); *reuse detected*: refresh tokens presented after rotation (each revokes the session).',
+    "- Figures: *token calls per expiry* counts refresh-grant calls the token server received (the floor is 1; in flaky it is 3: the 503, the reset, the success); *session alive*: the refresh token the client stored at the end is its family's live one and one more refresh with it succeeds; *p50 / p99*: latency of the requests that succeeded; *first 401 → last replayed*: from the first 401 the resource server answered to the last response of a request that had got one (worst burst, in steady: worst expiry); *reuse detected*: refresh tokens presented after rotation (each revokes the session).",
     '',
   ];
   if (report.skipped.length) out.push(`Skipped to stay within the time bound: ${report.skipped.join(', ')}.`, '');
@@ -248,7 +254,9 @@ export function renderReport(report: RunReport): string {
       '|---|---|---|---|',
     );
     for (const row of report.hotPath) {
-      out.push(`| ${row.name.startsWith('authchart') ? `**${row.name}**` : row.name} | ${row.nsPerRequest.toFixed(0)} | ${row.baseline || '(baseline)'} | ${row.baseline ? row.addedNs.toFixed(0) : '—'} |`);
+      out.push(
+        `| ${row.name.startsWith('authchart') ? `**${row.name}**` : row.name} | ${row.nsPerRequest.toFixed(0)} | ${row.baseline || '(baseline)'} | ${row.baseline ? row.addedNs.toFixed(0) : '—'} |`,
+      );
     }
     out.push('');
   }
@@ -269,7 +277,14 @@ export function renderReport(report: RunReport): string {
     out.push('');
   }
   if (report.sizes) {
-    out.push('### Bundle size', '', 'min+gzip, esbuild, peers (xstate, axios) left out; xstate measured alone for what the machine needs.', '', '| bundle | min | min+gzip |', '|---|---|---|');
+    out.push(
+      '### Bundle size',
+      '',
+      'min+gzip, esbuild, peers (xstate, axios) left out; xstate measured alone for what the machine needs.',
+      '',
+      '| bundle | min | min+gzip |',
+      '|---|---|---|',
+    );
     for (const row of report.sizes) out.push(`| ${row.name} | ${kb(row.min)} | ${kb(row.gzip)} |`);
     out.push('');
   }

@@ -96,7 +96,9 @@ async function runMicro(extra: string[] = []): Promise<MicroResult | null> {
 
 async function main() {
   const loadBefore = loadavg();
-  say(`authchart bench${quick ? ' (quick)' : ''}: ${strategies.length} strategies, ${scenarios.length} scenarios, token endpoint latency ${TOKEN_LATENCY_MS} ms, pool ${POOL_SIZE}`);
+  say(
+    `authchart bench${quick ? ' (quick)' : ''}: ${strategies.length} strategies, ${scenarios.length} scenarios, token endpoint latency ${TOKEN_LATENCY_MS} ms, pool ${POOL_SIZE}`,
+  );
   const labs = { long: await startLab(LONG_TTL_S, TOKEN_LATENCY_MS), short: await startLab(SHORT_TTL_S, TOKEN_LATENCY_MS) };
   say(`servers: ${labs.long.http.tokenEndpoint} (${LONG_TTL_S} s tokens), ${labs.short.http.tokenEndpoint} (${SHORT_TTL_S} s tokens)`);
   const skipped: string[] = [];
@@ -110,7 +112,8 @@ async function main() {
 
   say('micro-benchmarks (bundled, --expose-gc)…');
   const micro = await runMicro();
-  for (const row of micro?.hotPath ?? []) say(`hot path ${row.name.padEnd(34)} ${row.nsPerRequest.toFixed(0).padStart(6)} ns/request${row.baseline ? `, +${row.addedNs.toFixed(0)} ns` : ''}`);
+  for (const row of micro?.hotPath ?? [])
+    say(`hot path ${row.name.padEnd(34)} ${row.nsPerRequest.toFixed(0).padStart(6)} ns/request${row.baseline ? `, +${row.addedNs.toFixed(0)} ns` : ''}`);
 
   say('bundle sizes (tsup build, esbuild, min+gzip)…');
   let sizes: SizeRow[] | null = null;
@@ -145,7 +148,9 @@ async function main() {
   };
   mkdirSync(CACHE, { recursive: true });
   writeFileSync(join(CACHE, quick ? 'last-quick-run.json' : 'last-run.json'), JSON.stringify({ ...report, scenarios: undefined, strategies: undefined }));
-  const costs = micro ? renderCosts({ date: report.date, release: micro.release, idle: micro.idle, roundTrips: micro.roundTrips, sizes, loadavg: loadavg() }) : undefined;
+  const costs = micro
+    ? renderCosts({ date: report.date, release: micro.release, idle: micro.idle, roundTrips: micro.roundTrips, sizes, loadavg: loadavg() })
+    : undefined;
   write(report, costs);
 }
 
@@ -178,21 +183,30 @@ function write(report: RunReport, costs?: string): void {
 function render(): void {
   const stored = JSON.parse(readFileSync(join(CACHE, quick ? 'last-quick-run.json' : 'last-run.json'), 'utf8')) as StoredReport;
   const ran = new Set(stored.cells.map((cell) => cell.scenario));
-  write({ ...stored, scenarios: scenarios.filter((s) => ran.has(s.key)), strategies: strategies.filter((s) => stored.cells.some((c) => c.strategy === s.key)) });
+  write({
+    ...stored,
+    scenarios: scenarios.filter((s) => ran.has(s.key)),
+    strategies: strategies.filter((s) => stored.cells.some((c) => c.strategy === s.key)),
+  });
 }
 
 /** `--micro`: the micro-benchmarks alone, printed (a minute; nothing is written). */
 async function microOnly(): Promise<void> {
   const micro = await runMicro();
   if (!micro) throw new Error('micro-benchmarks failed');
-  for (const row of micro.hotPath) say(`hot path ${row.name.padEnd(34)} ${row.nsPerRequest.toFixed(0).padStart(6)} ns/request${row.baseline ? `, +${row.addedNs.toFixed(0)} ns` : ''}`);
-  for (const row of micro.release) say(`release ${row.count} ${row.name.padEnd(34)} ${row.releaseMs.toFixed(1)} ms, ${row.bytesPerRequest?.toFixed(0) ?? '—'} B/request, ${row.failed} failed`);
+  for (const row of micro.hotPath)
+    say(`hot path ${row.name.padEnd(34)} ${row.nsPerRequest.toFixed(0).padStart(6)} ns/request${row.baseline ? `, +${row.addedNs.toFixed(0)} ns` : ''}`);
+  for (const row of micro.release)
+    say(
+      `release ${row.count} ${row.name.padEnd(34)} ${row.releaseMs.toFixed(1)} ms, ${row.bytesPerRequest?.toFixed(0) ?? '—'} B/request, ${row.failed} failed`,
+    );
   printCosts(micro);
 }
 
 function printCosts(micro: MicroResult): void {
   for (const row of micro.idle) say(`idle ${row.name.padEnd(40)} ${row.bytesPerUnit?.toFixed(0) ?? '—'} B`);
-  for (const row of micro.roundTrips) say(`round trips ${row.store.padEnd(20)} ${row.commands} commands for ${row.requests} requests (first request: ${row.firstRequestCommands})`);
+  for (const row of micro.roundTrips)
+    say(`round trips ${row.store.padEnd(20)} ${row.commands} commands for ${row.requests} requests (first request: ${row.firstRequestCommands})`);
 }
 
 /** `--costs`: release, idle sessions, round trips and sizes; rewrites the "Cost per unit" section of RESULTS.md. */
@@ -208,12 +222,25 @@ async function costs(): Promise<void> {
   } catch {
     current = '# authchart benchmarks\n';
   }
-  const section = renderCosts({ date: new Date().toISOString(), release: micro.release, idle: micro.idle, roundTrips: micro.roundTrips, sizes, loadavg: loadavg() });
+  const section = renderCosts({
+    date: new Date().toISOString(),
+    release: micro.release,
+    idle: micro.idle,
+    roundTrips: micro.roundTrips,
+    sizes,
+    loadavg: loadavg(),
+  });
   writeFileSync(target, replaceCostsSection(current, section));
   say(`wrote the cost-per-unit section of ${target}`);
 }
 
-const mode = process.argv.includes('--render') ? Promise.resolve().then(render) : process.argv.includes('--micro') ? microOnly() : process.argv.includes('--costs') ? costs() : main();
+const mode = process.argv.includes('--render')
+  ? Promise.resolve().then(render)
+  : process.argv.includes('--micro')
+    ? microOnly()
+    : process.argv.includes('--costs')
+      ? costs()
+      : main();
 mode.catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;

@@ -57,15 +57,32 @@ async function start(): Promise<{ manager: SessionManager; close(): Promise<void
     const subscriber = client.duplicate();
     subscriber.on('error', () => undefined);
     await subscriber.connect();
-    const counted = { sendCommand: (...args: unknown[]) => (commands++, (client.sendCommand as (...a: unknown[]) => Promise<unknown>)(...args)) };
+    const counted = {
+      sendCommand: (...args: unknown[]) => {
+        commands++;
+        return (client.sendCommand as (...a: unknown[]) => Promise<unknown>)(...args);
+      },
+    };
     const manager = redisSessionManager({ ...common, client: counted, subscriber, prefix: config.driver.prefix, operationTimeoutMs: 30_000 });
-    return { manager, close: async () => (client.destroy(), subscriber.destroy()) };
+    return {
+      manager,
+      close: async () => {
+        client.destroy();
+        subscriber.destroy();
+      },
+    };
   }
   const { default: pg } = await import('pg');
   const { postgresSessionManager } = await import('../adapters/postgres/index.js');
   const pool = new pg.Pool({ connectionString: config.driver.connectionString, max: 10 });
   pool.on('error', () => undefined);
-  const counted = { query: (text: string, values?: unknown[]) => (commands++, pool.query(text, values)), connect: () => pool.connect() };
+  const counted = {
+    query: (text: string, values?: unknown[]) => {
+      commands++;
+      return pool.query(text, values);
+    },
+    connect: () => pool.connect(),
+  };
   const manager = postgresSessionManager({ ...common, pool: counted as never, tablePrefix: config.driver.tablePrefix, operationTimeoutMs: 30_000 });
   return { manager, close: () => pool.end() };
 }
@@ -98,7 +115,17 @@ async function phase(sessions: string[]): Promise<ScalePhaseResult> {
   const durationMs = performance.now() - started;
   const sent = commands - before;
   gc?.();
-  return { type: 'result', ok, failed: sessions.length - ok, errors, latencyMs, commands: sent, heapUsed: process.memoryUsage().heapUsed, held: manager.size, durationMs };
+  return {
+    type: 'result',
+    ok,
+    failed: sessions.length - ok,
+    errors,
+    latencyMs,
+    commands: sent,
+    heapUsed: process.memoryUsage().heapUsed,
+    held: manager.size,
+    durationMs,
+  };
 }
 
 process.on('message', async (message: ToScaleWorker) => {

@@ -81,7 +81,10 @@ async function startWorker(config: ScaleWorkerConfig): Promise<Worker> {
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('worker did not start within 90 s')), 90_000);
     child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready`)));
-    child.once('message', () => (clearTimeout(timer), resolve()));
+    child.once('message', () => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
   return {
     child,
@@ -89,7 +92,10 @@ async function startWorker(config: ScaleWorkerConfig): Promise<Worker> {
       new Promise((resolve, reject) => {
         const onExit = (code: number | null, signal: string | null) => reject(new Error(`worker exited (${code ?? signal}) during a phase`));
         child.once('exit', onExit);
-        child.once('message', (result: ScalePhaseResult) => (child.off('exit', onExit), resolve(result)));
+        child.once('message', (result: ScalePhaseResult) => {
+          child.off('exit', onExit);
+          resolve(result);
+        });
         child.send(message);
       }),
     async stop() {
@@ -160,7 +166,17 @@ async function runStore(kind: 'redis' | 'postgres'): Promise<ScaleResult> {
   const servers = await startTestServers(tokenServer);
   const backend = kind === 'redis' ? await redisBackend() : await postgresBackend();
   const workers: Worker[] = [];
-  const result: ScaleResult = { store: kind === 'redis' ? 'one Redis' : 'one PostgreSQL', sessions: 0, processes: PROCESSES, phases: [], refreshCalls: 0, reuseDetected: 0, heapPerProcessMb: [], heldPerProcess: [], signInMs: 0 };
+  const result: ScaleResult = {
+    store: kind === 'redis' ? 'one Redis' : 'one PostgreSQL',
+    sessions: 0,
+    processes: PROCESSES,
+    phases: [],
+    refreshCalls: 0,
+    reuseDetected: 0,
+    heapPerProcessMb: [],
+    heldPerProcess: [],
+    signInMs: 0,
+  };
   try {
     const config: ScaleWorkerConfig = { driver: backend.driver, tokenEndpoint: servers.tokenEndpoint, maxSessions: SESSIONS, concurrency: 500 };
     workers.push(...(await Promise.all(Array.from({ length: PROCESSES }, () => startWorker(config)))));
@@ -221,7 +237,9 @@ async function runStore(kind: 'redis' | 'postgres'): Promise<ScaleResult> {
       await phase('wave of expiries', WAVE_OFFSET_MS);
       result.refreshCalls = tokenServer.stats.refreshCalls - callsBefore;
       result.reuseDetected = tokenServer.stats.reuseDetected;
-      say(`${kind}: ${result.refreshCalls} refresh grants for ${ids.length} sessions (${(result.refreshCalls / ids.length).toFixed(3)} per session), reuse detected ${result.reuseDetected}`);
+      say(
+        `${kind}: ${result.refreshCalls} refresh grants for ${ids.length} sessions (${(result.refreshCalls / ids.length).toFixed(3)} per session), reuse detected ${result.reuseDetected}`,
+      );
     } else {
       result.note = `${result.note ? `${result.note}; ` : ''}the wave did not run: the ${BUDGET_MS / 60_000}-minute budget was spent`;
     }
@@ -238,7 +256,10 @@ async function main() {
   for (const kind of STORES) results.push(await runStore(kind));
   const { writeScaleSection } = await import('./scale-report.js');
   const target = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
-  writeScaleSection(target, results, { date: new Date().toISOString(), command: `npm run bench:scale${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}` });
+  writeScaleSection(target, results, {
+    date: new Date().toISOString(),
+    command: `npm run bench:scale${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+  });
   say(`wrote the scale section of ${target}`);
 }
 

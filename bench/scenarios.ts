@@ -129,7 +129,10 @@ async function drainFaults(lab: Lab, queued: number): Promise<void> {
   const met = lab.server.calls.filter((call) => call.outcome.startsWith('fault:')).length;
   for (let i = met; i < queued; i++) {
     try {
-      const response = await fetch(lab.http.tokenEndpoint, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'drain' }) });
+      const response = await fetch(lab.http.tokenEndpoint, {
+        method: 'POST',
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'drain' }),
+      });
       await response.arrayBuffer();
     } catch {
       // A reset connection: that was the fault.
@@ -181,7 +184,10 @@ export async function runCell(plan: CellPlan): Promise<CellResult> {
   await drainFaults(lab, plan.faults ?? 0);
   const alive = await sessionAlive(lab, stored);
 
-  const latencies = requests.filter((r) => r.ok).map((r) => r.end - r.start).sort((a, b) => a - b);
+  const latencies = requests
+    .filter((r) => r.ok)
+    .map((r) => r.end - r.start)
+    .sort((a, b) => a - b);
   const ok = requests.filter((r) => r.ok).length;
   return {
     scenario: plan.scenario,

@@ -53,9 +53,16 @@ async function main() {
     await sleep(TOKEN_LIFETIME_S * 1000 + 100);
     console.log(`   the access token has expired; the dashboard fires ${DASHBOARD_REQUESTS} requests at once`);
     const naive = createNaiveClient({ tokenEndpoint: servers.tokenEndpoint, clientId: CLIENT_ID, tokens: naiveTokens });
-    const naiveResults = await Promise.allSettled(dashboard.map((url) => naive.request(url).then((r) => (r.ok ? r : Promise.reject(new Error(`HTTP ${r.status}`))))));
-    const outcomes = server.calls.reduce<Record<string, number>>((acc, c) => ({ ...acc, [c.outcome]: (acc[c.outcome] ?? 0) + 1 }), {});
-    console.log(`   token server saw ${server.stats.refreshCalls} refresh calls: ${Object.entries(outcomes).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+    const naiveResults = await Promise.allSettled(
+      dashboard.map((url) => naive.request(url).then((r) => (r.ok ? r : Promise.reject(new Error(`HTTP ${r.status}`))))),
+    );
+    const outcomes: Record<string, number> = {};
+    for (const c of server.calls) outcomes[c.outcome] = (outcomes[c.outcome] ?? 0) + 1;
+    console.log(
+      `   token server saw ${server.stats.refreshCalls} refresh calls: ${Object.entries(outcomes)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ')}`,
+    );
     rows.push({
       client: 'naive',
       tokenCalls: server.stats.refreshCalls,
@@ -73,7 +80,8 @@ async function main() {
     const timeline: string[] = [];
     const logger = (entry: LogEntry) => {
       const at = `+${String(Date.now() - started).padStart(4)} ms`;
-      if (entry.type === 'state') timeline.push(`   ${at}  ${pad(entry.from, 10)} → ${pad(entry.to, 10)} ${entry.to === 'debouncing' ? '(first 401: the debounce window opens)' : ''}`);
+      if (entry.type === 'state')
+        timeline.push(`   ${at}  ${pad(entry.from, 10)} → ${pad(entry.to, 10)} ${entry.to === 'debouncing' ? '(first 401: the debounce window opens)' : ''}`);
       if (entry.type === 'refresh.done') timeline.push(`   ${at}  token call answered (${entry.durationMs} ms), refresh token rotated and stored`);
       if (entry.type === 'queue.released') timeline.push(`   ${at}  ${entry.count} waiting requests released with the new token`);
     };
@@ -108,7 +116,9 @@ async function main() {
     console.log('\nSummary');
     console.log(`   ${pad('client', 11)}${pad('token calls', 13)}${pad('succeeded', 11)}${pad('failed', 8)}${pad('session alive', 15)}note`);
     for (const row of rows) {
-      console.log(`   ${pad(row.client, 11)}${pad(row.tokenCalls, 13)}${pad(`${row.ok}/${DASHBOARD_REQUESTS}`, 11)}${pad(row.failed, 8)}${pad(row.alive ? 'yes' : 'no', 15)}${row.note}`);
+      console.log(
+        `   ${pad(row.client, 11)}${pad(row.tokenCalls, 13)}${pad(`${row.ok}/${DASHBOARD_REQUESTS}`, 11)}${pad(row.failed, 8)}${pad(row.alive ? 'yes' : 'no', 15)}${row.note}`,
+      );
     }
     console.log(`\n   afterwards, one more refresh with authchart's stored token: ${stillAlive ? 'rotated (the session lives)' : 'FAILED'}`);
     const good = rows[1]!;

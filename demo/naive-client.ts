@@ -36,9 +36,13 @@ export function createNaiveClient(options: { tokenEndpoint: string; clientId: st
     return send();
   }
 
-  return { request, get loggedOut() {
-    return tokens === null;
-  }, get refreshToken() {
-    return tokens?.refreshToken;
-  } };
+  return {
+    request,
+    get loggedOut() {
+      return tokens === null;
+    },
+    get refreshToken() {
+      return tokens?.refreshToken;
+    },
+  };
 }

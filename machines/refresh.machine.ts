@@ -251,8 +251,7 @@ export const refreshMachine = setup({
     proactive: ({ context }) => (context.inUse ? proactiveDelay(context.refreshAt, Date.now()) : MAX_TIMER_MS),
   },
   guards: {
-    isStale: ({ context, event }) =>
-      event.type === 'UNAUTHORIZED' && event.tokenVersion !== null && event.tokenVersion < context.tokenVersion,
+    isStale: ({ context, event }) => event.type === 'UNAUTHORIZED' && event.tokenVersion !== null && event.tokenVersion < context.tokenVersion,
     hasWaiter: ({ event }) => 'requestId' in event && typeof event.requestId === 'string',
     sessionGone: ({ event }) => failureOf(event).sessionGone === true,
     permanentLimitReached: ({ context, event }) => {
@@ -425,7 +424,8 @@ export const refreshMachine = setup({
               source: event.output.source,
               trigger: context.trigger,
             })),
-            'releaseQueue', 'emptyQueue',
+            'releaseQueue',
+            'emptyQueue',
           ],
         },
         onError: [

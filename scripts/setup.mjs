@@ -38,7 +38,8 @@ export function setup() {
   }
   console.log(`setup: installing ${names.join(', ')} (for ${needed.map((r) => r.for).join(', ')})`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const apt = (args) => (sudo ? spawnSync('sudo', ['-n', '-E', 'apt-get', ...args], { stdio: 'inherit', env }) : spawnSync('apt-get', args, { stdio: 'inherit', env }));
+  const apt = (args) =>
+    sudo ? spawnSync('sudo', ['-n', '-E', 'apt-get', ...args], { stdio: 'inherit', env }) : spawnSync('apt-get', args, { stdio: 'inherit', env });
   let result = apt(['install', '-y', '--no-install-recommends', ...names]);
   if (result.status !== 0) {
     apt(['update']);

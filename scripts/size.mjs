@@ -45,7 +45,7 @@ const peers = ['xstate', 'axios', '@apollo/client', '@apollo/client/*', 'rxjs', 
 
 async function measure(file, external) {
   const result = await build({
-    stdin: { contents: `export * from ${JSON.stringify('./' + file)};`, resolveDir: process.cwd(), loader: 'js' },
+    stdin: { contents: `export * from ${JSON.stringify(`./${file}`)};`, resolveDir: process.cwd(), loader: 'js' },
     bundle: true,
     minify: true,
     format: 'esm',
@@ -74,7 +74,13 @@ export async function sizes() {
   // xstate alone, for comparison: what the machine needs at run time.
   const xstate = await build({
     stdin: { contents: `export { setup, assign, emit, fromPromise, createActor } from 'xstate';`, resolveDir: process.cwd(), loader: 'js' },
-    bundle: true, minify: true, format: 'esm', platform: 'neutral', mainFields: ['module', 'main'], write: false, logLevel: 'silent',
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    write: false,
+    logLevel: 'silent',
   });
   const code = xstate.outputFiles[0].contents;
   rows.push({ name: 'xstate (what authchart uses of it)', min: code.length, gzip: gzipSync(code, { level: 9 }).length });

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// The whole test suite, as `npm test` runs it: types (machines/ without DOM or Node
-// types), the vitest suites, then the build and the package's exports.
+// The whole test suite, as `npm test` runs it: lint and format (Biome, a warning fails),
+// types (machines/ without DOM or Node types), the vitest suites, then the build and the
+// package's exports.
 import { spawnSync } from 'node:child_process';
 
 const steps = [
   ['setup: Debian packages for the end-to-end suites', 'node', ['scripts/setup.mjs']],
+  ['lint and format: biome', 'npx', ['biome', 'ci', '--error-on-warnings', '.']],
   ['types: machines/ (no DOM, no Node)', 'npx', ['tsc', '-p', 'machines/tsconfig.json']],
   ['types: everything', 'npx', ['tsc', '-p', '.']],
   ['types: the React example (browser, bundler resolution)', 'npx', ['tsc', '-p', 'examples/react-dashboard/tsconfig.json']],

@@ -9,7 +9,14 @@ describe('npm start (the demo)', () => {
     const rows = run.stdout.split('\n').filter((line) => /^\s+(naive|authchart)\s+\d/.test(line));
     expect(rows).toHaveLength(2);
     const [naive, authchart] = rows.map((line) => line.trim().split(/\s{2,}/));
-    expect(naive).toEqual(['naive', expect.stringMatching(/^([2-9]|[1-9]\d+)$/), expect.stringMatching(/^\d+\/50$/), expect.any(String), 'no', expect.any(String)]);
+    expect(naive).toEqual([
+      'naive',
+      expect.stringMatching(/^([2-9]|[1-9]\d+)$/),
+      expect.stringMatching(/^\d+\/50$/),
+      expect.any(String),
+      'no',
+      expect.any(String),
+    ]);
     expect(naive![2]).not.toBe('50/50');
     expect(authchart!.slice(0, 5)).toEqual(['authchart', '1', '50/50', '0', 'yes']);
     expect(run.stdout).toContain('rotated (the session lives)');

@@ -141,7 +141,8 @@ export function toMermaid(drawing: Drawing): string {
   }
   // One arrow per pair of states, one line per transition, as in the Graphviz drawing.
   const grouped = new Map<string, string[]>();
-  const add = (from: string, t: DrawnTransition) => grouped.set(`${from} --> ${t.target}`, [...(grouped.get(`${from} --> ${t.target}`) ?? []), transitionLabel(t)]);
+  const add = (from: string, t: DrawnTransition) =>
+    grouped.set(`${from} --> ${t.target}`, [...(grouped.get(`${from} --> ${t.target}`) ?? []), transitionLabel(t)]);
   // Self-transitions are written inside their state (Mermaid's loops cover neighbouring labels).
   for (const t of drawing.edges) if (t.target !== t.source) add(t.source, t);
   for (const t of drawing.anyState) if (t.target) add(ANY, t);
@@ -262,4 +263,3 @@ export function replaceEmbeddedStateDiagrams(markdown: string, mermaid: string):
 
 /** Markdown pages (relative to the repository root) whose embedded state diagram is kept in step. */
 export const PAGES_WITH_DIAGRAM = ['README.md', 'docs/statechart.md'];
-

@@ -16,13 +16,14 @@ import { answeredFrom, observingFetch, originPart } from './urls.js';
  * @example
  * { session, allowedOrigins: ['https://api.example.com'] }
  */
-export type AuthAxiosOptions = AuthAxiosOwnOptions & (
-  | (SessionOptions & { session?: undefined })
-  | (Partial<SessionOptions> & {
-      /** An existing session to share (with `authchart/fetch`, React, …); the session options here are then not used. */
-      session: Session;
-    })
-);
+export type AuthAxiosOptions = AuthAxiosOwnOptions &
+  (
+    | (SessionOptions & { session?: undefined })
+    | (Partial<SessionOptions> & {
+        /** An existing session to share (with `authchart/fetch`, React, …); the session options here are then not used. */
+        session: Session;
+      })
+  );
 
 /** What the front end itself takes, whichever session it uses. */
 export interface AuthAxiosOwnOptions {
@@ -165,7 +166,10 @@ let adapterResolver: Promise<AdapterResolver> | undefined;
 function resolveAdapter(): Promise<AdapterResolver> {
   adapterResolver ??= import('axios').then(
     (module) => {
-      const axios = ((module as { default?: unknown }).default ?? module) as { getAdapter?: (adapter: unknown, config?: unknown) => AxiosAdapter; defaults: { adapter?: unknown } };
+      const axios = ((module as { default?: unknown }).default ?? module) as {
+        getAdapter?: (adapter: unknown, config?: unknown) => AxiosAdapter;
+        defaults: { adapter?: unknown };
+      };
       const getAdapter = (module as { getAdapter?: typeof axios.getAdapter }).getAdapter ?? axios.getAdapter;
       if (typeof getAdapter !== 'function') throw new TypeError('axios.getAdapter is missing (axios 1.7 or later is needed for DPoP)');
       return (adapter, config) => (typeof adapter === 'function' ? (adapter as AxiosAdapter) : getAdapter(adapter ?? axios.defaults.adapter, config));
@@ -302,17 +306,16 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
    */
   const lastStep = (sending: Sending): Transform =>
     function authchartAuthorize(data, headers) {
-      const config = this;
       const own = headers.get('authorization');
       if (own != null && own !== sending.attached) return data; // set by the app after authchart: its own
-      const url = target(config);
+      const url = target(this);
       if (url === null) {
         if (sending.attached !== undefined) headers.delete('authorization');
         sending.attached = undefined;
         sending.allowed = false;
         if (sending.dpopAdapter !== undefined) {
           headers.delete('dpop');
-          restoreAdapter(config, sending);
+          restoreAdapter(this, sending);
         }
         return data;
       }
@@ -320,7 +323,7 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
         // The URL became allowed after authchart's interceptor ran (an interceptor added
         // before attachAuth set it): take the token if it is at hand, else send without one
         // and let the 401 wait for the refresh under way.
-        const now = port.credential(signalOf(config));
+        const now = port.credential(signalOf(this));
         if (now instanceof Promise) now.catch(() => undefined);
         sending.credential = now instanceof Promise ? NO_TOKEN : now;
       }
@@ -329,24 +332,24 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
       sending.signedUrl = undefined;
       const proof = dpop !== undefined && sending.credential.accessToken !== '' && dpop.uses(sending.credential);
       sending.attached = authorize(headers, sending.credential, proof);
-      const adapter = config.adapter as unknown;
+      const adapter = this.adapter as unknown;
       if (!dpopAdapters.has(adapter as object)) sending.appAdapter = adapter;
       if (proof) {
         sending.dpopAdapter ??= dpopAdapterFor(sending);
-        config.adapter = sending.dpopAdapter as InternalAxiosRequestConfig['adapter'];
+        this.adapter = sending.dpopAdapter as InternalAxiosRequestConfig['adapter'];
       } else if (sending.dpopAdapter !== undefined) {
         // Sent with a proof before (the replay reuses the headers): not this time.
         headers.delete('dpop');
-        if (adapter !== sending.appAdapter) restoreAdapter(config, sending);
+        if (adapter !== sending.appAdapter) restoreAdapter(this, sending);
       }
-      const current = config.beforeRedirect as BeforeRedirect | undefined;
+      const current = this.beforeRedirect as BeforeRedirect | undefined;
       if (!current || !redirectHooks.has(current)) sending.appBeforeRedirect = current;
       sending.redirectHook ??= beforeRedirectFor(sending);
-      config.beforeRedirect = sending.redirectHook as InternalAxiosRequestConfig['beforeRedirect'];
+      this.beforeRedirect = sending.redirectHook as InternalAxiosRequestConfig['beforeRedirect'];
       // The fetch adapter (axios 1.12+) sends through env.fetch: observe where redirects end.
-      const env = config.env as { fetch?: unknown } | undefined;
+      const env = this.env as { fetch?: unknown } | undefined;
       const observer = observingFetch(env?.fetch);
-      if (env?.fetch !== observer) config.env = { ...env, fetch: observer } as InternalAxiosRequestConfig['env'];
+      if (env?.fetch !== observer) this.env = { ...env, fetch: observer } as InternalAxiosRequestConfig['env'];
       return data;
     };
 
@@ -360,7 +363,13 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
     const own = config.headers.get('authorization');
     if (own != null && own !== sending?.attached) return config; // the app's own header: untouched
     // A first send, or a config the app sends again: start afresh.
-    const fresh: Sending = { allowed: false, replaying: false, replayed: false, appBeforeRedirect: sending?.appBeforeRedirect, appAdapter: sending?.appAdapter };
+    const fresh: Sending = {
+      allowed: false,
+      replaying: false,
+      replayed: false,
+      appBeforeRedirect: sending?.appBeforeRedirect,
+      appAdapter: sending?.appAdapter,
+    };
     const step = lastStep(fresh);
     sendings.set(step, fresh);
     config.transformRequest = [...withoutStep(config.transformRequest, previous), step];

@@ -23,6 +23,7 @@ export function originPart(config: InternalAxiosRequestConfig, defaults: AxiosIn
   if (config.allowAbsoluteUrls === false || defaults.allowAbsoluteUrls === false) return undefined;
   if (url !== undefined && AXIOS_ABSOLUTE.test(url)) return originPrefix(url);
   // axios rejects a relative url that looks like "http:…" (after dropping what the URL parser drops).
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the URL parser drops leading C0 controls and spaces; this strips the same
   if (url !== undefined && /^https?:/i.test(url.replace(/^[\x00-\x20]+/, '').replace(/[\t\n\r]/g, ''))) return undefined;
   const baseURL: unknown = config.baseURL !== undefined ? config.baseURL : defaults.baseURL;
   return typeof baseURL === 'string' ? originPrefix(baseURL) : undefined;

@@ -36,7 +36,8 @@ export interface LoggedOutOptions {
 const NOTIFIED = Symbol.for('authchart.bindings.loggedOutNotified');
 function notified(): WeakSet<Session> {
   const host = globalThis as typeof globalThis & { [NOTIFIED]?: WeakSet<Session> };
-  return (host[NOTIFIED] ??= new WeakSet());
+  host[NOTIFIED] ??= new WeakSet();
+  return host[NOTIFIED];
 }
 
 /** Watch `session` and call `onLoggedOut` once per logged-out spell. Returns how to stop. */

@@ -52,7 +52,9 @@ export function dpopRequests(keys: DPoPKeyStore): DPoPRequests {
     uses: (credential) => credential.tokenType !== 'Bearer',
     loaded: undefined,
     load() {
-      pending ??= (proofsModule ??= import('../dpop/request-proofs.js')).then(
+      if (pending !== undefined) return pending;
+      proofsModule ??= import('../dpop/request-proofs.js');
+      pending = proofsModule.then(
         (module) => {
           const proofs = module.createRequestProofs(keys);
           (requests as { loaded?: RequestProofs }).loaded = proofs;

@@ -80,11 +80,7 @@ export class SessionExpiredError extends AuthchartError {
 
 export class RefreshUnavailableError extends AuthchartError {
   constructor(options?: { cause?: unknown }) {
-    super(
-      ErrorCode.REFRESH_UNAVAILABLE,
-      'The token endpoint is unavailable after every retry; the session is kept, try again later.',
-      options,
-    );
+    super(ErrorCode.REFRESH_UNAVAILABLE, 'The token endpoint is unavailable after every retry; the session is kept, try again later.', options);
     this.name = 'RefreshUnavailableError';
   }
 }
@@ -100,11 +96,7 @@ export class UnauthorizedAfterRefreshError extends AuthchartError {
   /** The 401 response of the replay (its body not read). */
   readonly response?: Response;
   constructor(response?: Response, options?: { cause?: unknown }) {
-    super(
-      ErrorCode.UNAUTHORIZED_AFTER_REFRESH,
-      'The request was refused with 401 again after it was replayed with a fresh token; it is not retried.',
-      options,
-    );
+    super(ErrorCode.UNAUTHORIZED_AFTER_REFRESH, 'The request was refused with 401 again after it was replayed with a fresh token; it is not retried.', options);
     this.name = 'UnauthorizedAfterRefreshError';
     this.response = response;
   }
@@ -175,12 +167,9 @@ export class RefreshError extends AuthchartError {
   readonly sessionGone?: boolean;
 
   constructor(details: RefreshErrorDetails, message?: string, code: ErrorCode = ErrorCode.REFRESH_FAILED) {
-    super(
-      code,
-      message ??
-        `Token refresh failed (${details.kind}: ${details.reason}${details.status ? `, HTTP ${details.status}` : ''}).`,
-      { cause: details.cause },
-    );
+    super(code, message ?? `Token refresh failed (${details.kind}: ${details.reason}${details.status ? `, HTTP ${details.status}` : ''}).`, {
+      cause: details.cause,
+    });
     this.name = 'RefreshError';
     this.kind = details.kind;
     this.reason = details.reason;
@@ -274,7 +263,11 @@ export function toRefreshError(error: unknown): RefreshError {
   if (isAuthchartError(error) && typeof (error as unknown as RefreshError).kind === 'string') {
     // A RefreshError of another copy of the package (or realm): keep its facts and its code.
     const e = error as unknown as RefreshError;
-    return new RefreshError({ kind: e.kind, reason: e.reason ?? 'UNKNOWN', status: e.status, retryAfterMs: e.retryAfterMs, sessionGone: e.sessionGone, cause: error }, undefined, e.code);
+    return new RefreshError(
+      { kind: e.kind, reason: e.reason ?? 'UNKNOWN', status: e.status, retryAfterMs: e.retryAfterMs, sessionGone: e.sessionGone, cause: error },
+      undefined,
+      e.code,
+    );
   }
   const name = (error as { name?: unknown } | null)?.name;
   if (name === 'TimeoutError') return new RefreshError({ kind: 'transient', reason: 'TIMEOUT', cause: error });

@@ -44,7 +44,9 @@ export class SessionEmitter {
 }
 
 /** The user's inspector, wrapped so that it cannot throw into the actor. */
-export function safeInspector(inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined): ((event: InspectionEvent) => void) | undefined {
+export function safeInspector(
+  inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined,
+): ((event: InspectionEvent) => void) | undefined {
   if (!inspect) return undefined;
   const next = typeof inspect === 'function' ? inspect : inspect.next?.bind(inspect);
   if (!next) return undefined;

@@ -52,9 +52,15 @@ export interface NormalizedOptions extends RefreshMachineOptions {
 
 type Check = (value: unknown) => boolean;
 const finite = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
-const atLeast = (min: number): Check => (value) => finite(value) && value >= min;
+const atLeast =
+  (min: number): Check =>
+  (value) =>
+    finite(value) && value >= min;
 const timer: Check = (value) => finite(value) && value > 0 && value <= MAX_TIMER_MS;
-const wholeAtLeast = (min: number): Check => (value) => finite(value) && Number.isInteger(value) && value >= min;
+const wholeAtLeast =
+  (min: number): Check =>
+  (value) =>
+    finite(value) && Number.isInteger(value) && value >= min;
 const isFunction: Check = (value) => typeof value === 'function';
 
 /** Each numeric option: its check and the words of the error. */
@@ -114,7 +120,8 @@ export function normalizeOptions(options: Record<string, unknown>): NormalizedOp
   if (options.store !== undefined && !isStore(options.store)) fail('store', 'a TokenStore ({ get, set, clear })', options.store);
   out.store = options.store;
   const lock = options.lock as Partial<RefreshLock> | undefined;
-  if (lock !== undefined && (typeof lock !== 'object' || lock === null || typeof lock.acquire !== 'function')) fail('lock', 'a RefreshLock ({ acquire })', lock);
+  if (lock !== undefined && (typeof lock !== 'object' || lock === null || typeof lock.acquire !== 'function'))
+    fail('lock', 'a RefreshLock ({ acquire })', lock);
   out.lock = lock;
   const dpop = options.dpop as Partial<DPoPKeyStore> | undefined;
   if (dpop !== undefined && (typeof dpop !== 'object' || dpop === null || typeof dpop.getOrCreate !== 'function' || typeof dpop.clear !== 'function')) {
@@ -135,7 +142,8 @@ export function normalizeOptions(options: Record<string, unknown>): NormalizedOp
   out.now = options.now ?? Date.now;
   for (const name of ['logger', 'wake'] as const) {
     const value = options[name];
-    if (value !== undefined && !isFunction(value) && !(name === 'wake' && value === false)) fail(name, name === 'wake' ? 'a WakeSource function or false' : 'a function', value);
+    if (value !== undefined && !isFunction(value) && !(name === 'wake' && value === false))
+      fail(name, name === 'wake' ? 'a WakeSource function or false' : 'a function', value);
   }
   const inspect = options.inspect as { next?: unknown } | undefined;
   if (inspect !== undefined && !isFunction(inspect) && !(typeof inspect === 'object' && inspect !== null && isFunction(inspect.next))) {

@@ -37,7 +37,10 @@ async function dpopKeyOf(keys: DPoPKeyStore): Promise<CryptoKeyPair> {
   try {
     return await keys.getOrCreate();
   } catch (cause) {
-    throw new RefreshError({ kind: 'transient', reason: 'DPOP_KEY_UNAVAILABLE', cause }, 'The DPoP key store could not give the key pair; the refresh is retried.');
+    throw new RefreshError(
+      { kind: 'transient', reason: 'DPOP_KEY_UNAVAILABLE', cause },
+      'The DPoP key store could not give the key pair; the refresh is retried.',
+    );
   }
 }
 
@@ -238,7 +241,11 @@ async function store(deps: RefreshTaskDeps, next: TokenSet, base: StoredTokens, 
     // A push that carried the refresh token we presented (or none), or any stale record (it
     // carries a refresh token this session rotated away: an old write that landed late):
     // ours carry the only live refresh token.
-    const pushedOnly = deps.refreshTokenIn === 'cookie' || current.refreshToken === undefined || current.refreshToken === presented || holder.isRotatedAway(current.refreshToken);
+    const pushedOnly =
+      deps.refreshTokenIn === 'cookie' ||
+      current.refreshToken === undefined ||
+      current.refreshToken === presented ||
+      holder.isRotatedAway(current.refreshToken);
     if (!pushedOnly) return { ...holder.hold(current), source: 'store' };
     // Ours wins it. The newer access token wins (by JWT times; an opaque one: ours, the last
     // answer the server gave).

@@ -41,7 +41,10 @@ export function routeEmitted(deps: RoutingDeps): void {
   actor.on('*', (emitted: RefreshEmitted) => {
     switch (emitted.type) {
       case 'request.replay':
-        settleWithCurrent((outcome) => (waiters.settle(emitted.requestId, outcome), 1));
+        settleWithCurrent((outcome) => {
+          waiters.settle(emitted.requestId, outcome);
+          return 1;
+        });
         break;
       case 'request.reject':
         waiters.settle(emitted.requestId, { error: new SessionExpiredError() });
@@ -60,7 +63,12 @@ export function routeEmitted(deps: RoutingDeps): void {
         refreshes.last = { at: now(), outcome: 'ok', source: emitted.source, durationMs };
         refreshes.lastError = null;
         events.log({ type: 'refresh.done', source: emitted.source, durationMs });
-        events.emit('refreshed', { tokenVersion: emitted.tokenVersion, source: emitted.source, trigger: emitted.trigger, expiresAt: holder.tokens?.expiresAt ?? null });
+        events.emit('refreshed', {
+          tokenVersion: emitted.tokenVersion,
+          source: emitted.source,
+          trigger: emitted.trigger,
+          expiresAt: holder.tokens?.expiresAt ?? null,
+        });
         break;
       }
       case 'refreshFailed': {
@@ -80,14 +88,21 @@ export function routeEmitted(deps: RoutingDeps): void {
         // than a write this session still owed is not theirs: it is what this session
         // rotated away itself, and it is cleared too.
         if (emitted.reason === 'permanentFailures' || emitted.reason === 'noRefreshToken') {
-          void holder.serial(async () => {
-            const stored = await holder.read();
-            if (stored && failedWith && newerThanOwed(stored) && (stored.accessToken !== failedWith.accessToken || stored.refreshToken !== failedWith.refreshToken)) {
-              adoptRecord(deps, stored);
-            } else if (stored) {
-              await holder.clear();
-            }
-          }).catch(() => undefined);
+          void holder
+            .serial(async () => {
+              const stored = await holder.read();
+              if (
+                stored &&
+                failedWith &&
+                newerThanOwed(stored) &&
+                (stored.accessToken !== failedWith.accessToken || stored.refreshToken !== failedWith.refreshToken)
+              ) {
+                adoptRecord(deps, stored);
+              } else if (stored) {
+                await holder.clear();
+              }
+            })
+            .catch(() => undefined);
         }
         // The key the ended session's tokens were bound to is of no further use (not when
         // another tab or instance ended it, or there never was a session here).

@@ -4,7 +4,16 @@
  * a script that does one request and ends exits; requests that wait hold their own timers).
  */
 import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate';
-import { defaultRefreshOptions, MAX_TIMER_MS, proactiveDelay, refreshMachine, type RefreshMachine, type RefreshMachineOptions, type RefreshSuccess, type RefreshInput } from '../../machines/refresh.machine.js';
+import {
+  defaultRefreshOptions,
+  MAX_TIMER_MS,
+  proactiveDelay,
+  refreshMachine,
+  type RefreshMachine,
+  type RefreshMachineOptions,
+  type RefreshSuccess,
+  type RefreshInput,
+} from '../../machines/refresh.machine.js';
 
 export interface SessionMachineDeps {
   options: RefreshMachineOptions;
@@ -38,7 +47,10 @@ const depsOf = new WeakMap<object, SessionMachineDeps>();
 
 function machineFor(now: () => number): RefreshMachine {
   let byClock = provided.get(refreshMachine);
-  if (!byClock) provided.set(refreshMachine, (byClock = new WeakMap()));
+  if (!byClock) {
+    byClock = new WeakMap();
+    provided.set(refreshMachine, byClock);
+  }
   let machine = byClock.get(now);
   if (!machine) {
     machine = refreshMachine.provide({

@@ -1,13 +1,6 @@
 /** The public types of a session: its options, its API, its events and its status. */
 import type { Actor, InspectionEvent, Observer } from 'xstate';
-import type {
-  LoggedOutReason,
-  RefreshFailure,
-  RefreshMachine,
-  RefreshMachineOptions,
-  RefreshTrigger,
-  SessionStatus,
-} from '../../machines/refresh.machine.js';
+import type { LoggedOutReason, RefreshFailure, RefreshMachine, RefreshMachineOptions, RefreshTrigger, SessionStatus } from '../../machines/refresh.machine.js';
 import type { AuthchartError, RefreshError } from './errors.js';
 import type { DPoPKeyStore, RefreshLock, Refresher, TokenSet, TokenStore } from './ports.js';
 import type { WakeSource } from './wake.js';

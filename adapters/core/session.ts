@@ -4,7 +4,7 @@
  * store-sync.ts, waiters.ts, front-end.ts).
  */
 import { selectSessionStatus, selectState } from '../../machines/refresh.machine.js';
-import { AuthchartError, DisposedError, InvalidOptionsError, isAuthchartError, QueueTimeoutError, SessionExpiredError, toRefreshError } from './errors.js';
+import { type AuthchartError, DisposedError, InvalidOptionsError, isAuthchartError, QueueTimeoutError, SessionExpiredError, toRefreshError } from './errors.js';
 import { isOlderToken } from './expiry.js';
 import { dpopRequests } from './dpop-requests.js';
 import { attachFrontEnd, type FrontEndPort } from './front-end.js';
@@ -126,7 +126,10 @@ export function createSession(options: SessionOptions): Session {
         else reject(error);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      (ready ?? Promise.resolve()).then(() => done(), () => done());
+      (ready ?? Promise.resolve()).then(
+        () => done(),
+        () => done(),
+      );
     });
 
   /** login() and logout() calls so far: the last one called decides the session's state. */
@@ -187,7 +190,8 @@ export function createSession(options: SessionOptions): Session {
     },
     async login(tokens) {
       if (disposed) throw new DisposedError();
-      if (typeof tokens?.accessToken !== 'string' || tokens.accessToken === '') throw new InvalidOptionsError('login() needs a token set with a non-empty accessToken.');
+      if (typeof tokens?.accessToken !== 'string' || tokens.accessToken === '')
+        throw new InvalidOptionsError('login() needs a token set with a non-empty accessToken.');
       checkTokenType('login', tokens);
       const mine = ++signInCalls;
       const given = holder.withExpiry(tokens);
@@ -211,7 +215,8 @@ export function createSession(options: SessionOptions): Session {
     },
     async updateTokens(tokens) {
       if (disposed) throw new DisposedError();
-      if (typeof tokens?.accessToken !== 'string' || tokens.accessToken === '') throw new InvalidOptionsError('updateTokens() needs a token set with a non-empty accessToken.');
+      if (typeof tokens?.accessToken !== 'string' || tokens.accessToken === '')
+        throw new InvalidOptionsError('updateTokens() needs a token set with a non-empty accessToken.');
       checkTokenType('updateTokens', tokens);
       if (ready) await whenReady();
       // The refresh token held when the push was handed over: if the store moves off it before
@@ -237,9 +242,19 @@ export function createSession(options: SessionOptions): Session {
           // one; nor does a set carrying a refresh token rotated away since it was handed over.
           if (isOlderToken(tokens.accessToken, current.accessToken)) return;
           if (holder.isRotatedAway(tokens.refreshToken)) return;
-          if (tokens.refreshToken !== undefined && tokens.refreshToken === handedOverWith && current.refreshToken !== undefined && current.refreshToken !== handedOverWith) return;
+          if (
+            tokens.refreshToken !== undefined &&
+            tokens.refreshToken === handedOverWith &&
+            current.refreshToken !== undefined &&
+            current.refreshToken !== handedOverWith
+          )
+            return;
           // A pushed token without a type is of the kind the session holds (the same server made it).
-          const merged = holder.withExpiry({ ...tokens, refreshToken: tokens.refreshToken ?? current.refreshToken, tokenType: tokens.tokenType ?? current.tokenType });
+          const merged = holder.withExpiry({
+            ...tokens,
+            refreshToken: tokens.refreshToken ?? current.refreshToken,
+            tokenType: tokens.tokenType ?? current.tokenType,
+          });
           // Merged with a refresh token a token call of this session has rotated away (its
           // answer is being stored): the push is older than that answer. Checked again once
           // the write settles, for an answer that arrives meanwhile.

@@ -3,12 +3,7 @@
  * settle no later than that even if `task` ignores its signal. Uses the global
  * `setTimeout` (not `AbortSignal.timeout`) so fake timers control it in tests.
  */
-export function withTimeout<T>(
-  parent: AbortSignal,
-  timeoutMs: number,
-  task: (signal: AbortSignal) => Promise<T>,
-  onTimeout: () => Error,
-): Promise<T> {
+export function withTimeout<T>(parent: AbortSignal, timeoutMs: number, task: (signal: AbortSignal) => Promise<T>, onTimeout: () => Error): Promise<T> {
   if (parent.aborted) return Promise.reject(parent.reason);
   const controller = new AbortController();
   return new Promise<T>((resolve, reject) => {

@@ -4,7 +4,7 @@
  * instances' (which it follows), and writes that failed kept in memory and tried again
  * (R14). Holds tokens, never hands them to the machine: the machine gets facts.
  */
-import { AuthchartError, isAuthchartError, StoreUnavailableError } from './errors.js';
+import { type AuthchartError, isAuthchartError, StoreUnavailableError } from './errors.js';
 import { expiryOfTokenSet, isOlderToken, refreshTime } from './expiry.js';
 import { normalizeTokenType } from './record.js';
 import type { MaybePromise, StoredTokens, TokenSet, TokenStore } from './ports.js';
@@ -363,7 +363,10 @@ export class TokenHolder {
       if (current && this.isRotatedAway(current.refreshToken)) {
         // A push another tab stored with the refresh token we rotated away: the rotated one is
         // the only valid one, so ours goes on top, with the newer access token of the two (R15).
-        this.unsaved = { tokens: isOlderToken(unsaved.tokens.accessToken, current.accessToken) ? withAccessOf(unsaved.tokens, current) : unsaved.tokens, baseVersion: current.version };
+        this.unsaved = {
+          tokens: isOlderToken(unsaved.tokens.accessToken, current.accessToken) ? withAccessOf(unsaved.tokens, current) : unsaved.tokens,
+          baseVersion: current.version,
+        };
         continue;
       }
       this.forgetUnsaved();

@@ -46,7 +46,8 @@ export function broadcastStore(inner: TokenStore, options: BroadcastStoreOptions
   const announce = (message: ChangeMessage) => {
     if (typeof BroadcastChannel === 'undefined') return;
     try {
-      (sender ??= new BroadcastChannel(name)).postMessage(message);
+      sender ??= new BroadcastChannel(name);
+      sender.postMessage(message);
     } catch {
       // A closed or unsupported channel: the other tabs will re-read on their next refresh.
     }

@@ -189,7 +189,10 @@ export function leaseLock(options: LeaseLockOptions = {}): RefreshLock {
     expiry = setTimeout(() => {
       if (!held) return;
       lose(`held past maxHoldMs, ${maxHoldMs} ms`);
-      void giveBack(owner).then(() => announceRelease(), () => undefined);
+      void giveBack(owner).then(
+        () => announceRelease(),
+        () => undefined,
+      );
     }, maxHoldMs);
     return {
       signal: lost.signal,

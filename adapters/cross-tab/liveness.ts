@@ -20,10 +20,7 @@ export const released: LivenessMessage = { source: 'authchart.lock', v: 1, kind:
 export const alive = (holder: string): LivenessMessage => ({ source: 'authchart.lock', v: 1, kind: 'alive', holder });
 
 /** Whether `data` is a message of ours of that kind; anything else on the channel is ignored. */
-export function isLivenessMessage<K extends LivenessMessage['kind']>(
-  data: unknown,
-  kind: K,
-): data is Extract<LivenessMessage, { kind: K }> {
+export function isLivenessMessage<K extends LivenessMessage['kind']>(data: unknown, kind: K): data is Extract<LivenessMessage, { kind: K }> {
   if (typeof data !== 'object' || data === null) return false;
   const m = data as Record<string, unknown>;
   if (m.source !== 'authchart.lock' || m.v !== 1 || m.kind !== kind) return false;

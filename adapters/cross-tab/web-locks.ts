@@ -2,16 +2,7 @@ import type { LockHandle, RefreshLock } from '../core/ports.js';
 import { InvalidOptionsError, lockTimeoutError } from '../core/errors.js';
 import { positiveOption } from '../core/options.js';
 import { lockLostError } from '../locks/lost.js';
-import {
-  alive,
-  HolderWatch,
-  isLivenessMessage,
-  onFreeze,
-  openChannel,
-  ping,
-  post,
-  watchLifecycle,
-} from './liveness.js';
+import { alive, HolderWatch, isLivenessMessage, onFreeze, openChannel, ping, post, watchLifecycle } from './liveness.js';
 
 export interface WebLocksLockOptions {
   /**
@@ -66,8 +57,7 @@ export function webLocksLock(options: WebLocksLockOptions = {}): RefreshLock {
   watchLifecycle();
 
   /** The client (tab, worker) holding the lock, as the browser names it. */
-  const holderOf = async (locks: LockManager): Promise<string | undefined> =>
-    (await locks.query()).held?.find((lock) => lock.name === name)?.clientId;
+  const holderOf = async (locks: LockManager): Promise<string | undefined> => (await locks.query()).held?.find((lock) => lock.name === name)?.clientId;
 
   /**
    * While held, answer the waiters' pings with the holder's client id, read from the

@@ -15,13 +15,14 @@ import { discard, followRedirects, isRedirect } from './redirects.js';
  * @example
  * { session, allowedOrigins: ['https://api.example.com'] }
  */
-export type AuthFetchOptions = AuthFetchOwnOptions & (
-  | (SessionOptions & { session?: undefined })
-  | (Partial<SessionOptions> & {
-      /** An existing session to share (with another front end, React, …); the session options here are then not used. */
-      session: Session;
-    })
-);
+export type AuthFetchOptions = AuthFetchOwnOptions &
+  (
+    | (SessionOptions & { session?: undefined })
+    | (Partial<SessionOptions> & {
+        /** An existing session to share (with another front end, React, …); the session options here are then not used. */
+        session: Session;
+      })
+  );
 
 /** What the front end itself takes, whichever session it uses. */
 export interface AuthFetchOwnOptions {
@@ -181,12 +182,16 @@ function prepare(
             const { source, headers } = last!;
             // The body again, for a 307/308: from a clone of the replay's spare (taken before sending).
             const kept = spare;
-            return followRedirects(response, { url, method: source.method, headers }, {
-              replayable: true,
-              body: async () => (kept ? kept.clone().arrayBuffer() : undefined),
-              authorize: hopAuthorizer(authorizer, credential),
-              send: (to, hop) => baseFetch(to, { ...hop, redirect: 'manual', signal: source.signal, credentials: source.credentials }),
-            });
+            return followRedirects(
+              response,
+              { url, method: source.method, headers },
+              {
+                replayable: true,
+                body: async () => (kept ? kept.clone().arrayBuffer() : undefined),
+                authorize: hopAuthorizer(authorizer, credential),
+                send: (to, hop) => baseFetch(to, { ...hop, redirect: 'manual', signal: source.signal, credentials: source.credentials }),
+              },
+            );
           }
         : undefined,
     };
@@ -212,12 +217,16 @@ function prepare(
     follow: follows
       ? (response, credential) =>
           // The hops get their own headers: this object is reused by the replay.
-          followRedirects(response, { url, method: (init?.method ?? 'GET').toUpperCase(), headers: new Headers(headers) }, {
-            replayable,
-            body: () => init?.body ?? undefined,
-            authorize: hopAuthorizer(authorizer, credential),
-            send: (to, hop) => baseFetch(to, { ...init, ...hop, redirect: 'manual' }),
-          })
+          followRedirects(
+            response,
+            { url, method: (init?.method ?? 'GET').toUpperCase(), headers: new Headers(headers) },
+            {
+              replayable,
+              body: () => init?.body ?? undefined,
+              authorize: hopAuthorizer(authorizer, credential),
+              send: (to, hop) => baseFetch(to, { ...init, ...hop, redirect: 'manual' }),
+            },
+          )
       : undefined,
   };
 }

@@ -45,8 +45,7 @@ export interface GraphqlWsAuthOptions {
   restartOnRefresh?: boolean;
 }
 
-const isCloseEvent = (value: unknown): value is CloseEventLike =>
-  typeof value === 'object' && value !== null && 'code' in value && 'reason' in value;
+const isCloseEvent = (value: unknown): value is CloseEventLike => typeof value === 'object' && value !== null && 'code' in value && 'reason' in value;
 
 /** graphql-ws's idea of a retry: wait longer each time (1 s, 2 s, 4 s …) plus up to a second of jitter. */
 const backoff = (retries: number) => new Promise<void>((resolve) => setTimeout(resolve, 1000 * 2 ** retries + Math.random() * 1000));

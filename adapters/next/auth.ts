@@ -182,7 +182,7 @@ export function createNextAuth(options: NextAuthOptions): NextAuth {
       return (await storage()).logout(await requestJar());
     },
     async proxy(request) {
-      let store;
+      let store: Awaited<ReturnType<typeof storage>>;
       try {
         store = await storage();
       } catch {

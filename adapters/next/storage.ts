@@ -61,7 +61,8 @@ function deleteCookie(jar: Jar, cookie: ResolvedCookieOptions): void {
 
 async function sessionStorage(options: Extract<NextAuthOptions['storage'], { type: 'session' }>): Promise<Storage> {
   const sessions = await resolveLazy(options.sessions, isSessionManager);
-  if (!isSessionManager(sessions)) throw new InvalidOptionsError('storage.sessions must be a session manager (createSessionManager, redisSessionManager) or a function that returns one.');
+  if (!isSessionManager(sessions))
+    throw new InvalidOptionsError('storage.sessions must be a session manager (createSessionManager, redisSessionManager) or a function that returns one.');
   const cookie = resolveCookieOptions(options.cookie, 'authchart.sid');
   const sessionIdOf = (jar: Jar) => {
     const id = jar.get(cookie.name);
@@ -178,12 +179,17 @@ const REGISTRY = Symbol.for('authchart.next.storages');
 export function storageFor(options: NextAuthOptions): Promise<Storage> {
   const id = options.id ?? 'default';
   const global = globalThis as unknown as Record<symbol, Map<string, Promise<Storage>> | undefined>;
-  const registry = (global[REGISTRY] ??= new Map());
+  global[REGISTRY] ??= new Map();
+  const registry = global[REGISTRY];
   let storage = registry.get(id);
   if (!storage) {
     const kind = options.storage?.type;
-    if (kind !== 'session' && kind !== 'cookie') throw new InvalidOptionsError('storage.type must be "session" (tokens on the server) or "cookie" (tokens sealed in a cookie).');
-    storage = kind === 'session' ? sessionStorage(options.storage as Extract<NextAuthOptions['storage'], { type: 'session' }>) : cookieStorage(options.storage as Extract<NextAuthOptions['storage'], { type: 'cookie' }>);
+    if (kind !== 'session' && kind !== 'cookie')
+      throw new InvalidOptionsError('storage.type must be "session" (tokens on the server) or "cookie" (tokens sealed in a cookie).');
+    storage =
+      kind === 'session'
+        ? sessionStorage(options.storage as Extract<NextAuthOptions['storage'], { type: 'session' }>)
+        : cookieStorage(options.storage as Extract<NextAuthOptions['storage'], { type: 'cookie' }>);
     registry.set(id, storage);
     // A failed start (Redis not reachable) is not kept: the next request tries again.
     storage.catch(() => {

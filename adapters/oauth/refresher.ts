@@ -125,7 +125,10 @@ function toRefreshFailure(error: unknown, status: number | undefined): RefreshEr
     const response = responseOf(error);
     if (error.code === oauth.RESPONSE_IS_NOT_CONFORM && response) return httpFailure(response.status, undefined, response);
     if (error.code === oauth.HTTP_REQUEST_FORBIDDEN || error.code === oauth.REQUEST_PROTOCOL_FORBIDDEN) {
-      return new RefreshError({ kind: 'permanent', reason: 'INSECURE_ENDPOINT' }, 'The token endpoint must use https: (set allowInsecureRequests only for local development).');
+      return new RefreshError(
+        { kind: 'permanent', reason: 'INSECURE_ENDPOINT' },
+        'The token endpoint must use https: (set allowInsecureRequests only for local development).',
+      );
     }
     return new InvalidTokenResponseError(error.message, { status });
   }
@@ -221,7 +224,7 @@ function idTokenProblem(error: unknown): string | undefined {
   const message = (error as { message?: unknown } | null)?.message;
   if (typeof message !== 'string' || !/JWT|id_token/i.test(message)) return undefined;
   if (/"iss"/.test(message)) {
-    return 'its id_token names another issuer than the `issuer` option; set `issuer` to the provider\'s issuer identifier exactly (trailing slash and path included), or leave it out to skip id_token validation';
+    return "its id_token names another issuer than the `issuer` option; set `issuer` to the provider's issuer identifier exactly (trailing slash and path included), or leave it out to skip id_token validation";
   }
   return `its id_token failed validation (${message}); check the \`issuer\` and \`clientId\` options, or leave \`issuer\` out to skip id_token validation`;
 }

@@ -170,7 +170,8 @@ export async function boundedQuery(pool: Pick<PgPoolLike, 'query'>, operation: s
       if (error instanceof PostgresUnavailableError) throw error;
       if (!retryable(error)) {
         const code = (error as { code?: unknown }).code;
-        const hint = code === '42P01' ? 'Its tables are missing: call ensurePostgresSchema(pool) once at startup (or run postgresSchemaSql() in a migration).' : undefined;
+        const hint =
+          code === '42P01' ? 'Its tables are missing: call ensurePostgresSchema(pool) once at startup (or run postgresSchemaSql() in a migration).' : undefined;
         throw new PostgresUnavailableError(operation, { cause: sanitize(error), hint });
       }
       lastError = error;

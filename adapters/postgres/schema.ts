@@ -36,7 +36,10 @@ export function postgresSchemaSql(options: Pick<PostgresConnectionOptions, 'tabl
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
  * await ensurePostgresSchema(pool)
  */
-export async function ensurePostgresSchema(pool: PgPoolLike, options: Pick<PostgresConnectionOptions, 'tablePrefix' | 'schema' | 'operationTimeoutMs'> = {}): Promise<void> {
+export async function ensurePostgresSchema(
+  pool: PgPoolLike,
+  options: Pick<PostgresConnectionOptions, 'tablePrefix' | 'schema' | 'operationTimeoutMs'> = {},
+): Promise<void> {
   checkPool(pool, 'ensurePostgresSchema');
   const sql = postgresSchemaSql(options);
   const timeoutMs = Math.max(operationTimeout(options), 10_000);
@@ -98,9 +101,16 @@ export async function deleteExpiredSessions(
   checkPool(pool, 'deleteExpiredSessions');
   const names = postgresNames(options, 'deleteExpiredSessions');
   const graceMs = options.graceMs ?? 24 * 3600_000;
-  if (!(typeof graceMs === 'number' && graceMs >= 0 && graceMs < Infinity)) throw new InvalidOptionsError('deleteExpiredSessions: graceMs must be a number of milliseconds (0 or more).');
+  if (!(typeof graceMs === 'number' && graceMs >= 0 && graceMs < Infinity))
+    throw new InvalidOptionsError('deleteExpiredSessions: graceMs must be a number of milliseconds (0 or more).');
   const timeoutMs = positiveOption('operationTimeoutMs', options.operationTimeoutMs, 30_000, 'number of milliseconds');
-  const sessions = await boundedQuery(pool, 'delete expired sessions', timeoutMs, `DELETE FROM ${names.tokens} WHERE expires_at < now() - $1::bigint * interval '1 millisecond'`, [Math.ceil(graceMs)]);
+  const sessions = await boundedQuery(
+    pool,
+    'delete expired sessions',
+    timeoutMs,
+    `DELETE FROM ${names.tokens} WHERE expires_at < now() - $1::bigint * interval '1 millisecond'`,
+    [Math.ceil(graceMs)],
+  );
   const locks = await boundedQuery(pool, 'delete ended leases', timeoutMs, `DELETE FROM ${names.locks} WHERE expires_at < now() - interval '1 minute'`, []);
   return { sessions: sessions.rowCount ?? 0, locks: locks.rowCount ?? 0 };
 }

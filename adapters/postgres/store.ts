@@ -41,7 +41,8 @@ export function postgresSession(options: PostgresConnectionOptions & { sessionId
   const pool = checkPool(options.pool, driver);
   const names = postgresNames(options, driver);
   const listen = options.listen ?? true;
-  if (typeof listen !== 'boolean' && typeof listen !== 'function') throw new InvalidOptionsError(`${driver}: listen must be true, false or a function that opens a client.`);
+  if (typeof listen !== 'boolean' && typeof listen !== 'function')
+    throw new InvalidOptionsError(`${driver}: listen must be true, false or a function that opens a client.`);
   return { pool, id, names, timeoutMs: operationTimeout(options), hub: listen === false ? null : notificationHubFor(pool, listen, names.channel) };
 }
 

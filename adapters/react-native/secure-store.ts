@@ -83,7 +83,13 @@ function parseManifest(raw: string | null): Manifest | null {
     const m = JSON.parse(raw) as Record<string, unknown>;
     if (m.format !== MANIFEST_FORMAT || typeof m.version !== 'number' || !Number.isInteger(m.version) || m.version < 1) return null;
     if (typeof m.inline === 'string') return { format: MANIFEST_FORMAT, version: m.version, inline: m.inline };
-    if (typeof m.generation === 'string' && KEY_PATTERN.test(m.generation) && Number.isInteger(m.chunks) && (m.chunks as number) > 0 && Number.isInteger(m.bytes)) {
+    if (
+      typeof m.generation === 'string' &&
+      KEY_PATTERN.test(m.generation) &&
+      Number.isInteger(m.chunks) &&
+      (m.chunks as number) > 0 &&
+      Number.isInteger(m.bytes)
+    ) {
       return { format: MANIFEST_FORMAT, version: m.version, generation: m.generation, chunks: m.chunks as number, bytes: m.bytes as number };
     }
     return null;
@@ -105,9 +111,15 @@ function newGeneration(): string {
 const realm = new WeakMap<object, Map<string, { turn: Promise<unknown>; listeners: Set<() => void> }>>();
 function shared(secure: object, key: string) {
   let byKey = realm.get(secure);
-  if (!byKey) realm.set(secure, (byKey = new Map()));
+  if (!byKey) {
+    byKey = new Map();
+    realm.set(secure, byKey);
+  }
   let entry = byKey.get(key);
-  if (!entry) byKey.set(key, (entry = { turn: Promise.resolve(), listeners: new Set() }));
+  if (!entry) {
+    entry = { turn: Promise.resolve(), listeners: new Set() };
+    byKey.set(key, entry);
+  }
   return entry;
 }
 
@@ -217,7 +229,11 @@ export function secureStore(secure: SecureStoreLike, options: SecureStoreTokenSt
           const pieces = split(text, limit);
           await Promise.all(pieces.map((piece, i) => secure.setItemAsync(chunkKey(generation, i), piece, itemOptions)));
           // The commit: until this write, readers see the previous record.
-          await secure.setItemAsync(key, JSON.stringify({ format: MANIFEST_FORMAT, version, generation, chunks: pieces.length, bytes: utf8Bytes(text) }), itemOptions);
+          await secure.setItemAsync(
+            key,
+            JSON.stringify({ format: MANIFEST_FORMAT, version, generation, chunks: pieces.length, bytes: utf8Bytes(text) }),
+            itemOptions,
+          );
         }
         lastVersion = version;
         await dropChunks(current?.manifest ?? null);

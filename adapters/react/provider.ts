@@ -59,7 +59,8 @@ function isAuthFetch(source: Session | AuthFetch): source is AuthFetch {
 const NOTIFIED = Symbol.for('authchart.react.loggedOutNotified');
 function notified(): WeakSet<Session> {
   const host = globalThis as typeof globalThis & { [NOTIFIED]?: WeakSet<Session> };
-  return (host[NOTIFIED] ??= new WeakSet());
+  host[NOTIFIED] ??= new WeakSet();
+  return host[NOTIFIED];
 }
 
 /**

@@ -13,7 +13,8 @@ interface Disposable {
 
 function registry(): Map<string, Disposable> {
   const host = globalThis as typeof globalThis & { [REGISTRY]?: Map<string, Disposable> };
-  return (host[REGISTRY] ??= new Map());
+  host[REGISTRY] ??= new Map();
+  return host[REGISTRY];
 }
 
 /**

@@ -12,12 +12,12 @@ import { RedisUnavailableError } from './errors.js';
  */
 export interface NodeRedisClientLike {
   // Method syntax on purpose: node-redis' client and cluster signatures differ and both fit.
-  sendCommand(...args: any[]): Promise<unknown>;
+  sendCommand(...args: unknown[]): Promise<unknown>;
 }
 
 /** An ioredis client (`new Redis()` or `new Redis.Cluster()`). Only `call` is used. */
 export interface IoRedisClientLike {
-  call(command: string, ...args: any[]): Promise<unknown>;
+  call(command: string, ...args: unknown[]): Promise<unknown>;
 }
 
 /** A node-redis or ioredis client. */
@@ -30,8 +30,12 @@ export type RedisClientLike = NodeRedisClientLike | IoRedisClientLike;
  * connection that subscribes can run no other command, which is why it is its own option.
  */
 export type RedisSubscriberLike =
-  | { subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>; unsubscribe(...args: any[]): Promise<unknown> }
-  | { subscribe(...channels: any[]): Promise<unknown>; on(event: 'message', listener: (channel: string, message: string) => void): unknown; call(command: string, ...args: any[]): Promise<unknown> };
+  | { subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>; unsubscribe(...args: unknown[]): Promise<unknown> }
+  | {
+      subscribe(...channels: unknown[]): Promise<unknown>;
+      on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+      call(command: string, ...args: unknown[]): Promise<unknown>;
+    };
 
 /** What authchart's Redis drivers need: one raw command, routed by its first key. */
 export interface Commander {
@@ -57,7 +61,7 @@ export interface SubscriberPort {
   subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
 }
 
-const isFunction = (value: unknown): value is (...args: any[]) => any => typeof value === 'function';
+const isFunction = (value: unknown): value is (...args: never[]) => unknown => typeof value === 'function';
 
 /** True for node-redis' cluster client, whose `sendCommand` takes the routing key first. */
 function isNodeRedisCluster(client: object): boolean {
@@ -110,7 +114,10 @@ export function toSubscriberPort(subscriber: RedisSubscriberLike): SubscriberPor
   const anySub = subscriber as unknown as Record<string, unknown>;
   if (isFunction(anySub.call) && isFunction(anySub.on)) {
     // ioredis: one 'message' event for every channel.
-    const io = subscriber as { subscribe(channel: string): Promise<unknown>; on(event: 'message', listener: (channel: string, message: string) => void): unknown };
+    const io = subscriber as {
+      subscribe(channel: string): Promise<unknown>;
+      on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+    };
     const handlers = new Map<string, (message: string) => void>();
     let listening = false;
     return {

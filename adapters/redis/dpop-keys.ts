@@ -70,9 +70,7 @@ export interface RedisDPoPKeysOptions {
 }
 
 /** What Redis holds (JSON): the private key as a JWK, encrypted or not. */
-type StoredKey =
-  | { v: 1; alg: 'ES256'; enc: 'none'; jwk: JsonWebKey }
-  | { v: 1; alg: 'ES256'; enc: 'A256GCM'; salt: string; iv: string; ct: string };
+type StoredKey = { v: 1; alg: 'ES256'; enc: 'none'; jwk: JsonWebKey } | { v: 1; alg: 'ES256'; enc: 'A256GCM'; salt: string; iv: string; ct: string };
 
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const HKDF_INFO = new TextEncoder().encode('authchart/redis-dpop-key/v1');
@@ -114,13 +112,17 @@ function subtle(): SubtleCrypto {
 /** The AES-GCM key of one record: HKDF-SHA-256 of the secret with the record's salt. */
 async function recordKey(secret: Bytes, salt: Bytes): Promise<CryptoKey> {
   const material = await subtle().importKey('raw', secret, 'HKDF', false, ['deriveKey']);
-  return subtle().deriveKey({ name: 'HKDF', hash: 'SHA-256', salt, info: HKDF_INFO }, material, { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+  return subtle().deriveKey({ name: 'HKDF', hash: 'SHA-256', salt, info: HKDF_INFO }, material, { name: 'AES-GCM', length: 256 }, false, [
+    'encrypt',
+    'decrypt',
+  ]);
 }
 
 /** A key pair for use from a private JWK: the private key is not extractable once imported. */
 async function importPair(jwk: JsonWebKey): Promise<CryptoKeyPair> {
   const { kty, crv, x, y, d } = jwk;
-  if (kty !== 'EC' || crv !== 'P-256' || typeof x !== 'string' || typeof y !== 'string' || typeof d !== 'string') throw new TypeError('not a P-256 private JWK');
+  if (kty !== 'EC' || crv !== 'P-256' || typeof x !== 'string' || typeof y !== 'string' || typeof d !== 'string')
+    throw new TypeError('not a P-256 private JWK');
   const [privateKey, publicKey] = await Promise.all([
     subtle().importKey('jwk', { kty, crv, x, y, d }, ALGORITHM, false, ['sign']),
     subtle().importKey('jwk', { kty, crv, x, y }, ALGORITHM, true, ['verify']),
@@ -206,7 +208,8 @@ export function redisDPoPKeys(options: RedisDPoPKeysOptions): DPoPKeyStore {
     const made = await subtle().generateKey(ALGORITHM, true, ['sign', 'verify']);
     const jwk = await subtle().exportKey('jwk', made.privateKey);
     const pair = await importPair(jwk);
-    if (secretBytes.length === 0) return { raw: JSON.stringify({ v: 1, alg: 'ES256', enc: 'none', jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d } }), pair };
+    if (secretBytes.length === 0)
+      return { raw: JSON.stringify({ v: 1, alg: 'ES256', enc: 'none', jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d } }), pair };
     const salt = crypto.getRandomValues(new Uint8Array(16));
     const iv = crypto.getRandomValues(new Uint8Array(12));
     const plaintext = encoder.encode(JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d }));
@@ -222,11 +225,17 @@ export function redisDPoPKeys(options: RedisDPoPKeysOptions): DPoPKeyStore {
       jwk = record.jwk;
     } else {
       if (secretBytes.length === 0) {
-        throw new DPoPUnavailableError("The session's DPoP key in Redis is encrypted, and this redisDPoPKeys has no `secret`: give it the secret the other instances use.");
+        throw new DPoPUnavailableError(
+          "The session's DPoP key in Redis is encrypted, and this redisDPoPKeys has no `secret`: give it the secret the other instances use.",
+        );
       }
       for (const secret of secretBytes) {
         try {
-          const plain = await subtle().decrypt({ name: 'AES-GCM', iv: fromB64u(record.iv), additionalData: associatedData }, await recordKey(secret, fromB64u(record.salt)), fromB64u(record.ct));
+          const plain = await subtle().decrypt(
+            { name: 'AES-GCM', iv: fromB64u(record.iv), additionalData: associatedData },
+            await recordKey(secret, fromB64u(record.salt)),
+            fromB64u(record.ct),
+          );
           jwk = JSON.parse(new TextDecoder().decode(plain)) as JsonWebKey;
           break;
         } catch {
@@ -258,7 +267,11 @@ export function redisDPoPKeys(options: RedisDPoPKeysOptions): DPoPKeyStore {
       const written =
         raw === null
           ? (await bounded(commander, 'create the DPoP key', timeoutMs, () => commander.send(setArgs(made.raw, true), key))) !== null
-          : Number(await bounded(commander, 'replace a corrupt DPoP key', timeoutMs, () => runScript(commander, replaceCorrupt, key, [raw === WRONG_TYPE ? '' : raw, made.raw, ttl]))) === 1;
+          : Number(
+              await bounded(commander, 'replace a corrupt DPoP key', timeoutMs, () =>
+                runScript(commander, replaceCorrupt, key, [raw === WRONG_TYPE ? '' : raw, made.raw, ttl]),
+              ),
+            ) === 1;
       if (written) {
         cached = made;
         return made.pair;

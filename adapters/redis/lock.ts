@@ -68,8 +68,12 @@ export function redisLock(options: RedisLockOptions): RefreshLock {
       return Number(still) === 1;
     },
     async release(owner) {
-      await bounded(commander, 'release the refresh lock', operationTimeoutMs, () =>
-        runScript(commander, releaseScript, keys.lock, [owner, keys.channel, keys.id, publish]), keys.lock,
+      await bounded(
+        commander,
+        'release the refresh lock',
+        operationTimeoutMs,
+        () => runScript(commander, releaseScript, keys.lock, [owner, keys.channel, keys.id, publish]),
+        keys.lock,
       );
     },
   };

@@ -37,7 +37,8 @@ export function redisRotationCache(options: RedisRotationCacheOptions): SharedRo
   const prefix = options.prefix ?? defaultPrefix;
   const timeoutMs = positiveOption('operationTimeoutMs', options.operationTimeoutMs, 2000, 'number of milliseconds');
   const keyOf = (key: string) => `${prefix}{rotation:${key}}:result`;
-  const asString = (value: unknown): string | null => (typeof value === 'string' ? value : value instanceof Uint8Array ? new TextDecoder().decode(value) : null);
+  const asString = (value: unknown): string | null =>
+    typeof value === 'string' ? value : value instanceof Uint8Array ? new TextDecoder().decode(value) : null;
   const { client, subscriber, operationTimeoutMs } = options;
 
   return {

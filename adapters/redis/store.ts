@@ -157,12 +157,16 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
 
   const store: TokenStore = {
     async get() {
-      const fields = await bounded(commander, 'read tokens', timeoutMs, () =>
-        commander.send(['HMGET', keys.tokens, 'v', 'd'], keys.tokens).catch((error: unknown) => {
-          // Another type under our key is corrupt data, not an outage.
-          if (replyErrorPrefix(error) === 'WRONGTYPE') return null;
-          throw error;
-        }),
+      const fields = await bounded(
+        commander,
+        'read tokens',
+        timeoutMs,
+        () =>
+          commander.send(['HMGET', keys.tokens, 'v', 'd'], keys.tokens).catch((error: unknown) => {
+            // Another type under our key is corrupt data, not an outage.
+            if (replyErrorPrefix(error) === 'WRONGTYPE') return null;
+            throw error;
+          }),
         keys.tokens,
       );
       if (!Array.isArray(fields)) return null;
@@ -174,10 +178,16 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
       // The version is kept in its own field, set by the script.
       const data = JSON.stringify({ format: RECORD_FORMAT, ...record });
       const expected = setOptions?.expectedVersion;
-      const version = await own.track(bounded(commander, 'write tokens', timeoutMs, () =>
-        runScript(commander, setScript, keys.tokens, [data, expected === undefined ? '' : String(expected), ttlOf(record), keys.channel, keys.id, publish]),
-        keys.tokens,
-      ));
+      const version = await own.track(
+        bounded(
+          commander,
+          'write tokens',
+          timeoutMs,
+          () =>
+            runScript(commander, setScript, keys.tokens, [data, expected === undefined ? '' : String(expected), ttlOf(record), keys.channel, keys.id, publish]),
+          keys.tokens,
+        ),
+      );
       if (version === null || version === undefined) return null;
       const written: StoredTokens = { ...record, version: Number(version) };
       own.saw(written.version);

@@ -83,8 +83,30 @@ export interface ResolvedBff extends ResolvedCsrf {
   timeoutMs: number;
 }
 
-const DEFAULT_REQUEST_HEADERS = ['accept', 'accept-language', 'content-type', 'content-language', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'range'];
-const DEFAULT_RESPONSE_HEADERS = ['content-type', 'content-language', 'cache-control', 'etag', 'last-modified', 'expires', 'vary', 'retry-after', 'content-range', 'accept-ranges', 'www-authenticate'];
+const DEFAULT_REQUEST_HEADERS = [
+  'accept',
+  'accept-language',
+  'content-type',
+  'content-language',
+  'if-match',
+  'if-none-match',
+  'if-modified-since',
+  'if-unmodified-since',
+  'range',
+];
+const DEFAULT_RESPONSE_HEADERS = [
+  'content-type',
+  'content-language',
+  'cache-control',
+  'etag',
+  'last-modified',
+  'expires',
+  'vary',
+  'retry-after',
+  'content-range',
+  'accept-ranges',
+  'www-authenticate',
+];
 const NEVER_FORWARDED = new Set(['cookie', 'authorization', 'host', 'connection', 'content-length', 'transfer-encoding', 'proxy-authorization']);
 const NEVER_RETURNED = new Set(['set-cookie', 'set-cookie2', 'connection', 'transfer-encoding', 'content-encoding', 'content-length', 'keep-alive']);
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -113,7 +135,8 @@ export function resolveCsrf(options: CsrfOptions | false | undefined): ResolvedC
 
 /** Check the options once, when the proxy is created. */
 export function resolveBff(options: BffOptions): ResolvedBff {
-  if (!options || typeof options.upstream !== 'string') throw new InvalidOptionsError('The proxy needs `upstream`, the base URL of the API, e.g. "https://api.example.com/v1".');
+  if (!options || typeof options.upstream !== 'string')
+    throw new InvalidOptionsError('The proxy needs `upstream`, the base URL of the API, e.g. "https://api.example.com/v1".');
   originOf(options.upstream, 'upstream');
   const base = new URL(options.upstream);
   if (!base.pathname.endsWith('/')) base.pathname += '/';
@@ -142,7 +165,7 @@ export function csrfFailure(bff: ResolvedCsrf, method: string, header: HeaderRea
   if (!bff.csrf) return null;
   const refuse = () => failure(403, { error: 'csrf_rejected' });
   const site = header('sec-fetch-site');
-  const allowed = (origin: string) => origin === ownOrigin || bff.csrf !== false && bff.csrf.allowedOrigins.has(origin);
+  const allowed = (origin: string) => origin === ownOrigin || (bff.csrf !== false && bff.csrf.allowedOrigins.has(origin));
   if (site !== undefined) {
     if (site === 'cross-site' || site === 'same-site') {
       const origin = header('origin');
@@ -175,7 +198,7 @@ export function upstreamUrl(bff: ResolvedBff, path: string): URL | null {
   }
   if (url.origin !== bff.base.origin) return null;
   const basePath = bff.base.pathname;
-  if (!(url.pathname + '/').startsWith(basePath) && url.pathname !== basePath.slice(0, -1)) return null;
+  if (!`${url.pathname}/`.startsWith(basePath) && url.pathname !== basePath.slice(0, -1)) return null;
   return url;
 }
 
@@ -220,7 +243,11 @@ export const bodyTooLarge = (): HttpFailure => failure(413, { error: 'bad_reques
  * be reached. authchart's own errors (session expired, refresh unavailable) are rethrown
  * for the caller to answer with {@link httpFailureOf}.
  */
-export async function forward(bff: ResolvedBff, request: ProxiedRequest, authFetch: (url: string, init: RequestInit) => Promise<Response>): Promise<Response | HttpFailure> {
+export async function forward(
+  bff: ResolvedBff,
+  request: ProxiedRequest,
+  authFetch: (url: string, init: RequestInit) => Promise<Response>,
+): Promise<Response | HttpFailure> {
   const url = upstreamUrl(bff, request.path);
   if (!url) return failure(400, { error: 'bad_request' });
   const method = request.method.toUpperCase();

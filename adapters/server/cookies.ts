@@ -53,7 +53,8 @@ export function resolveCookieOptions(options: SessionCookieOptions | undefined, 
   const sameSite = options?.sameSite ?? 'lax';
   if (sameSite !== 'lax' && sameSite !== 'strict') throw new InvalidOptionsError('cookie.sameSite must be "lax" or "strict".');
   const maxAgeSeconds = options?.maxAgeSeconds === undefined ? 30 * 24 * 3600 : options.maxAgeSeconds;
-  if (maxAgeSeconds !== null && !(Number.isFinite(maxAgeSeconds) && maxAgeSeconds > 0)) throw new InvalidOptionsError('cookie.maxAgeSeconds must be a positive number of seconds, or null.');
+  if (maxAgeSeconds !== null && !(Number.isFinite(maxAgeSeconds) && maxAgeSeconds > 0))
+    throw new InvalidOptionsError('cookie.maxAgeSeconds must be a positive number of seconds, or null.');
   const resolved: ResolvedCookieOptions = { name, path: options?.path ?? '/', sameSite, secure: options?.secure ?? true, maxAgeSeconds };
   if (options?.domain !== undefined) resolved.domain = options.domain;
   return resolved;
@@ -79,7 +80,12 @@ export function readCookie(header: string | null | undefined, name: string): str
 
 /** A `Set-Cookie` value that stores `value` (or deletes the cookie when `value` is null). */
 export function serializeCookie(options: ResolvedCookieOptions, value: string | null): string {
-  const parts = [`${options.name}=${value === null ? '' : encodeURIComponent(value)}`, `Path=${options.path}`, 'HttpOnly', `SameSite=${options.sameSite === 'lax' ? 'Lax' : 'Strict'}`];
+  const parts = [
+    `${options.name}=${value === null ? '' : encodeURIComponent(value)}`,
+    `Path=${options.path}`,
+    'HttpOnly',
+    `SameSite=${options.sameSite === 'lax' ? 'Lax' : 'Strict'}`,
+  ];
   if (options.secure) parts.push('Secure');
   if (options.domain) parts.push(`Domain=${options.domain}`);
   if (value === null) parts.push('Max-Age=0', 'Expires=Thu, 01 Jan 1970 00:00:00 GMT');
@@ -88,7 +94,14 @@ export function serializeCookie(options: ResolvedCookieOptions, value: string | 
 }
 
 /** The attributes in the shape of Next.js' `cookies().set(name, value, attributes)`. */
-export function cookieAttributes(options: ResolvedCookieOptions): { path: string; httpOnly: true; sameSite: 'lax' | 'strict'; secure: boolean; domain?: string; maxAge?: number } {
+export function cookieAttributes(options: ResolvedCookieOptions): {
+  path: string;
+  httpOnly: true;
+  sameSite: 'lax' | 'strict';
+  secure: boolean;
+  domain?: string;
+  maxAge?: number;
+} {
   const attributes: ReturnType<typeof cookieAttributes> = { path: options.path, httpOnly: true, sameSite: options.sameSite, secure: options.secure };
   if (options.domain) attributes.domain = options.domain;
   if (options.maxAgeSeconds !== null) attributes.maxAge = Math.floor(options.maxAgeSeconds);

@@ -8,7 +8,20 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { InvalidOptionsError } from '../core/errors.js';
 import type { TokenSet } from '../core/ports.js';
-import { bodyTooLarge, csrfFailure, forward, isHttpFailure, readBody, resolveBff, resolveCsrf, returnedHeaders, type BffOptions, type CsrfOptions, type HeaderReader, type ResolvedBff } from './bff.js';
+import {
+  bodyTooLarge,
+  csrfFailure,
+  forward,
+  isHttpFailure,
+  readBody,
+  resolveBff,
+  resolveCsrf,
+  returnedHeaders,
+  type BffOptions,
+  type CsrfOptions,
+  type HeaderReader,
+  type ResolvedBff,
+} from './bff.js';
 import { httpFailureOf, type HttpFailure } from './http-errors.js';
 import { createNodeAuth, isRequestAuth, requestOrigin, type RequestAuth, type ServerAuthOptions } from './node-auth.js';
 
@@ -85,10 +98,12 @@ function appendSetCookie(res: ServerResponse, value: string): void {
   res.setHeader('set-cookie', [...list, value]);
 }
 
-const headerReader = (req: IncomingMessage): HeaderReader => (name) => {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
-};
+const headerReader =
+  (req: IncomingMessage): HeaderReader =>
+  (name) => {
+    const value = req.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
 
 /** The origin of the request as the browser saw it: Express' `req.protocol` honours `trust proxy`. */
 function originOf(req: IncomingMessage): string {
@@ -113,7 +128,8 @@ async function requestBody(req: IncomingMessage, bff: ResolvedBff): Promise<Uint
   const parsed = (req as { body?: unknown }).body;
   if (req.readableEnded && parsed !== undefined) {
     // A body parser ran first: forward what it kept.
-    const bytes = typeof parsed === 'string' ? new TextEncoder().encode(parsed) : parsed instanceof Uint8Array ? parsed : new TextEncoder().encode(JSON.stringify(parsed));
+    const bytes =
+      typeof parsed === 'string' ? new TextEncoder().encode(parsed) : parsed instanceof Uint8Array ? parsed : new TextEncoder().encode(JSON.stringify(parsed));
     return bytes.byteLength > bff.maxBodyBytes ? null : bytes;
   }
   return readBody(req, bff.maxBodyBytes);

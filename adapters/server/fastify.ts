@@ -8,7 +8,18 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { InvalidOptionsError } from '../core/errors.js';
 import type { TokenSet } from '../core/ports.js';
-import { bodyTooLarge, csrfFailure, forward, isHttpFailure, resolveBff, resolveCsrf, returnedHeaders, type BffOptions, type CsrfOptions, type HeaderReader } from './bff.js';
+import {
+  bodyTooLarge,
+  csrfFailure,
+  forward,
+  isHttpFailure,
+  resolveBff,
+  resolveCsrf,
+  returnedHeaders,
+  type BffOptions,
+  type CsrfOptions,
+  type HeaderReader,
+} from './bff.js';
 import { httpFailureOf, type HttpFailure } from './http-errors.js';
 import { createNodeAuth, isRequestAuth, requestOrigin, type RequestAuth, type ServerAuthOptions } from './node-auth.js';
 
@@ -29,20 +40,24 @@ export interface FastifyReplyLike {
   raw: ServerResponse;
   readonly sent: boolean;
   code(statusCode: number): FastifyReplyLike;
-  header(name: string, value: any): FastifyReplyLike;
+  header(name: string, value: unknown): FastifyReplyLike;
   getHeader(name: string): unknown;
-  send(payload?: any): FastifyReplyLike;
+  send(payload?: unknown): FastifyReplyLike;
 }
 
 /** The members of a Fastify instance the plugins use. Method syntax: Fastify's overloads fit it. */
 export interface FastifyInstanceLike {
-  addHook(name: 'preHandler', hook: (request: any, reply: any) => Promise<unknown>): unknown;
+  addHook(name: 'preHandler', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
   decorateRequest(name: string, value: null): unknown;
   hasRequestDecorator(name: string): boolean;
   removeAllContentTypeParsers(): unknown;
-  addContentTypeParser(contentType: string, options: { parseAs: 'buffer'; bodyLimit: number }, parser: (request: any, body: Buffer, done: (error: Error | null, body?: unknown) => void) => void): unknown;
-  setErrorHandler(handler: (error: any, request: any, reply: any) => unknown): unknown;
-  all(path: string, handler: (request: any, reply: any) => Promise<unknown>): unknown;
+  addContentTypeParser(
+    contentType: string,
+    options: { parseAs: 'buffer'; bodyLimit: number },
+    parser: (request: FastifyRequestLike, body: Buffer, done: (error: Error | null, body?: unknown) => void) => void,
+  ): unknown;
+  setErrorHandler(handler: (error: { statusCode?: number }, request: FastifyRequestLike, reply: FastifyReplyLike) => unknown): unknown;
+  all(path: string, handler: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
 }
 
 /** A Fastify plugin, as `app.register()` takes it. */
@@ -102,10 +117,12 @@ function appendSetCookie(reply: FastifyReplyLike, value: string): void {
   reply.header('set-cookie', [...list, value]);
 }
 
-const headerReader = (headers: IncomingHttpHeaders): HeaderReader => (name) => {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
-};
+const headerReader =
+  (headers: IncomingHttpHeaders): HeaderReader =>
+  (name) => {
+    const value = headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
 
 function abortOnClose(reply: FastifyReplyLike): { signal: AbortSignal; done: () => void } {
   const controller = new AbortController();
@@ -190,7 +207,11 @@ export function fastifyAuth(options: ServerAuthOptions): FastifyAuth {
             const rest = (request.params as Record<string, string> | undefined)?.['*'] ?? '';
             const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
             const body = request.body instanceof Uint8Array ? request.body : undefined;
-            const answer = await forward(bff, { method: request.method, path: `/${rest}${query}`, header, body, signal }, core.fetchFor(auth.sessionId, allowed));
+            const answer = await forward(
+              bff,
+              { method: request.method, path: `/${rest}${query}`, header, body, signal },
+              core.fetchFor(auth.sessionId, allowed),
+            );
             if (isHttpFailure(answer)) return sendFailure(reply, answer);
             reply.code(answer.status);
             for (const [name, value] of returnedHeaders(bff, answer)) reply.header(name, value);
@@ -223,7 +244,8 @@ export function fastifyAuth(options: ServerAuthOptions): FastifyAuth {
     },
     of(request) {
       const auth = (request as FastifyRequestLike & { authchart?: RequestAuth | null }).authchart;
-      if (!auth) throw new InvalidOptionsError('request.authchart is not set: register auth.plugin in this scope (or use auth.requireToken as the preHandler).');
+      if (!auth)
+        throw new InvalidOptionsError('request.authchart is not set: register auth.plugin in this scope (or use auth.requireToken as the preHandler).');
       return auth;
     },
   };

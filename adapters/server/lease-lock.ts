@@ -125,7 +125,11 @@ export function leaseLock(backend: LeaseBackend, timing: LeaseTiming): RefreshLo
             void backend.release(owner).catch(() => undefined);
             // Cut short by the wait's own bound, not the database's: the wait timed out.
             if (boundMs < operationTimeoutMs && Date.now() >= deadline) {
-              throw new RefreshError({ kind: 'transient', reason: ErrorCode.LOCK_TIMEOUT, cause: error }, `The refresh lock was not acquired within ${timeoutMs} ms.`, ErrorCode.LOCK_TIMEOUT);
+              throw new RefreshError(
+                { kind: 'transient', reason: ErrorCode.LOCK_TIMEOUT, cause: error },
+                `The refresh lock was not acquired within ${timeoutMs} ms.`,
+                ErrorCode.LOCK_TIMEOUT,
+              );
             }
             throw error;
           }

@@ -96,7 +96,8 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
 
 export function createNodeAuth(options: ServerAuthOptions): NodeAuth {
   const sessions = options?.sessions;
-  if (!sessions || typeof sessions.getValidAccessToken !== 'function') throw new InvalidOptionsError('Give `sessions`: createSessionManager(...) or redisSessionManager(...).');
+  if (!sessions || typeof sessions.getValidAccessToken !== 'function')
+    throw new InvalidOptionsError('Give `sessions`: createSessionManager(...) or redisSessionManager(...).');
   const cookie = resolveCookieOptions(options.cookie, 'authchart.sid');
   const retryAfterSeconds = options.retryAfterSeconds ?? 1;
   const sessionIdOf = (req: IncomingMessage): string | undefined => {
@@ -115,7 +116,12 @@ export function createNodeAuth(options: ServerAuthOptions): NodeAuth {
       if (!sessionId) return notSignedIn();
       try {
         const accessToken = await sessions.getValidAccessToken(sessionId, { signal });
-        return requestAuth(sessionId, accessToken, (callOptions) => sessions.getValidAccessToken(sessionId, callOptions), fetchFor(sessionId, options.allowedOrigins));
+        return requestAuth(
+          sessionId,
+          accessToken,
+          (callOptions) => sessions.getValidAccessToken(sessionId, callOptions),
+          fetchFor(sessionId, options.allowedOrigins),
+        );
       } catch (error) {
         const answer = httpFailureOf(error, { retryAfterSeconds });
         if (answer) return answer;

@@ -63,7 +63,9 @@ export function createSealer(secret: string | readonly string[]): Sealer {
       if (sealedAt !== undefined) payload.s = sealedAt;
       if (tokens.tokenType !== undefined) payload.t = tokens.tokenType;
       const iv = globalThis.crypto.getRandomValues(new Uint8Array(12));
-      const sealed = new Uint8Array(await globalThis.crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: AAD }, current!.aes, encoder.encode(JSON.stringify(payload))));
+      const sealed = new Uint8Array(
+        await globalThis.crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: AAD }, current!.aes, encoder.encode(JSON.stringify(payload))),
+      );
       const out = new Uint8Array(iv.byteLength + sealed.byteLength);
       out.set(iv);
       out.set(sealed, iv.byteLength);

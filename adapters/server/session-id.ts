@@ -15,7 +15,9 @@ export function hashedSessionId(sessionId: unknown, driver: string): string {
   if (typeof sessionId !== 'string' || sessionId === '') throw new InvalidOptionsError(`${driver} needs a sessionId (a non-empty string).`);
   // With the u flag, a surrogate pair is one code point: only lone surrogates match.
   if (/\p{Cs}/u.test(sessionId)) {
-    throw new InvalidOptionsError(`${driver}: the sessionId is not well-formed UTF-16 (it holds a lone surrogate). Use ids made of whole characters, e.g. random hex or base64url.`);
+    throw new InvalidOptionsError(
+      `${driver}: the sessionId is not well-formed UTF-16 (it holds a lone surrogate). Use ids made of whole characters, e.g. random hex or base64url.`,
+    );
   }
   return createHash('sha256').update(sessionId, 'utf8').digest('base64url').slice(0, 32);
 }

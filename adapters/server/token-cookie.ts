@@ -100,7 +100,8 @@ function plain(tokens: SealedTokens): TokenSet {
 }
 
 export function createTokenCookieCore(options: TokenCookieOptions): TokenCookieCore {
-  if (typeof options?.refresh !== 'function') throw new InvalidOptionsError('The token cookie storage needs `refresh`, e.g. oauthRefresher({ tokenEndpoint, clientId }).');
+  if (typeof options?.refresh !== 'function')
+    throw new InvalidOptionsError('The token cookie storage needs `refresh`, e.g. oauthRefresher({ tokenEndpoint, clientId }).');
   const sealer = createSealer(options.secret);
   const resultTtlMs = positiveOption('resultTtlMs', options.resultTtlMs, 60_000, 'number of milliseconds');
   const leewayMs = options.leewayMs === 0 ? 0 : positiveOption('leewayMs', options.leewayMs, 10_000, 'number of milliseconds');
@@ -207,7 +208,9 @@ export function createTokenCookieCore(options: TokenCookieOptions): TokenCookieC
     async seal(tokens) {
       const sealed = await sealer.seal(plain(tokens), now());
       if (sealed.length > MAX_COOKIE_VALUE) {
-        throw new InvalidOptionsError(`The sealed tokens take ${sealed.length} bytes, more than a cookie holds (about 4 KB). Keep them on the server instead (the session id storage).`);
+        throw new InvalidOptionsError(
+          `The sealed tokens take ${sealed.length} bytes, more than a cookie holds (about 4 KB). Keep them on the server instead (the session id storage).`,
+        );
       }
       return sealed;
     },

@@ -28,7 +28,11 @@ export interface AuthReadable<T> {
  * const queued = authSelector(authFetch, selectQueued)
  * // {#if $queued > 0}<Spinner />{/if}   or   {queued.current}
  */
-export function authSelector<T>(source: SessionSource, selector: (snapshot: RefreshSnapshot) => T, compare: (a: T, b: T) => boolean = Object.is): AuthReadable<T> {
+export function authSelector<T>(
+  source: SessionSource,
+  selector: (snapshot: RefreshSnapshot) => T,
+  compare: (a: T, b: T) => boolean = Object.is,
+): AuthReadable<T> {
   const { actor } = sessionOf(source);
   const watch = (changed: (value: T) => void) => {
     let value = selector(actor.getSnapshot());
@@ -48,7 +52,8 @@ export function authSelector<T>(source: SessionSource, selector: (snapshot: Refr
       return watch(run);
     },
     get current() {
-      (track ??= createSubscriber((update) => watch(() => update())))();
+      track ??= createSubscriber((update) => watch(() => update()));
+      track();
       return selector(actor.getSnapshot());
     },
   };
@@ -107,7 +112,8 @@ export function setAuthContext(source: SessionSource, options: LoggedOutOptions 
 
 function provided(name: string): Provided {
   const value = getContext<Provided | undefined>(KEY);
-  if (!value) throw new InvalidOptionsError(`${name}() needs setAuthContext(session) in a parent component and must be called during component initialisation.`);
+  if (!value)
+    throw new InvalidOptionsError(`${name}() needs setAuthContext(session) in a parent component and must be called during component initialisation.`);
   return value;
 }
 

@@ -131,7 +131,9 @@ function decodeBasic(header: string | null): { id: string; secret: string } | nu
   if (!header?.toLowerCase().startsWith('basic ')) return null;
   try {
     const [id, secret] = atob(header.slice(6).trim()).split(':');
-    return id !== undefined && secret !== undefined ? { id: decodeURIComponent(id.replace(/\+/g, ' ')), secret: decodeURIComponent(secret.replace(/\+/g, ' ')) } : null;
+    return id !== undefined && secret !== undefined
+      ? { id: decodeURIComponent(id.replace(/\+/g, ' ')), secret: decodeURIComponent(secret.replace(/\+/g, ' ')) }
+      : null;
   } catch {
     return null;
   }
@@ -220,7 +222,12 @@ export function createTokenServer(options: TokenServerOptions = {}): TokenServer
     return options.clientSecret === undefined || secret === options.clientSecret;
   };
 
-  const refreshGrant = (presented: string, record: TokenCall, clientId: string | undefined, malformed?: Extract<TokenServerFault, { type: 'rotatedButMalformed' }>): TokenServerReply => {
+  const refreshGrant = (
+    presented: string,
+    record: TokenCall,
+    clientId: string | undefined,
+    malformed?: Extract<TokenServerFault, { type: 'rotatedButMalformed' }>,
+  ): TokenServerReply => {
     const family = byRefresh.get(presented);
     if (!family) {
       record.outcome = 'unknown';

@@ -88,7 +88,11 @@ export function authExchange(source: SessionSource, options: AuthExchangeOptions
   return ({ forward }) =>
     (operations$) => {
       const shared$ = share(operations$);
-      const teardownOf = (key: number) => pipe(shared$, filter((op) => op.kind === 'teardown' && op.key === key));
+      const teardownOf = (key: number) =>
+        pipe(
+          shared$,
+          filter((op) => op.kind === 'teardown' && op.key === key),
+        );
       const failed = makeSubject<OperationResult>();
       const replays = makeSubject<Operation>();
 
@@ -121,7 +125,10 @@ export function authExchange(source: SessionSource, options: AuthExchangeOptions
           return whenCredential(operation, credential, controller, false);
         }),
       );
-      const teardowns$ = pipe(shared$, filter((op) => op.kind === 'teardown'));
+      const teardowns$ = pipe(
+        shared$,
+        filter((op) => op.kind === 'teardown'),
+      );
 
       const results$ = pipe(
         forward(merge([sent$, replays.source, teardowns$])),

@@ -18,7 +18,7 @@ export function attachAxiosAuthRefresh(instance: AxiosInstance, options: PeerOpt
       .post<{ access_token: string; refresh_token?: string }>(options.tokenEndpoint, refreshForm(options, storage.getItem(REFRESH_TOKEN) ?? ''))
       .then((tokenRefreshResponse) => {
         saveTokens(storage, tokenRefreshResponse.data);
-        failedRequest.response.config.headers['Authorization'] = 'Bearer ' + tokenRefreshResponse.data.access_token;
+        failedRequest.response.config.headers.Authorization = `Bearer ${tokenRefreshResponse.data.access_token}`;
       })
       .catch((error: unknown) => {
         logout(storage);
@@ -29,7 +29,7 @@ export function attachAxiosAuthRefresh(instance: AxiosInstance, options: PeerOpt
   createAuthRefresh(instance as unknown as Parameters<typeof createAuthRefresh>[0], refreshAuthLogic);
 
   instance.interceptors.request.use((request) => {
-    request.headers['Authorization'] = `Bearer ${storage.getItem(ACCESS_TOKEN)}`;
+    request.headers.Authorization = `Bearer ${storage.getItem(ACCESS_TOKEN)}`;
     return request;
   });
 }

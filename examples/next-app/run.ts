@@ -16,10 +16,14 @@ const servers = await startTestServers(tokens);
 const port = process.env.PORT ?? '3000';
 console.log(`token endpoint ${servers.tokenEndpoint}\nAPI            ${servers.api}\napp            http://127.0.0.1:${port}\n`);
 
-const next = spawn(process.execPath, [fileURLToPath(import.meta.resolve('next/dist/bin/next')), 'dev', fileURLToPath(new URL('.', import.meta.url)), '-H', '127.0.0.1', '-p', port], {
-  stdio: 'inherit',
-  env: { ...process.env, TOKEN_ENDPOINT: servers.tokenEndpoint, API_URL: servers.api, NEXT_TELEMETRY_DISABLED: '1' },
-});
+const next = spawn(
+  process.execPath,
+  [fileURLToPath(import.meta.resolve('next/dist/bin/next')), 'dev', fileURLToPath(new URL('.', import.meta.url)), '-H', '127.0.0.1', '-p', port],
+  {
+    stdio: 'inherit',
+    env: { ...process.env, TOKEN_ENDPOINT: servers.tokenEndpoint, API_URL: servers.api, NEXT_TELEMETRY_DISABLED: '1' },
+  },
+);
 const stop = () => {
   next.kill('SIGTERM');
   void servers.close();

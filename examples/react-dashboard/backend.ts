@@ -29,7 +29,6 @@ export interface DemoBackendOptions {
   onReady?: (backend: DemoBackend) => void;
 }
 
-
 export interface DemoBackend {
   /** The token server's logic: `stats`, `calls`. */
   tokens: TokenServer;
@@ -116,10 +115,14 @@ function reply(res: ServerResponse, status: number, body?: unknown): void {
 /** `/demo/*`: the page's configuration, the token server's counters, and the buttons. */
 function handle(backend: DemoBackend, req: IncomingMessage, res: ServerResponse): void {
   const path = new URL(req.url ?? '/', 'http://demo').pathname;
-  if (req.method === 'GET' && path === '/config') return reply(res, 200, backend.config);
+  if (req.method === 'GET' && path === '/config') {
+    reply(res, 200, backend.config);
+    return;
+  }
   if (req.method === 'GET' && path === '/stats') {
     const { refreshCalls, tokenCalls, resourceCalls, resourceUnauthorized, reuseDetected } = backend.tokens.stats;
-    return reply(res, 200, { refreshCalls, tokenCalls, resourceCalls, resourceUnauthorized, reuseDetected, broken: backend.broken });
+    reply(res, 200, { refreshCalls, tokenCalls, resourceCalls, resourceUnauthorized, reuseDetected, broken: backend.broken });
+    return;
   }
   const actions: Record<string, () => void> = {
     '/expire': backend.expire,
@@ -128,10 +131,12 @@ function handle(backend: DemoBackend, req: IncomingMessage, res: ServerResponse)
     '/revoke': backend.revoke,
   };
   const action = actions[path];
-  if (!action) return reply(res, 404, { error: 'not_found' });
-  if (req.method !== 'POST') return reply(res, 405, { error: 'method_not_allowed' });
-  action();
-  reply(res, 204);
+  if (!action) reply(res, 404, { error: 'not_found' });
+  else if (req.method !== 'POST') reply(res, 405, { error: 'method_not_allowed' });
+  else {
+    action();
+    reply(res, 204);
+  }
 }
 
 /**
@@ -141,10 +146,11 @@ function handle(backend: DemoBackend, req: IncomingMessage, res: ServerResponse)
 export function demoBackend(options: DemoBackendOptions = {}): Plugin {
   let started: Promise<DemoBackend> | null = null;
   const attach = (middlewares: Connect.Server, httpServer: Server | null | undefined) => {
-    const backend = (started ??= startDemoBackend(options).then((ready) => {
+    started ??= startDemoBackend(options).then((ready) => {
       options.onReady?.(ready);
       return ready;
-    }));
+    });
+    const backend = started;
     middlewares.use('/demo', (req, res, next) => {
       backend.then((ready) => handle(ready, req, res), next);
     });

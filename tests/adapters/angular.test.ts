@@ -114,7 +114,9 @@ describe('authchart/angular: provideAuthchart + authInterceptor', () => {
         if (Date.now() > end) throw new Error(`timed out waiting for the widgets: ${JSON.stringify(shown())}`);
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      console.log(`[angular] 5 components after expiry: token calls ${tokens.stats.refreshCalls}, 401s absorbed ${tokens.stats.resourceUnauthorized}, shown ${JSON.stringify(shown())}, status ${JSON.stringify(statuses)}`);
+      console.log(
+        `[angular] 5 components after expiry: token calls ${tokens.stats.refreshCalls}, 401s absorbed ${tokens.stats.resourceUnauthorized}, shown ${JSON.stringify(shown())}, status ${JSON.stringify(statuses)}`,
+      );
       expect(shown()).toEqual([1, 2, 3, 4, 5].map((id) => `/api/ng/${id}`));
       expect(tokens.stats.refreshCalls).toBe(1);
       expect(tokens.stats.resourceUnauthorized).toBe(5);

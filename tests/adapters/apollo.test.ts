@@ -88,7 +88,9 @@ describe('authchart/apollo: authLink', () => {
       const herdMs = Date.now() - started;
       await waitUntil(() => ticks.seen.ticks.filter((n) => n > expiredAt).length >= 10, 10_000, 'the subscription delivers 10 ticks after the expiry');
 
-      const answered = answers.filter((a) => a.status === 'fulfilled' && (a.value.data as { item?: string } | undefined)?.item === `item ${answers.indexOf(a)}`).length;
+      const answered = answers.filter(
+        (a) => a.status === 'fulfilled' && (a.value.data as { item?: string } | undefined)?.item === `item ${answers.indexOf(a)}`,
+      ).length;
       const refused = world.gql.stats.unauthenticated - before.unauthenticated;
       console.log(
         `[apollo] 20 queries + 1 subscription across an expiry: token calls ${world.tokens.stats.refreshCalls}, ${answered}/20 answered, ` +

@@ -79,7 +79,12 @@ describe.each(['http', 'fetch'] as const)('authchart/axios with the %s adapter',
   it('a replayed request that gets 401 again fails once with UNAUTHORIZED_AFTER_REFRESH', async () => {
     const { server, api } = setup(adapter);
     let hits = 0;
-    mock.use(http.get(`${testUrls.api}/never`, () => (hits++, HttpResponse.json({}, { status: 401 }))));
+    mock.use(
+      http.get(`${testUrls.api}/never`, () => {
+        hits++;
+        return HttpResponse.json({}, { status: 401 });
+      }),
+    );
     const r = await settle(api.get('/never'));
     expect(isAuthchartError(r.error, ErrorCode.UNAUTHORIZED_AFTER_REFRESH)).toBe(true);
     expect(hits).toBe(2);
@@ -99,7 +104,12 @@ describe.each(['http', 'fetch'] as const)('authchart/axios with the %s adapter',
   it('no token reaches another origin', async () => {
     const { api } = setup(adapter);
     const seen: (string | null)[] = [];
-    mock.use(http.get('https://elsewhere.test/x', ({ request }) => (seen.push(request.headers.get('authorization')), HttpResponse.json({}))));
+    mock.use(
+      http.get('https://elsewhere.test/x', ({ request }) => {
+        seen.push(request.headers.get('authorization'));
+        return HttpResponse.json({});
+      }),
+    );
     await api.get('https://elsewhere.test/x');
     expect(seen).toEqual([null]);
   });
@@ -131,7 +141,12 @@ describe('authchart/axios specifics', () => {
     const { api, auth } = setup('fetch');
     auth.detach();
     const seen: (string | null)[] = [];
-    mock.use(http.get(`${testUrls.api}/x`, ({ request }) => (seen.push(request.headers.get('authorization')), HttpResponse.json({}))));
+    mock.use(
+      http.get(`${testUrls.api}/x`, ({ request }) => {
+        seen.push(request.headers.get('authorization'));
+        return HttpResponse.json({});
+      }),
+    );
     await api.get('/x');
     expect(seen).toEqual([null]);
   });

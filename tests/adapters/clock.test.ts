@@ -59,7 +59,12 @@ describe('R12: tokens born expired on the local clock', () => {
     async (answer) => {
       // Our clock is 5 minutes ahead of the server's; tokens live 5 minutes by its clock.
       const server = skewedServer({ skewMs: 5 * MINUTE, lifetimeS: 300, answer });
-      const authFetch = createAuthFetch({ refresh: server.refresh, allowedOrigins: ['https://api.skew.test'], tokens: { accessToken: server.first(), refreshToken: 'rt' }, wake: false });
+      const authFetch = createAuthFetch({
+        refresh: server.refresh,
+        allowedOrigins: ['https://api.skew.test'],
+        tokens: { accessToken: server.first(), refreshToken: 'rt' },
+        wake: false,
+      });
       let failed = 0;
       for (let second = 0; second < 600; second += 2) {
         const response = track(authFetch(`https://api.skew.test/r${second}`));
@@ -97,7 +102,12 @@ describe('R12: tokens born expired on the local clock', () => {
     // Our clock is 117 s ahead of the server's; tokens live 120 s by its clock: each arrives
     // with 3 s left on ours, less than the floor (minRefreshIntervalMs, 5 s).
     const server = skewedServer({ skewMs: 117_000, lifetimeS: 120, answer: 'exp only' });
-    const authFetch = createAuthFetch({ refresh: server.refresh, allowedOrigins: ['https://api.skew.test'], tokens: { accessToken: server.first(), refreshToken: 'rt' }, wake: false });
+    const authFetch = createAuthFetch({
+      refresh: server.refresh,
+      allowedOrigins: ['https://api.skew.test'],
+      tokens: { accessToken: server.first(), refreshToken: 'rt' },
+      wake: false,
+    });
     let failed = 0;
     for (let second = 0; second < 600; second += 2) {
       const response = track(authFetch(`https://api.skew.test/r${second}`));
@@ -165,25 +175,34 @@ describe('R12 and R13 together, over random skews and lifetimes (property)', () 
       requestEveryS: fc.constantFrom(0, 60, 300),
     },
     { numRuns: 12 },
-  )('one simulated hour: token calls ≤ hours / lifetime + 1 without requests; one per token with them', async ({ skewMs, lifetimeS, answer, requestEveryS }) => {
-    const server = skewedServer({ skewMs, lifetimeS, answer });
-    const authFetch = createAuthFetch({ refresh: server.refresh, allowedOrigins: ['https://api.skew.test'], tokens: { accessToken: server.first(), refreshToken: 'rt' }, wake: false });
-    const step = requestEveryS > 0 ? requestEveryS * 1000 : HOUR;
-    for (let elapsed = 0; elapsed < HOUR; elapsed += step) {
-      if (requestEveryS > 0) track(authFetch(`https://api.skew.test/r${elapsed}`));
-      await vi.advanceTimersByTimeAsync(step);
-    }
-    const lifetimeMs = lifetimeS * 1000;
-    if (requestEveryS === 0) {
-      expect(server.state.calls).toBeLessThanOrEqual(Math.floor(HOUR / Math.max(lifetimeMs, 1)) + 1);
-    } else {
-      // One call per token: never sooner than half a lifetime (or the 5 s floor), and a token
-      // that is refused is refreshed once per batch of requests, not in a loop.
-      const perToken = Math.floor(HOUR / Math.max(lifetimeMs / 2, 5_000)) + 1;
-      const perRequest = Math.ceil(HOUR / step) + 1;
-      expect(server.state.calls).toBeLessThanOrEqual(Math.min(perToken, perRequest) + 1);
-    }
-    await authFetch.dispose();
-    // CPU only (fake time): the bound stops a hang, it does not time anything.
-  }, 300_000);
+  )(
+    'one simulated hour: token calls ≤ hours / lifetime + 1 without requests; one per token with them',
+    async ({ skewMs, lifetimeS, answer, requestEveryS }) => {
+      const server = skewedServer({ skewMs, lifetimeS, answer });
+      const authFetch = createAuthFetch({
+        refresh: server.refresh,
+        allowedOrigins: ['https://api.skew.test'],
+        tokens: { accessToken: server.first(), refreshToken: 'rt' },
+        wake: false,
+      });
+      const step = requestEveryS > 0 ? requestEveryS * 1000 : HOUR;
+      for (let elapsed = 0; elapsed < HOUR; elapsed += step) {
+        if (requestEveryS > 0) track(authFetch(`https://api.skew.test/r${elapsed}`));
+        await vi.advanceTimersByTimeAsync(step);
+      }
+      const lifetimeMs = lifetimeS * 1000;
+      if (requestEveryS === 0) {
+        expect(server.state.calls).toBeLessThanOrEqual(Math.floor(HOUR / Math.max(lifetimeMs, 1)) + 1);
+      } else {
+        // One call per token: never sooner than half a lifetime (or the 5 s floor), and a token
+        // that is refused is refreshed once per batch of requests, not in a loop.
+        const perToken = Math.floor(HOUR / Math.max(lifetimeMs / 2, 5_000)) + 1;
+        const perRequest = Math.ceil(HOUR / step) + 1;
+        expect(server.state.calls).toBeLessThanOrEqual(Math.min(perToken, perRequest) + 1);
+      }
+      await authFetch.dispose();
+      // CPU only (fake time): the bound stops a hang, it does not time anything.
+    },
+    300_000,
+  );
 });

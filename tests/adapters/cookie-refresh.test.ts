@@ -64,7 +64,12 @@ describe("refreshTokenIn: 'cookie'", () => {
     const state = cookieServer();
     state.revoked = true;
     const jar = { cookie: 'c1' };
-    const session = createSession({ refresh: cookieRefresher(jar, state), tokens: { accessToken: 'at-0', expiresAt: Date.now() - 1 }, refreshTokenIn: 'cookie', wake: false });
+    const session = createSession({
+      refresh: cookieRefresher(jar, state),
+      tokens: { accessToken: 'at-0', expiresAt: Date.now() - 1 },
+      refreshTokenIn: 'cookie',
+      wake: false,
+    });
     const token = track(session.getAccessToken());
     await vi.advanceTimersByTimeAsync(10_000);
     expect(isAuthchartError(token.error, ErrorCode.SESSION_EXPIRED)).toBe(true);
@@ -74,7 +79,11 @@ describe("refreshTokenIn: 'cookie'", () => {
 
   it("without the option, a session with no refresh token ends at once (today's rule)", async () => {
     const state = cookieServer();
-    const session = createSession({ refresh: cookieRefresher({ cookie: 'c1' }, state), tokens: { accessToken: 'at-0', expiresAt: Date.now() - 1 }, wake: false });
+    const session = createSession({
+      refresh: cookieRefresher({ cookie: 'c1' }, state),
+      tokens: { accessToken: 'at-0', expiresAt: Date.now() - 1 },
+      wake: false,
+    });
     const token = track(session.getAccessToken());
     await vi.advanceTimersByTimeAsync(1_000);
     expect(isAuthchartError(token.error, ErrorCode.SESSION_EXPIRED)).toBe(true);

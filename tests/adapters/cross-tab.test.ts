@@ -27,7 +27,10 @@ async function putLease(indexedDB: IDBFactory, lease: Record<string, unknown>): 
     open.onsuccess = () => {
       const tx = open.result.transaction('records', 'readwrite');
       tx.objectStore('records').put(lease, 'lease:authchart.refresh');
-      tx.oncomplete = () => (open.result.close(), resolve());
+      tx.oncomplete = () => {
+        open.result.close();
+        resolve();
+      };
       tx.onerror = () => reject(tx.error);
     };
   });
@@ -38,7 +41,10 @@ async function readLease(indexedDB: IDBFactory): Promise<unknown> {
     const open = indexedDB.open('authchart', 1);
     open.onsuccess = () => {
       const request = open.result.transaction('records').objectStore('records').get('lease:authchart.refresh');
-      request.onsuccess = () => (open.result.close(), resolve(request.result));
+      request.onsuccess = () => {
+        open.result.close();
+        resolve(request.result);
+      };
       request.onerror = () => reject(request.error);
     };
   });
@@ -51,7 +57,10 @@ describe('leaseLock (the fallback without Web Locks)', () => {
     const b = leaseLock({ indexedDB, pollMs: 1000 });
     const held = await a.acquire({ signal: never, timeoutMs: 1000 });
     let bHeld = false;
-    const waiting = b.acquire({ signal: never, timeoutMs: 5000 }).then((h) => ((bHeld = true), h));
+    const waiting = b.acquire({ signal: never, timeoutMs: 5000 }).then((h) => {
+      bHeld = true;
+      return h;
+    });
     await new Promise((r) => setTimeout(r, 100));
     expect(bHeld).toBe(false);
     const releasedAt = Date.now();
@@ -88,7 +97,9 @@ describe('leaseLock (the fallback without Web Locks)', () => {
     const indexedDB = new IDBFactory();
     // Renewals on its own timer only every 10 s (a background tab's throttled timers).
     const held = await leaseLock({ indexedDB, heartbeatMs: 10_000, staleMs: 300 }).acquire({ signal: never, timeoutMs: 500 });
-    const error = await leaseLock({ indexedDB, staleMs: 300, pollMs: 20 }).acquire({ signal: never, timeoutMs: 1200 }).catch((e: unknown) => e);
+    const error = await leaseLock({ indexedDB, staleMs: 300, pollMs: 20 })
+      .acquire({ signal: never, timeoutMs: 1200 })
+      .catch((e: unknown) => e);
     expect(isAuthchartError(error, ErrorCode.LOCK_TIMEOUT)).toBe(true);
     expect(held.signal?.aborted).toBe(false);
     await held.release();
@@ -108,7 +119,9 @@ describe('leaseLock (the fallback without Web Locks)', () => {
   it('not acquired within timeoutMs: a transient LOCK_TIMEOUT', async () => {
     const indexedDB = new IDBFactory();
     const first = await leaseLock({ indexedDB }).acquire({ signal: never, timeoutMs: 100 });
-    const error = await leaseLock({ indexedDB, pollMs: 10 }).acquire({ signal: never, timeoutMs: 150 }).catch((e: unknown) => e);
+    const error = await leaseLock({ indexedDB, pollMs: 10 })
+      .acquire({ signal: never, timeoutMs: 150 })
+      .catch((e: unknown) => e);
     expect(isAuthchartError(error, ErrorCode.LOCK_TIMEOUT)).toBe(true);
     expect(error).toMatchObject({ kind: 'transient' });
     await first.release();
@@ -135,7 +148,11 @@ describe('BroadcastChannel sync between sessions ("tabs")', () => {
   }
 
   it('a login in one tab reaches the others; a refresh in one releases the others with one token call; a logout logs all out', async () => {
-    const { server, login, tabs: [a, b, c] } = tabs(3);
+    const {
+      server,
+      login,
+      tabs: [a, b, c],
+    } = tabs(3);
     await a!.login({ accessToken: login.access_token, refreshToken: login.refresh_token });
     await vi.waitFor(() => expect([b!, c!].map((t) => t.getStatus().status)).toEqual(['authenticated', 'authenticated']));
 
@@ -156,7 +173,11 @@ describe('BroadcastChannel sync between sessions ("tabs")', () => {
   });
 
   it('messages carry no token, and malformed or foreign messages are ignored', async () => {
-    const { login, tabs: [a, b], channel } = tabs(2);
+    const {
+      login,
+      tabs: [a, b],
+      channel,
+    } = tabs(2);
     const heard: unknown[] = [];
     const listener = new BroadcastChannel(channel);
     listener.onmessage = (event) => heard.push(event.data);
@@ -166,7 +187,13 @@ describe('BroadcastChannel sync between sessions ("tabs")', () => {
     expect(JSON.stringify(heard)).not.toContain(login.access_token);
 
     const sender = new BroadcastChannel(channel);
-    for (const junk of [null, 'clear', { source: 'other', kind: 'clear' }, { source: 'authchart', v: 2, kind: 'clear', version: 1 }, { source: 'authchart', v: 1, kind: 'drop', version: 1 }]) {
+    for (const junk of [
+      null,
+      'clear',
+      { source: 'other', kind: 'clear' },
+      { source: 'authchart', v: 2, kind: 'clear', version: 1 },
+      { source: 'authchart', v: 1, kind: 'drop', version: 1 },
+    ]) {
       sender.postMessage(junk);
     }
     await new Promise((r) => setTimeout(r, 100));

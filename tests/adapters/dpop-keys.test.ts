@@ -23,15 +23,21 @@ describe('generateDPoPKeyPair', () => {
 });
 
 const drivers: [string, () => { tab: () => DPoPKeyStore }][] = [
-  ['memoryDPoPKeys (one process)', () => {
-    const shared = memoryDPoPKeys();
-    return { tab: () => shared };
-  }],
-  ['indexedDbDPoPKeys (every tab of an origin)', () => {
-    const idb = new IDBFactory();
-    // Each tab opens its own connection to the same database.
-    return { tab: () => indexedDbDPoPKeys({ indexedDB: idb }) };
-  }],
+  [
+    'memoryDPoPKeys (one process)',
+    () => {
+      const shared = memoryDPoPKeys();
+      return { tab: () => shared };
+    },
+  ],
+  [
+    'indexedDbDPoPKeys (every tab of an origin)',
+    () => {
+      const idb = new IDBFactory();
+      // Each tab opens its own connection to the same database.
+      return { tab: () => indexedDbDPoPKeys({ indexedDB: idb }) };
+    },
+  ],
 ];
 
 describe.each(drivers)('%s', (_name, setup) => {

@@ -57,7 +57,10 @@ describe('createRequestProofs', () => {
     // A nonce learned from one origin goes to that origin only.
     expect(proofs.answered('https://api.example.com/x', 200, (name) => (name === 'dpop-nonce' ? 'n-1' : null))).toBe(false);
     await proofs.sign(headers, 'GET', 'https://api.example.com/other', credential);
-    expect(await checkProof(headers.get('dpop'), { ...check, htm: 'GET', htu: 'https://api.example.com/other', nonce: 'n-1' })).toMatchObject({ ok: true, nonce: 'n-1' });
+    expect(await checkProof(headers.get('dpop'), { ...check, htm: 'GET', htu: 'https://api.example.com/other', nonce: 'n-1' })).toMatchObject({
+      ok: true,
+      nonce: 'n-1',
+    });
     await proofs.sign(headers, 'GET', 'https://files.example.com/f', credential);
     expect(await checkProof(headers.get('dpop'), { ...check, htm: 'GET', htu: 'https://files.example.com/f' })).toMatchObject({ ok: true });
     const payload = JSON.parse(Buffer.from(headers.get('dpop')!.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
@@ -79,7 +82,10 @@ describe('createRequestProofs', () => {
     const proofs = createRequestProofs(keys);
     const first = await keys.rotate();
     const headers = new Headers();
-    const jktOf = async () => (await checkProof(headers.get('dpop'), { htm: 'GET', htu: 'https://a.example/x', seen: new Set(), accessToken: headers.get('x-token')! })) as { jkt: string };
+    const jktOf = async () =>
+      (await checkProof(headers.get('dpop'), { htm: 'GET', htu: 'https://a.example/x', seen: new Set(), accessToken: headers.get('x-token')! })) as {
+        jkt: string;
+      };
     headers.set('x-token', 'old');
     await proofs.sign(headers, 'GET', 'https://a.example/x', { accessToken: 'old', tokenVersion: 1 });
     expect((await jktOf()).jkt).toBe(await keyThumbprint(first));
@@ -102,14 +108,25 @@ describe('request proofs and key types', () => {
     await createRequestProofs(storeOf(pair)).sign(headers, 'GET', 'https://a.example/x', { accessToken: 't', tokenVersion: 1 });
     const [header, payload, signature] = headers.get('dpop')!.split('.') as [string, string, string];
     expect(JSON.parse(Buffer.from(header, 'base64url').toString())).toMatchObject({ typ: 'dpop+jwt', alg: 'ES384', jwk: { kty: 'EC', crv: 'P-384' } });
-    const valid = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-384' }, pair.publicKey, Buffer.from(signature, 'base64url'), new TextEncoder().encode(`${header}.${payload}`));
+    const valid = await crypto.subtle.verify(
+      { name: 'ECDSA', hash: 'SHA-384' },
+      pair.publicKey,
+      Buffer.from(signature, 'base64url'),
+      new TextEncoder().encode(`${header}.${payload}`),
+    );
     expect(valid).toBe(true);
   });
 
   it('refuses a key it cannot sign proofs with (RSA): DPOP_UNAVAILABLE, nothing set', async () => {
-    const pair = await crypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, false, ['sign', 'verify']);
+    const pair = await crypto.subtle.generateKey(
+      { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+      false,
+      ['sign', 'verify'],
+    );
     const headers = new Headers();
-    await expect(createRequestProofs(storeOf(pair)).sign(headers, 'GET', 'https://a.example/x', { accessToken: 't', tokenVersion: 1 })).rejects.toMatchObject({ code: 'DPOP_UNAVAILABLE' });
+    await expect(createRequestProofs(storeOf(pair)).sign(headers, 'GET', 'https://a.example/x', { accessToken: 't', tokenVersion: 1 })).rejects.toMatchObject({
+      code: 'DPOP_UNAVAILABLE',
+    });
     expect(headers.has('dpop')).toBe(false);
   });
 });
@@ -133,6 +150,8 @@ describe('a token set records its type', () => {
     } finally {
       await session.dispose();
     }
-    expect(() => createSession({ refresh: () => Promise.reject(new Error('unused')), tokens: { accessToken: 'a', tokenType: 'mac' } })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }));
+    expect(() => createSession({ refresh: () => Promise.reject(new Error('unused')), tokens: { accessToken: 'a', tokenType: 'mac' } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTIONS' }),
+    );
   });
 });

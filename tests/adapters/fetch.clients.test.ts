@@ -10,9 +10,7 @@ describe('authFetch as the fetch of other clients', () => {
     const { server, authFetch, api } = await createHarness();
     const client = ky.create({ fetch: authFetch, retry: 0 });
     server.expireAccessTokens();
-    const calls = Promise.all(
-      Array.from({ length: 20 }, (_, i) => client.post(api(`/orders/${i}`), { json: { order: i } }).json<{ body: string }>()),
-    );
+    const calls = Promise.all(Array.from({ length: 20 }, (_, i) => client.post(api(`/orders/${i}`), { json: { order: i } }).json<{ body: string }>()));
     await vi.advanceTimersByTimeAsync(300);
     const bodies = await calls;
     expect(bodies.map((b) => JSON.parse(b.body).order)).toEqual(Array.from({ length: 20 }, (_, i) => i));
@@ -23,7 +21,9 @@ describe('authFetch as the fetch of other clients', () => {
     const { server, authFetch, api } = await createHarness();
     type Paths = {
       '/items/{id}': { get: { parameters: { path: { id: string } }; responses: { 200: { content: { 'application/json': { path: string } } } } } };
-      '/items': { post: { requestBody: { content: { 'application/json': { name: string } } }; responses: { 200: { content: { 'application/json': { body: string } } } } } };
+      '/items': {
+        post: { requestBody: { content: { 'application/json': { name: string } } }; responses: { 200: { content: { 'application/json': { body: string } } } } };
+      };
     };
     const client = createClient<Paths>({ baseUrl: api(''), fetch: authFetch });
     server.expireAccessTokens();

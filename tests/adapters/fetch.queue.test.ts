@@ -106,7 +106,11 @@ describe('replayable bodies', () => {
   };
 
   const cases: [string, () => RequestInit, (body: string) => void][] = [
-    ['JSON string', () => ({ method: 'POST', body: JSON.stringify({ amount: 42, note: 'é' }), headers: { 'content-type': 'application/json' } }), (b) => expect(JSON.parse(b)).toEqual({ amount: 42, note: 'é' })],
+    [
+      'JSON string',
+      () => ({ method: 'POST', body: JSON.stringify({ amount: 42, note: 'é' }), headers: { 'content-type': 'application/json' } }),
+      (b) => expect(JSON.parse(b)).toEqual({ amount: 42, note: 'é' }),
+    ],
     ['text', () => ({ method: 'PUT', body: 'plain text body' }), (b) => expect(b).toBe('plain text body')],
     ['URLSearchParams', () => ({ method: 'POST', body: new URLSearchParams({ a: '1', b: 'two' }) }), (b) => expect(b).toBe('a=1&b=two')],
     ['Blob', () => ({ method: 'POST', body: new Blob(['blob-bytes']) }), (b) => expect(b).toBe('blob-bytes')],

@@ -83,9 +83,7 @@ describe('the bearer token stays with allowed origins', () => {
   });
 
   it('outside a browser, allowedOrigins must be given', () => {
-    expect(() => createAuthFetch({ refresh: async () => ({ accessToken: 'x' }) })).toThrow(
-      expect.objectContaining({ code: ErrorCode.INVALID_OPTIONS }),
-    );
+    expect(() => createAuthFetch({ refresh: async () => ({ accessToken: 'x' }) })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_OPTIONS }));
     expect(() => createAuthFetch({ refresh: async () => ({ accessToken: 'x' }), allowedOrigins: ['not a url'] })).toThrow(
       expect.objectContaining({ code: ErrorCode.INVALID_OPTIONS }),
     );
@@ -197,7 +195,9 @@ describe('no secret in errors, events, status or logs', () => {
     const errors = outcomes.map((o) => o.error).filter(Boolean);
     expect(errors.length).toBeGreaterThanOrEqual(11);
     expect(authFetch.getStatus().status).toBe('loggedOut');
-    const text = [...errors, ...seen, ...logs].map((v) => describeDeep(v) + JSON.stringify(v, (_k, v) => (v instanceof Response ? '[Response]' : v))).join('\n');
+    const text = [...errors, ...seen, ...logs]
+      .map((v) => describeDeep(v) + JSON.stringify(v, (_k, v) => (v instanceof Response ? '[Response]' : v)))
+      .join('\n');
     const secrets = issuedSecrets();
     expect(secrets.length).toBeGreaterThan(3);
     for (const secret of secrets) expect(text).not.toContain(secret);
@@ -205,11 +205,7 @@ describe('no secret in errors, events, status or logs', () => {
 
   it('errors thrown by the OAuth refresher carry no response body (it may hold tokens)', async () => {
     const refresh = oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'c' });
-    mock.use(
-      http.post(testUrls.tokenEndpoint, () =>
-        HttpResponse.json({ refresh_token: 'rt_SHOULD_NOT_LEAK', access_token: 123, token_type: 'Bearer' }),
-      ),
-    );
+    mock.use(http.post(testUrls.tokenEndpoint, () => HttpResponse.json({ refresh_token: 'rt_SHOULD_NOT_LEAK', access_token: 123, token_type: 'Bearer' })));
     const error = await refresh('rt_PRESENTED_SECRET', { signal: new AbortController().signal }).catch((e: unknown) => e);
     expect(isAuthchartError(error, ErrorCode.INVALID_TOKEN_RESPONSE)).toBe(true);
     const text = describeDeep(error);

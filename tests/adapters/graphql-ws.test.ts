@@ -65,7 +65,7 @@ describe('authchart/graphql-ws: withAuth', () => {
       expect(subscriptions.flatMap((s) => s.seen.errors)).toEqual([]);
       expect(subscriptions.some((s) => s.seen.completed)).toBe(false);
     } finally {
-      subscriptions.forEach((s) => s.stop());
+      for (const s of subscriptions) s.stop();
       await client.dispose();
       await session.dispose();
     }
@@ -94,7 +94,7 @@ describe('authchart/graphql-ws: withAuth', () => {
       expect(world.gql.stats.connections.slice(connectionsBefore)).toEqual([await session.getAccessToken()]);
       expect(subscriptions.flatMap((s) => s.seen.errors)).toEqual([]);
     } finally {
-      subscriptions.forEach((s) => s.stop());
+      for (const s of subscriptions) s.stop();
       await client.dispose();
       await session.dispose();
     }
@@ -138,7 +138,7 @@ describe('authchart/graphql-ws: withAuth', () => {
       expect(world.gql.stats.refused - refusedBefore).toBe(1);
     } finally {
       world.gql.refuseAll(false);
-      subscriptions.forEach((s) => s.stop());
+      for (const s of subscriptions) s.stop();
       await client.dispose();
       await session.dispose();
     }

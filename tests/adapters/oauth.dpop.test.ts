@@ -41,7 +41,11 @@ async function signedInSession(options: { order: 'proof-first' | 'consume-first'
   const store = memoryStore(tokens);
   const log: LogEntry[] = [];
   const session = createSession({
-    refresh: oauthRefresher({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa', ...(options.nonceMaxAgeMs ? { dpop: { nonceMaxAgeMs: options.nonceMaxAgeMs } } : {}) }),
+    refresh: oauthRefresher({
+      tokenEndpoint: TOKEN_ENDPOINT,
+      clientId: 'spa',
+      ...(options.nonceMaxAgeMs ? { dpop: { nonceMaxAgeMs: options.nonceMaxAgeMs } } : {}),
+    }),
     store,
     dpop: keys,
     logger: (entry) => log.push(entry),
@@ -76,7 +80,10 @@ describe('DPoP proofs on token calls', () => {
     // The family is bound to the session key's thumbprint: a proof of any other key is refused.
     const other = await memoryDPoPKeys().getOrCreate();
     const current = (await store.get())!.refreshToken!;
-    const stranger = await oauthRefresher({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' })(current, { signal: new AbortController().signal, dpopKeyPair: other }).catch((e: unknown) => e);
+    const stranger = await oauthRefresher({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' })(current, {
+      signal: new AbortController().signal,
+      dpopKeyPair: other,
+    }).catch((e: unknown) => e);
     expect(stranger).toMatchObject({ kind: 'permanent', reason: 'invalid_grant' });
     expect(server.calls.at(-1)!.outcome).toBe('wrong-key');
     expect(server.isAlive(current)).toBe(true);
@@ -103,7 +110,10 @@ describe('DPoP proofs on token calls', () => {
     const [h, p, s] = proof.split('.') as [string, string, string];
     const bytes = Buffer.from(s, 'base64url');
     bytes[0] = bytes[0]! ^ 0xff;
-    expect(await checkProof(`${h}.${p}.${bytes.toString('base64url')}`, { htm: 'POST', htu: TOKEN_ENDPOINT, seen })).toMatchObject({ ok: false, reason: /signature/ });
+    expect(await checkProof(`${h}.${p}.${bytes.toString('base64url')}`, { htm: 'POST', htu: TOKEN_ENDPOINT, seen })).toMatchObject({
+      ok: false,
+      reason: /signature/,
+    });
   });
 
   it('token_type DPoP is accepted with DPoP on, and refused (keeping the rotated refresh token) without it', async () => {
@@ -149,7 +159,11 @@ describe('use_dpop_nonce from the token endpoint', () => {
     server.moveNonceAfterRefusals(1);
     session.refresh().catch(() => undefined);
     await until(() => session.getStatus().state === 'backoff', 'the backoff');
-    expect(session.getStatus()).toMatchObject({ attempt: 1, permanentFailures: 0, lastError: { kind: 'transient', code: 'REFRESH_FAILED', reason: 'use_dpop_nonce' } });
+    expect(session.getStatus()).toMatchObject({
+      attempt: 1,
+      permanentFailures: 0,
+      lastError: { kind: 'transient', code: 'REFRESH_FAILED', reason: 'use_dpop_nonce' },
+    });
     expect(server.calls.slice(-2).map((c) => c.outcome)).toEqual(['use_dpop_nonce', 'use_dpop_nonce']);
     await vi.advanceTimersByTimeAsync(1_000);
     await until(() => session.getStatus().state === 'idle', 'the retry after backoff');
@@ -163,7 +177,11 @@ describe('atproto #3859: a server that consumes the refresh token before it chec
     const { server, session, tokens, store } = await signedInSession({ order: 'consume-first' });
     const outcome = await refreshNow(session);
     // The #3859 sequence would read: ['use_dpop_nonce' (the refresh token consumed), 'reuse-detected'], reuse 1, backoff.
-    expect({ outcome, calls: server.calls.map((c) => c.outcome), reuse: server.stats.reuseDetected }).toEqual({ outcome: 'ok', calls: ['unknown-token', 'rotated'], reuse: 0 });
+    expect({ outcome, calls: server.calls.map((c) => c.outcome), reuse: server.stats.reuseDetected }).toEqual({
+      outcome: 'ok',
+      calls: ['unknown-token', 'rotated'],
+      reuse: 0,
+    });
     expect(server.calls[0]!.refreshToken).toBe(NONCE_PROBE_REFRESH_TOKEN);
     expect(presentedRefreshTokens(server)).toEqual([tokens.refreshToken]);
     expect(server.stats.reuseDetected).toBe(0);
@@ -219,7 +237,10 @@ describe('one refresher, many sessions (a server)', () => {
     const a = server.signIn(await keyThumbprint(pairA));
     const b = server.signIn(await keyThumbprint(pairB));
     const abortA = new AbortController();
-    const outcomeA = refresh(a.refreshToken, { signal: abortA.signal, dpopKeyPair: pairA }).then(() => 'ok', (e: unknown) => e);
+    const outcomeA = refresh(a.refreshToken, { signal: abortA.signal, dpopKeyPair: pairA }).then(
+      () => 'ok',
+      (e: unknown) => e,
+    );
     let outcomeB: unknown = 'pending';
     void refresh(b.refreshToken, { signal: new AbortController().signal, dpopKeyPair: pairB }).then(
       () => (outcomeB = 'ok'),
@@ -253,8 +274,16 @@ describe('a server that does not use nonces', () => {
 describe('the session key', () => {
   it('a key store that fails makes the refresh fail transiently, with no token call', async () => {
     const { server, session } = await signedInSession({ order: 'proof-first' });
-    const broken: DPoPKeyStore = { getOrCreate: () => Promise.reject(new Error('IndexedDB is gone')), rotate: () => Promise.reject(new Error('no')), clear: async () => undefined };
-    const failing = createSession({ refresh: oauthRefresher({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' }), store: memoryStore({ accessToken: 'at', refreshToken: 'rt' }), dpop: broken });
+    const broken: DPoPKeyStore = {
+      getOrCreate: () => Promise.reject(new Error('IndexedDB is gone')),
+      rotate: () => Promise.reject(new Error('no')),
+      clear: async () => undefined,
+    };
+    const failing = createSession({
+      refresh: oauthRefresher({ tokenEndpoint: TOKEN_ENDPOINT, clientId: 'spa' }),
+      store: memoryStore({ accessToken: 'at', refreshToken: 'rt' }),
+      dpop: broken,
+    });
     failing.refresh().catch(() => undefined);
     await until(() => failing.getStatus().state === 'backoff', 'the backoff');
     expect(failing.getStatus().lastError).toEqual({ kind: 'transient', code: 'REFRESH_FAILED', reason: 'DPOP_KEY_UNAVAILABLE' });

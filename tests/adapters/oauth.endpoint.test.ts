@@ -24,17 +24,20 @@ function captureAt(url: string) {
 }
 
 describe('tokenEndpoint', () => {
-  it.each(['/oauth/token', 'oauth/token', '//auth.example.test/token'])('outside a browser, a relative one (%s) is refused at construction with INVALID_OPTIONS naming the option', (relative) => {
-    vi.stubGlobal('location', undefined);
-    let error: unknown;
-    try {
-      oauthRefresher({ tokenEndpoint: relative, clientId: 'spa' });
-    } catch (caught) {
-      error = caught;
-    }
-    expect(isAuthchartError(error, ErrorCode.INVALID_OPTIONS)).toBe(true);
-    expect((error as Error).message).toMatch(/^\[authchart\] .*tokenEndpoint .*absolute URL/);
-  });
+  it.each(['/oauth/token', 'oauth/token', '//auth.example.test/token'])(
+    'outside a browser, a relative one (%s) is refused at construction with INVALID_OPTIONS naming the option',
+    (relative) => {
+      vi.stubGlobal('location', undefined);
+      let error: unknown;
+      try {
+        oauthRefresher({ tokenEndpoint: relative, clientId: 'spa' });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(isAuthchartError(error, ErrorCode.INVALID_OPTIONS)).toBe(true);
+      expect((error as Error).message).toMatch(/^\[authchart\] .*tokenEndpoint .*absolute URL/);
+    },
+  );
 
   it('in a browser, "/oauth/token" goes to the page\'s origin', async () => {
     vi.stubGlobal('location', { href: 'https://app.example.test/dashboard/settings?tab=1' });

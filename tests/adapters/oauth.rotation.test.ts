@@ -80,18 +80,21 @@ describe('id_token in refresh answers (R11)', () => {
 });
 
 describe('a refused 2xx answer keeps what the server rotated (R11)', () => {
-  it.each(['noAccessToken', 'dpopTokenType', 'negativeExpiresIn'] as const)('%s: the retry presents the rotated refresh token, never the old one', async (problem) => {
-    const { server, tokens } = signedIn({});
-    const store = memoryStore(tokens);
-    const session = createSession({ refresh: oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'spa' }), store, maxWaitMs: 60_000 });
-    server.fault({ type: 'rotatedButMalformed', problem });
-    expect(await settle(session.refresh())).toBe('ok');
-    const presented = server.calls.map((call) => call.refreshToken);
-    expect(new Set(presented).size).toBe(presented.length);
-    expect(server.stats.reuseDetected).toBe(0);
-    expect(server.isAlive((await store.get())!.refreshToken!)).toBe(true);
-    await session.dispose();
-  });
+  it.each(['noAccessToken', 'dpopTokenType', 'negativeExpiresIn'] as const)(
+    '%s: the retry presents the rotated refresh token, never the old one',
+    async (problem) => {
+      const { server, tokens } = signedIn({});
+      const store = memoryStore(tokens);
+      const session = createSession({ refresh: oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'spa' }), store, maxWaitMs: 60_000 });
+      server.fault({ type: 'rotatedButMalformed', problem });
+      expect(await settle(session.refresh())).toBe('ok');
+      const presented = server.calls.map((call) => call.refreshToken);
+      expect(new Set(presented).size).toBe(presented.length);
+      expect(server.stats.reuseDetected).toBe(0);
+      expect(server.isAlive((await store.get())!.refreshToken!)).toBe(true);
+      await session.dispose();
+    },
+  );
 
   it('what was refused is never counted toward logout: three refused answers in a row keep the session', async () => {
     const { server, tokens } = signedIn({});

@@ -45,7 +45,9 @@ describe('the refresh_token grant on the wire (RFC 6749 §6)', () => {
 
   it('confidential client: client_secret_post puts the secret in the body', async () => {
     const seen = captureTokenRequests();
-    await oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'web', clientSecret: 'pw', clientAuthentication: 'client_secret_post' })('rt_old', { signal: signal() });
+    await oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'web', clientSecret: 'pw', clientAuthentication: 'client_secret_post' })('rt_old', {
+      signal: signal(),
+    });
     expect(seen[0]!.headers.get('authorization')).toBeNull();
     expect(seen[0]!.form.get('client_id')).toBe('web');
     expect(seen[0]!.form.get('client_secret')).toBe('pw');
@@ -53,7 +55,9 @@ describe('the refresh_token grant on the wire (RFC 6749 §6)', () => {
 
   it('sends scope and extra parameters when given', async () => {
     const seen = captureTokenRequests();
-    await oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'spa', scope: 'read', additionalParameters: { resource: 'https://api' } })('rt', { signal: signal() });
+    await oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'spa', scope: 'read', additionalParameters: { resource: 'https://api' } })('rt', {
+      signal: signal(),
+    });
     expect(seen[0]!.form.get('scope')).toBe('read');
     expect(seen[0]!.form.get('resource')).toBe('https://api');
   });
@@ -69,15 +73,23 @@ describe('the refresh_token grant on the wire (RFC 6749 §6)', () => {
     const server = createTokenServer({ clientId: 'web', clientSecret: 'right' });
     mock.use(...tokenServerHandlers(server));
     const { refresh_token } = server.login();
-    const error = await oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'web', clientSecret: 'wrong' })(refresh_token, { signal: signal() }).catch((e: unknown) => e);
+    const error = await oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'web', clientSecret: 'wrong' })(refresh_token, {
+      signal: signal(),
+    }).catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: 'permanent', reason: 'invalid_client', status: 401 });
   });
 });
 
 describe('classification (R5)', () => {
   const cases: [TokenServerFault, { kind: string; reason: string; status?: number; retryAfterMs?: number }][] = [
-    [{ type: 'unavailable', retryAfterSeconds: 7 }, { kind: 'transient', reason: 'HTTP_503', status: 503, retryAfterMs: 7000 }],
-    [{ type: 'rateLimited', retryAfterSeconds: 2 }, { kind: 'transient', reason: 'slow_down', status: 429, retryAfterMs: 2000 }],
+    [
+      { type: 'unavailable', retryAfterSeconds: 7 },
+      { kind: 'transient', reason: 'HTTP_503', status: 503, retryAfterMs: 7000 },
+    ],
+    [
+      { type: 'rateLimited', retryAfterSeconds: 2 },
+      { kind: 'transient', reason: 'slow_down', status: 429, retryAfterMs: 2000 },
+    ],
     [{ type: 'reset' }, { kind: 'transient', reason: 'NETWORK' }],
     [{ type: 'lostResponse' }, { kind: 'transient', reason: 'NETWORK' }],
     [{ type: 'invalidGrant' }, { kind: 'permanent', reason: 'invalid_grant', status: 400 }],
@@ -88,7 +100,9 @@ describe('classification (R5)', () => {
     mock.use(...tokenServerHandlers(server));
     const { refresh_token } = server.login();
     server.fault(fault);
-    const error = await oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'spa' })(refresh_token, { signal: signal() }).catch((e: unknown) => e);
+    const error = await oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: 'spa' })(refresh_token, { signal: signal() }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(RefreshError);
     expect(error).toMatchObject(expected);
   });

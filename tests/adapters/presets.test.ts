@@ -41,7 +41,10 @@ describe('Django SimpleJWT (jsonRefresher defaults)', () => {
     mock.use(server.handler);
     const { session, error } = await permanentThenLoggedOut(jsonRefresher({ url: server.url }), 'rt_not_the_current_one');
     expect(isAuthchartError(error, ErrorCode.SESSION_EXPIRED)).toBe(true);
-    expect(session.getStatus()).toMatchObject({ state: 'loggedOut', lastError: { code: 'REFRESH_FAILED', reason: 'token_not_valid', status: 401, kind: 'permanent' } });
+    expect(session.getStatus()).toMatchObject({
+      state: 'loggedOut',
+      lastError: { code: 'REFRESH_FAILED', reason: 'token_not_valid', status: 401, kind: 'permanent' },
+    });
     expect(server.state.calls).toBe(3);
   });
 
@@ -49,7 +52,10 @@ describe('Django SimpleJWT (jsonRefresher defaults)', () => {
     const server = simpleJwt();
     mock.use(server.handler);
     server.state.failNext.push(HttpResponse.text('Service Unavailable', { status: 503 }));
-    const session = createSession({ refresh: jsonRefresher({ url: server.url }), tokens: { accessToken: 'x', refreshToken: server.state.current, expiresAt: Date.now() - 1 } });
+    const session = createSession({
+      refresh: jsonRefresher({ url: server.url }),
+      tokens: { accessToken: 'x', refreshToken: server.state.current, expiresAt: Date.now() - 1 },
+    });
     const token = track(session.getAccessToken());
     await vi.advanceTimersByTimeAsync(1100);
     expect(typeof token.value).toBe('string');
@@ -58,7 +64,8 @@ describe('Django SimpleJWT (jsonRefresher defaults)', () => {
 });
 
 describe('FastAPI-style JSON endpoint (field names configured)', () => {
-  const refresher = (url: string) => jsonRefresher({ url, requestField: 'refresh_token', accessTokenField: 'access_token', refreshTokenField: 'refresh_token' });
+  const refresher = (url: string) =>
+    jsonRefresher({ url, requestField: 'refresh_token', accessTokenField: 'access_token', refreshTokenField: 'refresh_token' });
 
   it('rotates with one call per herd', async () => {
     const server = fastApi();
@@ -73,7 +80,10 @@ describe('FastAPI-style JSON endpoint (field names configured)', () => {
     mock.use(server.handler);
     server.state.failNext.push(HttpResponse.json({ message: 'ok' }));
     const failures: unknown[] = [];
-    const session = createSession({ refresh: refresher(server.url), tokens: { accessToken: 'x', refreshToken: server.state.current, expiresAt: Date.now() - 1 } });
+    const session = createSession({
+      refresh: refresher(server.url),
+      tokens: { accessToken: 'x', refreshToken: server.state.current, expiresAt: Date.now() - 1 },
+    });
     session.on('refreshFailed', (e) => failures.push(e.error));
     const token = track(session.getAccessToken());
     await vi.advanceTimersByTimeAsync(1100);
@@ -121,11 +131,14 @@ describe('Supabase Auth (GoTrue)', () => {
     expect(session.getStatus().expiresAt).toBeGreaterThan(0);
   });
 
-  it('the expiry is expires_in on the local clock, not the server clock\'s expires_at (R12)', async () => {
+  it("the expiry is expires_in on the local clock, not the server clock's expires_at (R12)", async () => {
     // The server's clock is a day behind: its expires_at is long past on ours.
     const server = supabase({ url, apiKey, serverClockOffsetMs: -86_400_000 });
     mock.use(server.handler);
-    const session = createSession({ refresh: supabaseRefresher({ url, apiKey }), tokens: { accessToken: 'x', refreshToken: server.state.current, expiresAt: Date.now() - 1 } });
+    const session = createSession({
+      refresh: supabaseRefresher({ url, apiKey }),
+      tokens: { accessToken: 'x', refreshToken: server.state.current, expiresAt: Date.now() - 1 },
+    });
     const sentAt = Date.now();
     const token = track(session.getAccessToken());
     await vi.advanceTimersByTimeAsync(50);
@@ -140,8 +153,16 @@ describe('Supabase Auth (GoTrue)', () => {
     const server = supabase({ url, apiKey });
     mock.use(server.handler);
     const first = server.state.current;
-    server.state.failNext.push(HttpResponse.json({ code: 429, error_code: 'over_request_rate_limit', msg: 'Request rate limit reached' }, { status: 429, headers: { 'retry-after': '2' } }));
-    const session = createSession({ refresh: supabaseRefresher({ url, apiKey }), tokens: { accessToken: 'x', refreshToken: first, expiresAt: Date.now() - 1 } });
+    server.state.failNext.push(
+      HttpResponse.json(
+        { code: 429, error_code: 'over_request_rate_limit', msg: 'Request rate limit reached' },
+        { status: 429, headers: { 'retry-after': '2' } },
+      ),
+    );
+    const session = createSession({
+      refresh: supabaseRefresher({ url, apiKey }),
+      tokens: { accessToken: 'x', refreshToken: first, expiresAt: Date.now() - 1 },
+    });
     const token = track(session.getAccessToken());
     await vi.advanceTimersByTimeAsync(2100);
     expect(typeof token.value).toBe('string');

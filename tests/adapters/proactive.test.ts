@@ -177,4 +177,3 @@ describe('R6 with R8: a refresh cycle that gave up does not restart itself', () 
     expect(server.stats.refreshCalls).toBe(5);
   });
 });
-

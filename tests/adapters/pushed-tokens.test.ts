@@ -23,7 +23,12 @@ describe('tokens pushed by a server (TOKENS_UPDATED)', () => {
     mock.use(http.post(api('/checkout'), () => HttpResponse.json(pushed, { headers: { 'x-token-refreshed': '1' } })));
     await authFetch(api('/checkout'), { method: 'POST' });
     const seen: (string | null)[] = [];
-    mock.use(http.get(api('/next'), ({ request }) => (seen.push(request.headers.get('authorization')), HttpResponse.json({}))));
+    mock.use(
+      http.get(api('/next'), ({ request }) => {
+        seen.push(request.headers.get('authorization'));
+        return HttpResponse.json({});
+      }),
+    );
     await authFetch(api('/next'));
     expect(seen).toEqual([`Bearer ${pushed.access_token}`]);
     expect(server.stats.tokenCalls).toBe(0);
@@ -58,7 +63,7 @@ describe('tokens pushed by a server (TOKENS_UPDATED)', () => {
     expect(authFetch.getStatus()).toMatchObject({ state: 'loggedOut', hasRefreshToken: false });
   });
 
-  it('are not stored once another tab signed out, even when the sign-out lands between the push\'s read and its write', async () => {
+  it("are not stored once another tab signed out, even when the sign-out lands between the push's read and its write", async () => {
     const shared = memoryStore({ accessToken: 'at-1', refreshToken: 'rt-1', expiresAt: Date.now() + 3600_000 });
     // This tab's view of the shared store: another tab's logout() lands just before its first write.
     let signOutElsewhere = true;
@@ -129,7 +134,7 @@ function slowStore(inner: TokenStore): TokenStore {
   return {
     get: () => inOrder(() => inner.get() as StoredTokens | null),
     set: (t, o) => inOrder(() => inner.set(t, o) as StoredTokens | null),
-    clear: () => inOrder(() => inner.clear() as void),
+    clear: () => inOrder(() => inner.clear() as undefined),
     subscribe: inner.subscribe,
   };
 }

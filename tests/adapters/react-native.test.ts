@@ -16,7 +16,11 @@ describeTokenStoreContract({
   name: 'secureStore (fake Expo SecureStore, records in one value)',
   async create() {
     const secure = fakeSecureStore({ maxDelayMs: 2 });
-    return { store: secureStore(secure, { key: 'app.tokens' }), peer: secureStore(secure, { key: 'app.tokens' }), other: secureStore(secure, { key: 'other.tokens' }) };
+    return {
+      store: secureStore(secure, { key: 'app.tokens' }),
+      peer: secureStore(secure, { key: 'app.tokens' }),
+      other: secureStore(secure, { key: 'other.tokens' }),
+    };
   },
 });
 
@@ -26,7 +30,11 @@ describeTokenStoreContract({
     const secure = fakeSecureStore({ maxDelayMs: 2 });
     // The contract's records (about 100 bytes) do not fit with the manifest in 128 bytes.
     const options = { maxValueBytes: 128 };
-    return { store: secureStore(secure, { key: 'app.tokens', ...options }), peer: secureStore(secure, { key: 'app.tokens', ...options }), other: secureStore(secure, { key: 'other.tokens', ...options }) };
+    return {
+      store: secureStore(secure, { key: 'app.tokens', ...options }),
+      peer: secureStore(secure, { key: 'app.tokens', ...options }),
+      other: secureStore(secure, { key: 'other.tokens', ...options }),
+    };
   },
 });
 
@@ -90,7 +98,9 @@ describe('secureStore: records larger than a SecureStore value', () => {
     while (writing && seen.length < 5000) seen.push(await reader.get());
     await writes;
     const versions = seen.map((record) => record?.version);
-    console.log(`[react-native] ${seen.length} reads in another process during 25 writes: ${new Set(versions).size} distinct records seen, ${seen.filter((r) => r === null).length} null, all whole: ${seen.every((r) => r !== null && isDeepStrictEqual(r, written.get(r.version)))}`);
+    console.log(
+      `[react-native] ${seen.length} reads in another process during 25 writes: ${new Set(versions).size} distinct records seen, ${seen.filter((r) => r === null).length} null, all whole: ${seen.every((r) => r !== null && isDeepStrictEqual(r, written.get(r.version)))}`,
+    );
     expect(seen.every((record) => record !== null)).toBe(true);
     for (const record of seen) expect(record).toEqual(written.get(record!.version));
     // Reads overlapped writes: more than one version was seen, in order.
@@ -164,7 +174,10 @@ describe('appStateWake', () => {
   it('a session on SecureStore and AppState, started again after a night: it adopts the stored tokens and makes one token call', async () => {
     const appState = fakeAppState('background');
     const secure = fakeSecureStore();
-    const { server, authFetch, api } = await createHarness({ server: { accessTokenTtlSeconds: 3600 }, client: { store: secureStore(secure), wake: appStateWake(appState) } });
+    const { server, authFetch, api } = await createHarness({
+      server: { accessTokenTtlSeconds: 3600 },
+      client: { store: secureStore(secure), wake: appStateWake(appState) },
+    });
     expect((await authFetch(api('/me'))).status).toBe(200);
     await authFetch.dispose();
 

@@ -42,13 +42,7 @@ describe('useAuthStatus and useAuthSelector', () => {
     expect(screen.getByTestId('badge').textContent).toBe('authenticated idle');
     await act(() => authFetch.logout());
 
-    expect(seen).toEqual([
-      'authenticated/idle',
-      'refreshing/debouncing',
-      'refreshing/refreshing',
-      'authenticated/idle',
-      'loggedOut/loggedOut',
-    ]);
+    expect(seen).toEqual(['authenticated/idle', 'refreshing/debouncing', 'refreshing/refreshing', 'authenticated/idle', 'loggedOut/loggedOut']);
   });
 
   test('a component re-renders only when the value it selects changes', async () => {

@@ -71,7 +71,11 @@ describe('onLoggedOut', () => {
   test('redirects to the login page once when the server revokes the session, without a loop', async () => {
     const { server, authFetch, api, initialRefreshToken } = await createHarness();
     const { App, onLoggedOut, history } = routedApp(authFetch, '/dashboard', api);
-    render(<StrictMode><App /></StrictMode>);
+    render(
+      <StrictMode>
+        <App />
+      </StrictMode>,
+    );
     await advance(0);
     expect(screen.getByTestId('orders').textContent).toBe('ok /api/widgets/orders');
 
@@ -97,7 +101,11 @@ describe('onLoggedOut', () => {
       allowedOrigins: [new URL(testUrls.api).origin],
     });
     const { App, onLoggedOut, history } = routedApp(fresh, '/login', (path) => `${testUrls.api}${path}`);
-    render(<StrictMode><App /></StrictMode>);
+    render(
+      <StrictMode>
+        <App />
+      </StrictMode>,
+    );
     await advance(1_000);
 
     expect(fresh.getStatus().status).toBe('loggedOut');
@@ -112,7 +120,11 @@ describe('onLoggedOut', () => {
       allowedOrigins: [new URL(testUrls.api).origin],
     });
     const { App, onLoggedOut, history } = routedApp(fresh, '/dashboard', (path) => `${testUrls.api}${path}`);
-    render(<StrictMode><App /></StrictMode>);
+    render(
+      <StrictMode>
+        <App />
+      </StrictMode>,
+    );
     await advance(1_000);
 
     expect(onLoggedOut).toHaveBeenCalledTimes(1);

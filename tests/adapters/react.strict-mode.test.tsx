@@ -94,8 +94,16 @@ describe('React Strict Mode', () => {
       return <p data-testid="status">{useAuthStatus()}</p>;
     }
 
-    const { rerender } = render(<StrictMode><App /></StrictMode>);
-    rerender(<StrictMode><App /></StrictMode>);
+    const { rerender } = render(
+      <StrictMode>
+        <App />
+      </StrictMode>,
+    );
+    rerender(
+      <StrictMode>
+        <App />
+      </StrictMode>,
+    );
     await advance(0);
 
     expect(factory).toHaveBeenCalledTimes(1);
@@ -119,7 +127,11 @@ describe('React Strict Mode', () => {
       return <AuthProvider session={session}>{null}</AuthProvider>;
     }
 
-    render(<StrictMode><App /></StrictMode>);
+    render(
+      <StrictMode>
+        <App />
+      </StrictMode>,
+    );
     await advance(0);
 
     expect(actors.count).toBe(2);

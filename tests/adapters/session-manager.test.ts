@@ -215,7 +215,11 @@ describe('the manager never cuts a refresh off, and login/logout win over a load
       clear: () => (hang ? never : backing.clear()),
     };
     const manager = createSessionManager({ refresh: async () => ({ accessToken: 'x' }), store: () => store, session: { wake: false, storeTimeoutMs: 1_000 } });
-    const settled = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (isAuthchartError(e) ? (e as { code: string }).code : String(e)));
+    const settled = (p: Promise<unknown>) =>
+      p.then(
+        () => 'ok',
+        (e: unknown) => (isAuthchartError(e) ? (e as { code: string }).code : String(e)),
+      );
     const out = settled(manager.logout('alice'));
     const load = settled(manager.getValidAccessToken('alice'));
     const signIn = settled(manager.login('bob', { accessToken: 'at-bob', refreshToken: 'rt-bob' }));

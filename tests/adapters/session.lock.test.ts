@@ -53,7 +53,7 @@ describe('the refresh lock (RefreshLock port)', () => {
     expect(authFetch.getStatus().lastRefresh).toMatchObject({ outcome: 'ok', source: 'store' });
   });
 
-  it('double-check: tokens that reached the session while it waited for the lock (TOKENS_UPDATED) still count as someone else\'s refresh', async () => {
+  it("double-check: tokens that reached the session while it waited for the lock (TOKENS_UPDATED) still count as someone else's refresh", async () => {
     const store = memoryStore(); // notifies the session of writes, as another tab's broadcast would
     const { lock } = probeLock(async () => {
       const other = server.login();

@@ -28,8 +28,20 @@ function slowStore(inner: TokenStore, ms: number): TokenStore {
 }
 
 const stores: [string, () => { store: TokenStore; backing: TokenStore }][] = [
-  ['a synchronous store', () => { const backing = memoryStore(old()); return { store: backing, backing }; }],
-  ['a store that answers later', () => { const backing = memoryStore(old()); return { store: slowStore(backing, 50), backing }; }],
+  [
+    'a synchronous store',
+    () => {
+      const backing = memoryStore(old());
+      return { store: backing, backing };
+    },
+  ],
+  [
+    'a store that answers later',
+    () => {
+      const backing = memoryStore(old());
+      return { store: slowStore(backing, 50), backing };
+    },
+  ],
 ];
 
 describe.each(stores)('the last of login() and logout() wins, on %s', (_name, make) => {

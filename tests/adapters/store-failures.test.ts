@@ -3,7 +3,17 @@
  * recovers by itself, and tokens the server rotated are never lost because a store failed.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { createSession, ErrorCode, isAuthchartError, memoryLock, memoryStore, RefreshError, webStorageStore, type AuthchartError, type TokenStore } from '../../adapters/index.js';
+import {
+  createSession,
+  ErrorCode,
+  isAuthchartError,
+  memoryLock,
+  memoryStore,
+  RefreshError,
+  webStorageStore,
+  type AuthchartError,
+  type TokenStore,
+} from '../../adapters/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
 import { createTokenServer, testUrls, tokenServerHandlers } from '../../adapters/testing/index.js';
 import { mock, track, useMockNetwork } from '../support/harness.js';
@@ -107,7 +117,7 @@ describe('a store call that never answers (item 6)', () => {
     expect(isAuthchartError(loggedOut.error, ErrorCode.STORE_UNAVAILABLE)).toBe(true);
     await session.dispose();
   });
-  it('an owed write refused by an older record of the session\'s own writes goes on top of it, never back to the refresh token it rotated away', async () => {
+  it("an owed write refused by an older record of the session's own writes goes on top of it, never back to the refresh token it rotated away", async () => {
     const { server, tokens } = strictServer();
     const hung = hangingStore(memoryStore(tokens));
     const session = createSession({ refresh: refresh(), store: hung.store, wake: false });
@@ -375,7 +385,7 @@ describe('Web Storage writes that throw (item 7)', () => {
     await next.dispose();
   });
 
-  it("rotated tokens that could not be stored win over a push another tab stored with the refresh token they replaced", async () => {
+  it('rotated tokens that could not be stored win over a push another tab stored with the refresh token they replaced', async () => {
     const { server, tokens } = strictServer();
     const shared = memoryStore(tokens);
     // This tab's connection: its next write throws (the rotated tokens stay in memory, owed).
@@ -453,7 +463,7 @@ describe('Web Storage writes that throw (item 7)', () => {
   });
 });
 
-describe('the loser of a race does not clear the winner\'s tokens', () => {
+describe("the loser of a race does not clear the winner's tokens", () => {
   it('a tab that gives up after another tab rotated leaves the store with the fresh tokens', async () => {
     const { server, tokens } = strictServer();
     const shared = memoryStore(tokens);

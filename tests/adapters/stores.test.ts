@@ -81,7 +81,10 @@ describe('indexedDbStore reads defensively', () => {
       open.onsuccess = () => {
         const tx = open.result.transaction('records', 'readwrite');
         tx.objectStore('records').put(value, 'tokens');
-        tx.oncomplete = () => (open.result.close(), resolve());
+        tx.oncomplete = () => {
+          open.result.close();
+          resolve();
+        };
         tx.onerror = () => reject(tx.error);
       };
     });

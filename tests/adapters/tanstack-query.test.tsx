@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthFetch, type AuthFetch } from '../../adapters/fetch/index.js';
 import { isAuthchartError } from '../../adapters/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
-import { connectQueryClient, shouldRetry } from '../../adapters/tanstack-query/index.js';
+import { connectQueryClient } from '../../adapters/tanstack-query/index.js';
 import { createTokenServer, startTestServers, type TestServers } from '../../adapters/testing/node.js';
 import type { TokenServer } from '../../adapters/testing/index.js';
 
@@ -55,7 +55,11 @@ function Item({ authFetch, id, calls }: { authFetch: AuthFetch; id: number; call
   });
   const shown = data ?? (error ? (isAuthchartError(error) ? error.code : String(error)) : 'loading');
   if (error) errorsShown.push(`${id}: ${shown}`);
-  return <li data-testid={`item-${id}`} data-failures={failureCount}>{shown}</li>;
+  return (
+    <li data-testid={`item-${id}`} data-failures={failureCount}>
+      {shown}
+    </li>
+  );
 }
 
 function Dashboard({ authFetch, queryClient, ids, calls }: { authFetch: AuthFetch; queryClient: QueryClient; ids: number[]; calls: number[] }) {
@@ -86,7 +90,9 @@ describe('authchart/tanstack-query: connectQueryClient', () => {
       tokens.expireAccessTokens();
       render(<Dashboard authFetch={authFetch} queryClient={queryClient} ids={ids} calls={calls} />);
       await waitFor(() => expect(shown(ids)).toEqual(loaded), { timeout: 5000 });
-      console.log(`[tanstack-query] 10 queries after expiry: token calls ${tokens.stats.refreshCalls}, 401s absorbed ${tokens.stats.resourceUnauthorized}, queryFn calls ${calls.reduce((a, b) => a + b, 0)}`);
+      console.log(
+        `[tanstack-query] 10 queries after expiry: token calls ${tokens.stats.refreshCalls}, 401s absorbed ${tokens.stats.resourceUnauthorized}, queryFn calls ${calls.reduce((a, b) => a + b, 0)}`,
+      );
       expect(tokens.stats.refreshCalls).toBe(1);
       expect(errorsShown).toEqual([]);
       expect(tokens.stats.resourceUnauthorized).toBe(10);

@@ -45,7 +45,7 @@ describe("a server's error code is kept only when it cannot be a secret", () => 
     ['a plain code', 'invalid_grant', 'invalid_grant'],
     ['a code with a token after it', `invalid_grant:${SECRET}`, 'HTTP_400'],
     ['a JWT as the code', SECRET, 'HTTP_400'],
-    ['a long opaque value', 'rt_' + 'x'.repeat(60), 'HTTP_400'],
+    ['a long opaque value', `rt_${'x'.repeat(60)}`, 'HTTP_400'],
     ['a word with a token-long segment', `invalid_${'a1b2c3d4e5'.repeat(3)}`, 'HTTP_400'],
   ];
   it.each(codes)('%s', async (_name, code, reason) => {
@@ -65,7 +65,14 @@ describe("a server's error code is kept only when it cannot be a secret", () => 
     // Three permanent failures, with backoff between them, then logout.
     await vi.advanceTimersByTimeAsync(30_000);
     expect(outcome).toBeDefined();
-    const printed = [JSON.stringify(session.getStatus()), JSON.stringify(logged), JSON.stringify(events), String(outcome), JSON.stringify(outcome), (outcome as Error)?.stack ?? ''];
+    const printed = [
+      JSON.stringify(session.getStatus()),
+      JSON.stringify(logged),
+      JSON.stringify(events),
+      String(outcome),
+      JSON.stringify(outcome),
+      (outcome as Error)?.stack ?? '',
+    ];
     const { inspect } = await import('node:util');
     printed.push(inspect(outcome, { depth: 10 }), inspect(session.getStatus(), { depth: 10 }));
     for (const text of printed) {

@@ -49,8 +49,7 @@ const query = JSON.stringify({ query: '{ me { token } }' });
 
 describe('fetch: an async isUnauthorized that reads a clone of the body', () => {
   const isUnauthorized = async (response: Response) =>
-    response.status === 401 ||
-    ((await response.clone().json()) as GraphQLBody).errors?.some((e) => e.extensions?.code === 'UNAUTHENTICATED') === true;
+    response.status === 401 || ((await response.clone().json()) as GraphQLBody).errors?.some((e) => e.extensions?.code === 'UNAUTHENTICATED') === true;
 
   it('ten GraphQL queries after expiry: one token call, ten answers with data, bodies intact', async () => {
     const { calls, refresh, expire, first } = server();

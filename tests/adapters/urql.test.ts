@@ -169,7 +169,10 @@ describe('authchart/urql: authExchange', () => {
     try {
       world.tokens.fault({ type: 'delay', ms: 3000 });
       world.tokens.expireAccessTokens();
-      const { unsubscribe } = pipe(urql.client.query(ITEM, { id: 99 }, { requestPolicy: 'network-only' }), subscribe(() => undefined));
+      const { unsubscribe } = pipe(
+        urql.client.query(ITEM, { id: 99 }, { requestPolicy: 'network-only' }),
+        subscribe(() => undefined),
+      );
       await waitUntil(() => session.getStatus().queued === 1, 3000, 'the operation waits for the refresh');
       unsubscribe();
       await waitUntil(() => session.getStatus().queued === 0, 500, 'the operation leaves the queue');

@@ -60,7 +60,14 @@ const Widget = defineComponent({
 const Dashboard = defineComponent({
   setup() {
     const { status } = useAuth();
-    return () => h('div', [h('p', { id: 'status' }, status.value), h('ul', [1, 2, 3, 4, 5].map((id) => h(Widget, { id })))]);
+    return () =>
+      h('div', [
+        h('p', { id: 'status' }, status.value),
+        h(
+          'ul',
+          [1, 2, 3, 4, 5].map((id) => h(Widget, { id })),
+        ),
+      ]);
   },
 });
 const Login = defineComponent({ setup: () => () => h('p', { id: 'login' }, 'Sign in') });
@@ -108,7 +115,9 @@ describe('authchart/vue: createAuthchart, useAuthFetch, useAuth', () => {
     try {
       const shown = () => wrapper.findAll('li').map((li) => li.text());
       await until(() => shown().every((text) => text !== 'loading'), 5000, 'every widget has loaded');
-      console.log(`[vue] 5 components after expiry: token calls ${tokens.stats.refreshCalls}, 401s absorbed ${tokens.stats.resourceUnauthorized}, shown ${JSON.stringify(shown())}`);
+      console.log(
+        `[vue] 5 components after expiry: token calls ${tokens.stats.refreshCalls}, 401s absorbed ${tokens.stats.resourceUnauthorized}, shown ${JSON.stringify(shown())}`,
+      );
       expect(shown()).toEqual([1, 2, 3, 4, 5].map((id) => `/api/widget/${id}`));
       expect(tokens.stats.refreshCalls).toBe(1);
       expect(tokens.stats.resourceUnauthorized).toBe(5);

@@ -13,14 +13,24 @@ class Timeout extends Error {
 
 function queue(maxWaitMs: () => number = () => 1000) {
   const left: string[] = [];
-  const waiters = new Waiters(maxWaitMs, (ms) => new Timeout(ms), (id) => left.push(id));
+  const waiters = new Waiters(
+    maxWaitMs,
+    (ms) => new Timeout(ms),
+    (id) => left.push(id),
+  );
   const ids: string[] = [];
   const wait = (signal?: AbortSignal) => {
     const promise = waiters.wait(signal, (id) => ids.push(id));
     const outcome = { value: undefined as unknown, error: undefined as unknown, settled: 0 };
     promise.then(
-      (value) => ((outcome.value = value), outcome.settled++),
-      (error) => ((outcome.error = error), outcome.settled++),
+      (value) => {
+        outcome.value = value;
+        return outcome.settled++;
+      },
+      (error) => {
+        outcome.error = error;
+        return outcome.settled++;
+      },
     );
     return outcome;
   };

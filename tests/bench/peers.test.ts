@@ -46,10 +46,13 @@ afterAll(async () => {
 });
 
 describe.concurrent('the strategies the benchmark compares', { timeout: 60_000 }, () => {
-  it.each([authchartFetch, authchartFetchNoDebounce, authchartAxios])('$name: a herd of 20 makes one token call, every request succeeds, the session lives', async (strategy) => {
-    const result = await cell(herd(20, 1), strategy);
-    expect(result).toMatchObject({ tokenCalls: 1, ok: 20, failed: 0, reuseDetected: 0, alive: true, unauthorized: 20 });
-  });
+  it.each([authchartFetch, authchartFetchNoDebounce, authchartAxios])(
+    '$name: a herd of 20 makes one token call, every request succeeds, the session lives',
+    async (strategy) => {
+      const result = await cell(herd(20, 1), strategy);
+      expect(result).toMatchObject({ tokenCalls: 1, ok: 20, failed: 0, reuseDetected: 0, alive: true, unauthorized: 20 });
+    },
+  );
 
   it.each([authchartFetch, authchartAxios])('$name: four tabs sharing a store and a lock make one token call', async (strategy) => {
     const result = await cell(tabs(1, 5), strategy);

@@ -62,7 +62,12 @@ const contract = {
     subscriptions.delete(subscription);
   },
   makeLock(id: string, kind: 'web-locks' | 'lease', options: { name: string; database: string; maxHoldMs: number }) {
-    locks.set(id, kind === 'web-locks' ? webLocksLock({ name: options.name, maxHoldMs: options.maxHoldMs }) : leaseLock({ database: options.database, name: options.name, maxHoldMs: options.maxHoldMs }));
+    locks.set(
+      id,
+      kind === 'web-locks'
+        ? webLocksLock({ name: options.name, maxHoldMs: options.maxHoldMs })
+        : leaseLock({ database: options.database, name: options.name, maxHoldMs: options.maxHoldMs }),
+    );
   },
   async acquire(id: string, call: string, timeoutMs: number, alreadyAborted: boolean): Promise<AcquireOutcome> {
     const controller = new AbortController();

@@ -98,7 +98,11 @@ describeWithChromium('contracts in Chromium (drivers in two tabs, driven through
         const [store, peer, other] = [unique('store'), unique('store'), unique('store')];
         await tabs[0].evaluate(([i, k, o]) => window.contract.makeStore(i, k, o), [store, kind, { database, channel }] as const);
         await tabs[1].evaluate(([i, k, o]) => window.contract.makeStore(i, k, o), [peer, kind, { database, channel }] as const);
-        await tabs[0].evaluate(([i, k, o]) => window.contract.makeStore(i, k, o), [other, kind, { database, key: 'other', channel: `${channel}-other` }] as const);
+        await tabs[0].evaluate(([i, k, o]) => window.contract.makeStore(i, k, o), [
+          other,
+          kind,
+          { database, key: 'other', channel: `${channel}-other` },
+        ] as const);
         const setup: Promise<unknown>[] = [];
         return { store: storeIn(tabs[0], store, setup), peer: storeIn(tabs[1], peer, setup), other: storeIn(tabs[0], other, setup) };
       },

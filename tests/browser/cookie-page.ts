@@ -44,10 +44,11 @@ function createTab() {
       return results.map((r) => (r.status === 'fulfilled' ? r.value.status : ((r.reason as { code?: string }).code ?? String(r.reason))));
     },
     status: () => authFetch!.getStatus(),
-    refresh: () => authFetch!.refresh().then(
-      () => 'ok',
-      (e: { code?: string }) => e.code ?? String(e),
-    ),
+    refresh: () =>
+      authFetch!.refresh().then(
+        () => 'ok',
+        (e: { code?: string }) => e.code ?? String(e),
+      ),
     /** What JavaScript can see of the cookies: never the refresh token. */
     cookies: () => document.cookie,
   };

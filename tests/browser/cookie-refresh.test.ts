@@ -44,7 +44,10 @@ describeWithChromium("refresh token in an httpOnly cookie, 4 tabs (Chromium, ref
   /** A fresh server (a new origin, so a fresh cookie jar and IndexedDB) and 4 tabs, the first one signed in. */
   async function world(options: { crossTab: boolean }): Promise<World> {
     const tokens = createTokenServer({ accessTokenTtlSeconds: 60 });
-    const server = await startCookieServer(tokens, { page: '<!doctype html><title>authchart cookie tab</title><script src="/page.js"></script>', script: () => bundle });
+    const server = await startCookieServer(tokens, {
+      page: '<!doctype html><title>authchart cookie tab</title><script src="/page.js"></script>',
+      script: () => bundle,
+    });
     const pages: Page[] = [];
     for (let i = 0; i < 4; i++) {
       const page = await browser.context.newPage();
@@ -56,7 +59,11 @@ describeWithChromium("refresh token in an httpOnly cookie, 4 tabs (Chromium, ref
     expect(new Set(kinds)).toEqual(new Set([options.crossTab ? 'web-locks' : 'none']));
     await pages[0]!.evaluate(() => window.cookieTab.login());
     if (options.crossTab) {
-      await until(async () => (await Promise.all(pages.map((p) => p.evaluate(() => window.cookieTab.status().status)))).every((s) => s === 'authenticated'), 3000, 'every tab follows the login');
+      await until(
+        async () => (await Promise.all(pages.map((p) => p.evaluate(() => window.cookieTab.status().status)))).every((s) => s === 'authenticated'),
+        3000,
+        'every tab follows the login',
+      );
     } else {
       const accessToken = await pages[0]!.evaluate(() => window.cookieTab.accessToken());
       await Promise.all(pages.slice(1).map((p) => p.evaluate((token) => window.cookieTab.adopt(token), accessToken)));

@@ -155,7 +155,11 @@ function createTab() {
     holdsLock: () => holdsLock,
     states: () => states,
     logout: () => authFetch!.logout(),
-    refresh: () => authFetch!.refresh().then(() => 'ok', (e: { code?: string }) => e.code ?? String(e)),
+    refresh: () =>
+      authFetch!.refresh().then(
+        () => 'ok',
+        (e: { code?: string }) => e.code ?? String(e),
+      ),
   };
 }
 

@@ -27,7 +27,11 @@ let generated = 0;
 };
 
 const keys = indexedDbDPoPKeys({ database: 'authchart-dpop-test' });
-const b64u = (bytes: ArrayBuffer) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+const b64u = (bytes: ArrayBuffer) =>
+  btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 
 async function facts(pair: CryptoKeyPair, data: string): Promise<KeyFacts> {
   const jwk = await crypto.subtle.exportKey('jwk', pair.publicKey);

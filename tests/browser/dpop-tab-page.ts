@@ -10,7 +10,11 @@ import { createAuthFetch, type AuthFetch } from '../../adapters/fetch/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
 import type { AuthorizedCode } from '../support/oidc-provider.js';
 
-const b64u = (bytes: ArrayBuffer) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+const b64u = (bytes: ArrayBuffer) =>
+  btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 
 async function thumbprint(pair: CryptoKeyPair): Promise<string> {
   const { crv, kty, x, y } = await crypto.subtle.exportKey('jwk', pair.publicKey);
@@ -51,7 +55,10 @@ function createDPoPTab() {
       const params = oauth.validateAuthResponse(as, client, new URL(code.callbackUrl), code.state);
       const DPoP = oauth.DPoP(client, keyPair);
       const exchange = () =>
-        oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, code.redirectUri, code.codeVerifier, { DPoP, [oauth.allowInsecureRequests]: true });
+        oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, code.redirectUri, code.codeVerifier, {
+          DPoP,
+          [oauth.allowInsecureRequests]: true,
+        });
       let result: oauth.TokenEndpointResponse;
       try {
         result = await oauth.processAuthorizationCodeResponse(as, client, await exchange());

@@ -23,7 +23,7 @@ describeWithChromium('DPoP across 4 tabs (Chromium, IndexedDB key, Web Locks) ag
   let idp: OidcFixture;
   let api: ResourceServer;
   let browser: LaunchedBrowser;
-  let pages: Page[] = [];
+  const pages: Page[] = [];
 
   beforeAll(async () => {
     site = await serveBundle(new URL('./dpop-tab-page.ts', import.meta.url));
@@ -36,7 +36,11 @@ describeWithChromium('DPoP across 4 tabs (Chromium, IndexedDB key, Web Locks) ag
       await page.waitForFunction(() => typeof window.dpopTab === 'object');
       pages.push(page);
     }
-    const kinds = await Promise.all(pages.map((page) => page.evaluate((config) => window.dpopTab.init(config), { tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId, apiOrigin: api.origin })));
+    const kinds = await Promise.all(
+      pages.map((page) =>
+        page.evaluate((config) => window.dpopTab.init(config), { tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId, apiOrigin: api.origin }),
+      ),
+    );
     expect(kinds).toEqual(Array(TABS).fill('web-locks'));
   }, 60_000);
 
@@ -61,7 +65,11 @@ describeWithChromium('DPoP across 4 tabs (Chromium, IndexedDB key, Web Locks) ag
     const code = await idp.authorize({ accessTokenTtlSeconds: 2 });
     const signedIn = await pages[0]!.evaluate((c) => window.dpopTab.signIn(c), code);
     expect(signedIn.tokenType).toBe('dpop');
-    await waitUntil(async () => (await Promise.all(pages.map((p) => p.evaluate(() => window.dpopTab.status().status)))).every((s) => s === 'authenticated'), 5_000, 'every tab follows the sign-in');
+    await waitUntil(
+      async () => (await Promise.all(pages.map((p) => p.evaluate(() => window.dpopTab.status().status)))).every((s) => s === 'authenticated'),
+      5_000,
+      'every tab follows the sign-in',
+    );
     const jkts = await Promise.all(pages.map((p) => p.evaluate(() => window.dpopTab.jkt())));
     expect(new Set(jkts).size).toBe(1);
     const [jkt] = jkts;
@@ -74,7 +82,9 @@ describeWithChromium('DPoP across 4 tabs (Chromium, IndexedDB key, Web Locks) ag
     api.resetStats();
 
     const started = Date.now();
-    const outcomes = (await Promise.all(pages.map((p) => p.evaluate(([url, n]) => window.dpopTab.burst(url as string, n as number), [api.api, REQUESTS_PER_TAB] as const)))).flat();
+    const outcomes = (
+      await Promise.all(pages.map((p) => p.evaluate(([url, n]) => window.dpopTab.burst(url as string, n as number), [api.api, REQUESTS_PER_TAB] as const)))
+    ).flat();
     const ms = Date.now() - started;
     const refreshTokenCalls = idp.calls.filter((c) => c.grantType === 'refresh_token');
     const presented = refreshTokenCalls.filter((c) => c.refreshToken !== 'authchart-dpop-nonce-probe');

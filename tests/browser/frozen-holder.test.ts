@@ -58,7 +58,14 @@ describeWithChromium('a tab frozen while it holds the refresh lock (Chromium, ta
     const tabs: CdpTab[] = [];
     for (let i = 0; i < TABS; i++) tabs.push(await browser.newTab(`${site.url}${options.noWebLocks ? '?nolocks' : ''}`, 'typeof window.tab === "object"'));
     const close = async () => {
-      await Promise.all(tabs.map((tab) => tab.resume().catch(() => undefined).then(() => tab.close())));
+      await Promise.all(
+        tabs.map((tab) =>
+          tab
+            .resume()
+            .catch(() => undefined)
+            .then(() => tab.close()),
+        ),
+      );
       await proxy.close();
       await servers.close();
     };
@@ -70,7 +77,9 @@ describeWithChromium('a tab frozen while it holds the refresh lock (Chromium, ta
             request.onsuccess = request.onerror = request.onblocked = () => resolve();
           }),
       );
-      const kinds = await Promise.all(tabs.map((tab, i) => tab.evaluate((config) => window.tab.init(config as never), { tokenEndpoint: proxy.endpoint(i), api: servers.api })));
+      const kinds = await Promise.all(
+        tabs.map((tab, i) => tab.evaluate((config) => window.tab.init(config as never), { tokenEndpoint: proxy.endpoint(i), api: servers.api })),
+      );
       expect(new Set(kinds)).toEqual(new Set([options.noWebLocks ? 'lease' : 'web-locks']));
       // Signed in straight at the server (the proxy only sees refreshes).
       await tabs[0]!.evaluate((endpoint) => window.tab.login('ada', endpoint), servers.tokenEndpoint);
@@ -109,7 +118,10 @@ describeWithChromium('a tab frozen while it holds the refresh lock (Chromium, ta
     w.server.expireAccessTokens();
     const held = w.proxy.holdNext(mode);
     await Promise.all(w.tabs.map((tab) => tab.evaluate(([api, n]) => window.tab.queueTimed(api as string, n as number), [w.servers.api, PER_TAB])));
-    const call = await Promise.race([held, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no token call reached the proxy within 5 s')), 5000))]);
+    const call = await Promise.race([
+      held,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no token call reached the proxy within 5 s')), 5000)),
+    ]);
     const frozen = w.tabs[call.tab]!;
     const others = w.tabs.filter((tab) => tab !== frozen);
     // Chrome freezes background tabs only: the user is in another tab of the app (the
@@ -122,13 +134,23 @@ describeWithChromium('a tab frozen while it holds the refresh lock (Chromium, ta
     if (Math.max(...results.map((r) => r.afterFreeze)) >= WITHIN_MS || process.env.AUTHCHART_FROZEN_TIMELINE === '1') {
       // Where the time went, per tab, relative to the freeze.
       const lines = await Promise.all(others.map((tab) => tab.evaluate(() => window.tab.timeline())));
-      console.log(`[frozen holder] timeline (ms after the freeze), tab ${call.tab} frozen:\n${lines.map((line, i) => `  other ${i}: ${line.slice(-12).map(([at, what]) => `${what}@${at - frozenAt}`).join(' ')}`).join('\n')}`);
+      console.log(
+        `[frozen holder] timeline (ms after the freeze), tab ${call.tab} frozen:\n${lines
+          .map(
+            (line, i) =>
+              `  other ${i}: ${line
+                .slice(-12)
+                .map(([at, what]) => `${what}@${at - frozenAt}`)
+                .join(' ')}`,
+          )
+          .join('\n')}`,
+      );
     }
     return { call, frozen, others, results };
   }
 
   /** Resume the frozen tab, fail its held call, and wait until its own requests settle. */
-  async function thaw(w: World, frozen: CdpTab, call: HeldTokenCall) {
+  async function thaw(frozen: CdpTab, call: HeldTokenCall) {
     await frozen.resume();
     call.fail();
     await waitUntil(async () => (await timed([frozen])).every((entry) => entry.ms !== undefined), 10_000, 'the thawed tab’s requests settle');
@@ -147,39 +169,44 @@ describeWithChromium('a tab frozen while it holds the refresh lock (Chromium, ta
   const latencies: Record<string, { fromStart: number[]; afterFreeze: number[] }> = {};
 
   for (const lockKind of ['web-locks', 'lease'] as const) {
-    it(`${lockKind}: the other tabs' requests succeed within ${WITHIN_MS / 1000} s of the freeze; the thawed holder adopts the stored tokens, no reuse, no stale write`, async () => {
-      for (let round = 0; round < ROUNDS; round++) {
-        const w = await world({ noWebLocks: lockKind === 'lease' });
-        try {
-          const { call, frozen, others, results } = await freezeTheHolder(w, 'before-server');
-          const ms = results.map((r) => r.ms!);
-          const afterFreeze = results.map((r) => r.afterFreeze);
-          (latencies[lockKind] ??= { fromStart: [], afterFreeze: [] }).fromStart.push(...ms);
-          latencies[lockKind].afterFreeze.push(...afterFreeze);
-          console.log(
-            `[frozen holder] ${lockKind}, round ${round + 1}: ${results.filter((r) => r.value === 200).length}/${results.length} requests of the other tabs succeeded; from their start p50 ${percentile(ms, 50)} ms, p99 ${percentile(ms, 99)} ms; after the freeze p50 ${percentile(afterFreeze, 50)} ms, max ${Math.max(...afterFreeze)} ms; token calls ${w.server.stats.refreshCalls}, reuse ${w.server.stats.reuseDetected}`,
-          );
-          expect(results.map((r) => r.value)).toEqual(Array(PER_TAB * (TABS - 1)).fill(200));
-          expect(Math.max(...afterFreeze)).toBeLessThan(WITHIN_MS);
-          expect(Math.max(...ms)).toBeLessThan(SANITY_MS);
-          // One token call reached the server: the tab that took over; the frozen tab's is still held.
-          expect(w.server.calls.map((c) => c.outcome)).toEqual(['rotated']);
-          const afterTakeover = await others[0]!.evaluate(() => window.tab.stored());
+    it(
+      `${lockKind}: the other tabs' requests succeed within ${WITHIN_MS / 1000} s of the freeze; the thawed holder adopts the stored tokens, no reuse, no stale write`,
+      async () => {
+        for (let round = 0; round < ROUNDS; round++) {
+          const w = await world({ noWebLocks: lockKind === 'lease' });
+          try {
+            const { call, frozen, others, results } = await freezeTheHolder(w, 'before-server');
+            const ms = results.map((r) => r.ms!);
+            const afterFreeze = results.map((r) => r.afterFreeze);
+            latencies[lockKind] ??= { fromStart: [], afterFreeze: [] };
+            latencies[lockKind].fromStart.push(...ms);
+            latencies[lockKind].afterFreeze.push(...afterFreeze);
+            console.log(
+              `[frozen holder] ${lockKind}, round ${round + 1}: ${results.filter((r) => r.value === 200).length}/${results.length} requests of the other tabs succeeded; from their start p50 ${percentile(ms, 50)} ms, p99 ${percentile(ms, 99)} ms; after the freeze p50 ${percentile(afterFreeze, 50)} ms, max ${Math.max(...afterFreeze)} ms; token calls ${w.server.stats.refreshCalls}, reuse ${w.server.stats.reuseDetected}`,
+            );
+            expect(results.map((r) => r.value)).toEqual(Array(PER_TAB * (TABS - 1)).fill(200));
+            expect(Math.max(...afterFreeze)).toBeLessThan(WITHIN_MS);
+            expect(Math.max(...ms)).toBeLessThan(SANITY_MS);
+            // One token call reached the server: the tab that took over; the frozen tab's is still held.
+            expect(w.server.calls.map((c) => c.outcome)).toEqual(['rotated']);
+            const afterTakeover = await others[0]!.evaluate(() => window.tab.stored());
 
-          const own = await thaw(w, frozen, call);
-          expect(own.map((r) => r.value)).toEqual(Array(PER_TAB).fill(200));
-          // The thawed tab made no other token call, wrote nothing, and holds the stored tokens.
-          expect(w.proxy.calls.filter((c) => c.tab === call.tab)).toHaveLength(1);
-          expect(w.server.calls.map((c) => c.outcome)).toEqual(['rotated']);
-          expect(w.server.stats.reuseDetected).toBe(0);
-          expect(await frozen.evaluate(() => window.tab.stored())).toEqual({ version: afterTakeover.version, held: true });
-          expect(await frozen.evaluate(() => window.tab.status().state)).toBe('idle');
-          expect(await sessionAlive(w, frozen)).toBe(true);
-        } finally {
-          await w.close();
+            const own = await thaw(frozen, call);
+            expect(own.map((r) => r.value)).toEqual(Array(PER_TAB).fill(200));
+            // The thawed tab made no other token call, wrote nothing, and holds the stored tokens.
+            expect(w.proxy.calls.filter((c) => c.tab === call.tab)).toHaveLength(1);
+            expect(w.server.calls.map((c) => c.outcome)).toEqual(['rotated']);
+            expect(w.server.stats.reuseDetected).toBe(0);
+            expect(await frozen.evaluate(() => window.tab.stored())).toEqual({ version: afterTakeover.version, held: true });
+            expect(await frozen.evaluate(() => window.tab.status().state)).toBe('idle');
+            expect(await sessionAlive(w, frozen)).toBe(true);
+          } finally {
+            await w.close();
+          }
         }
-      }
-    }, 60_000 * ROUNDS);
+      },
+      60_000 * ROUNDS,
+    );
   }
 
   it('its token call had reached a server with a reuse grace period: the tab that takes over gets the same rotation, the session lives', async () => {
@@ -188,14 +215,16 @@ describeWithChromium('a tab frozen while it holds the refresh lock (Chromium, ta
       const { call, frozen, results } = await freezeTheHolder(w, 'after-server');
       const ms = results.map((r) => r.ms!);
       const afterFreeze = results.map((r) => r.afterFreeze);
-      console.log(`[frozen holder] web-locks, call reached a grace server: ${results.filter((r) => r.value === 200).length}/${results.length} succeeded; from their start p50 ${percentile(ms, 50)} ms, max ${Math.max(...ms)} ms; after the freeze max ${Math.max(...afterFreeze)} ms; server saw ${JSON.stringify(w.server.calls.map((c) => c.outcome))}`);
+      console.log(
+        `[frozen holder] web-locks, call reached a grace server: ${results.filter((r) => r.value === 200).length}/${results.length} succeeded; from their start p50 ${percentile(ms, 50)} ms, max ${Math.max(...ms)} ms; after the freeze max ${Math.max(...afterFreeze)} ms; server saw ${JSON.stringify(w.server.calls.map((c) => c.outcome))}`,
+      );
       expect(results.map((r) => r.value)).toEqual(Array(PER_TAB * (TABS - 1)).fill(200));
       expect(Math.max(...afterFreeze)).toBeLessThan(WITHIN_MS);
       expect(Math.max(...ms)).toBeLessThan(SANITY_MS);
       // The frozen tab's call rotated; the tab that took over presented the same refresh token
       // within the grace window and was given the family's current tokens.
       expect(w.server.calls.map((c) => c.outcome)).toEqual(['rotated', 'grace']);
-      const own = await thaw(w, frozen, call);
+      const own = await thaw(frozen, call);
       expect(own.map((r) => r.value)).toEqual(Array(PER_TAB).fill(200));
       expect(w.server.calls.map((c) => c.outcome)).toEqual(['rotated', 'grace']);
       expect((await frozen.evaluate(() => window.tab.stored())).held).toBe(true);
@@ -213,11 +242,13 @@ describeWithChromium('a tab frozen while it holds the refresh lock (Chromium, ta
     const w = await world();
     try {
       const { call, frozen, results } = await freezeTheHolder(w, 'after-server');
-      console.log(`[frozen holder] web-locks, call reached a strict server: requests ${JSON.stringify([...new Set(results.map((r) => r.value))])}; server saw ${JSON.stringify(w.server.calls.map((c) => c.outcome))}`);
+      console.log(
+        `[frozen holder] web-locks, call reached a strict server: requests ${JSON.stringify([...new Set(results.map((r) => r.value))])}; server saw ${JSON.stringify(w.server.calls.map((c) => c.outcome))}`,
+      );
       expect(w.server.calls[0]!.outcome).toBe('rotated');
       expect(w.server.stats.reuseDetected).toBe(1);
       expect(results.map((r) => r.value)).toEqual(Array(PER_TAB * (TABS - 1)).fill('SESSION_EXPIRED'));
-      const own = await thaw(w, frozen, call);
+      const own = await thaw(frozen, call);
       expect(own.map((r) => r.value)).toEqual(Array(PER_TAB).fill('SESSION_EXPIRED'));
       expect((await statuses(w.tabs)).map((s) => s.state)).toEqual(Array(TABS).fill('loggedOut'));
     } finally {

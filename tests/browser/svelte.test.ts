@@ -49,7 +49,10 @@ describeWithChromium('authchart/svelte in Chromium (Svelte 5)', () => {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       hits.set(path, (hits.get(path) ?? 0) + 1);
       if (path === '/page.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
-      else res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>authchart svelte</title><body><script type="module" src="/page.js"></script></body>');
+      else
+        res
+          .writeHead(200, { 'content-type': 'text/html' })
+          .end('<!doctype html><title>authchart svelte</title><body><script type="module" src="/page.js"></script></body>');
     });
     await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
     siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
@@ -93,7 +96,9 @@ describeWithChromium('authchart/svelte in Chromium (Svelte 5)', () => {
     try {
       const shown = await page.evaluate(() => window.app.shown());
       const seen = await page.evaluate(() => window.app.seen);
-      console.log(`[svelte] 5 components after expiry: token calls ${tokens.stats.refreshCalls}, 401s absorbed ${tokens.stats.resourceUnauthorized}, shown ${JSON.stringify(shown)}, status seen by $store ${JSON.stringify(seen.store)}, by .current ${JSON.stringify(seen.rune)}`);
+      console.log(
+        `[svelte] 5 components after expiry: token calls ${tokens.stats.refreshCalls}, 401s absorbed ${tokens.stats.resourceUnauthorized}, shown ${JSON.stringify(shown)}, status seen by $store ${JSON.stringify(seen.store)}, by .current ${JSON.stringify(seen.rune)}`,
+      );
       expect(shown).toEqual([1, 2, 3, 4, 5].map((id) => `/api/svelte/${id}`));
       expect(tokens.stats.refreshCalls).toBe(1);
       expect(tokens.stats.resourceUnauthorized).toBe(5);
@@ -111,7 +116,12 @@ describeWithChromium('authchart/svelte in Chromium (Svelte 5)', () => {
     try {
       hits.delete('/login');
       await Promise.all([page.waitForURL(`${siteUrl}/login`, { timeout: 10_000 }), page.evaluate(() => window.app.logout())]);
-      await until(page, async () => (await page.evaluate(() => document.getElementById('status')?.textContent)) === 'loggedOut', 5000, 'the sign-in page shows its logged-out session');
+      await until(
+        page,
+        async () => (await page.evaluate(() => document.getElementById('status')?.textContent)) === 'loggedOut',
+        5000,
+        'the sign-in page shows its logged-out session',
+      );
       // Give a looping redirect time to show itself.
       await page.waitForTimeout(500);
       console.log(`[svelte] logout: /login loaded ${hits.get('/login')} time(s)`);

@@ -49,7 +49,10 @@ export async function startTokenProxy(upstream: string): Promise<TokenProxy> {
   const forward = async (req: IncomingMessage, body: string) => {
     const answer = await fetch(upstream, {
       method: 'POST',
-      headers: { 'content-type': req.headers['content-type'] ?? 'application/x-www-form-urlencoded', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) },
+      headers: {
+        'content-type': req.headers['content-type'] ?? 'application/x-www-form-urlencoded',
+        ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+      },
       body,
     });
     return { status: answer.status, type: answer.headers.get('content-type') ?? 'application/json', text: await answer.text() };

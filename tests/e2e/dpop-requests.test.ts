@@ -9,7 +9,17 @@
  */
 import axios, { type AxiosInstance } from 'axios';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSession, memoryDPoPKeys, memoryLock, memoryStore, RefreshError, type DPoPKeyStore, type LogEntry, type Session, type TokenStore } from '../../adapters/index.js';
+import {
+  createSession,
+  memoryDPoPKeys,
+  memoryLock,
+  memoryStore,
+  RefreshError,
+  type DPoPKeyStore,
+  type LogEntry,
+  type Session,
+  type TokenStore,
+} from '../../adapters/index.js';
 import { attachAuth } from '../../adapters/axios/index.js';
 import { createAuthFetch } from '../../adapters/fetch/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
@@ -26,7 +36,10 @@ let apiB: ResourceServer;
 
 beforeAll(async () => {
   idp = await startOidcProvider({ dpop: { requireNonce: true } });
-  [apiA, apiB] = await Promise.all([startResourceServer(idp, { dpop: true, requireNonce: true }), startResourceServer(idp, { dpop: true, requireNonce: true })]);
+  [apiA, apiB] = await Promise.all([
+    startResourceServer(idp, { dpop: true, requireNonce: true }),
+    startResourceServer(idp, { dpop: true, requireNonce: true }),
+  ]);
 });
 
 afterAll(async () => {
@@ -115,7 +128,13 @@ async function signedInTabs(frontEnd: FrontEnd, options: { count?: number; acces
     const log: LogEntry[] = [];
     logs.push(log);
     // Each tab builds its own refresher and session, as each tab of a browser would.
-    const session = createSession({ refresh: oauthRefresher({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId }), store, lock, dpop: keys, logger: (entry) => log.push(entry) });
+    const session = createSession({
+      refresh: oauthRefresher({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId }),
+      store,
+      lock,
+      dpop: keys,
+      logger: (entry) => log.push(entry),
+    });
     sessions.push(session);
     return frontEnd(session, [apiA.origin, apiB.origin]);
   });
@@ -138,7 +157,9 @@ describe.each(frontEnds)('DPoP requests through %s', (name, frontEnd) => {
           Array.from({ length: REQUESTS_PER_TAB }, (_, i) => {
             const api = i % 2 === 0 ? apiA : apiB;
             // Half GET with a query, half PUT with a body: htm and htu are what is sent.
-            return i % 4 < 2 ? client.request(`${api.api}/tab-${t}/item-${i}?page=${i}&sort=asc`) : client.request(`${api.api}/tab-${t}/item-${i}`, { method: 'PUT', body: `{"i":${i}}` });
+            return i % 4 < 2
+              ? client.request(`${api.api}/tab-${t}/item-${i}?page=${i}&sort=asc`)
+              : client.request(`${api.api}/tab-${t}/item-${i}`, { method: 'PUT', body: `{"i":${i}}` });
           }),
         ),
       );
@@ -289,7 +310,11 @@ describe.each(frontEnds)('DPoP requests through %s', (name, frontEnd) => {
     const keys = memoryDPoPKeys();
     const signedIn = await idp.signIn({ dpop: await keys.rotate() });
     const broken: DPoPKeyStore = { getOrCreate: () => Promise.reject(new Error('disk gone')), rotate: () => keys.rotate(), clear: () => keys.clear() };
-    const session = createSession({ refresh: oauthRefresher({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId }), dpop: broken, tokens: { accessToken: signedIn.accessToken, refreshToken: signedIn.refreshToken, tokenType: 'DPoP' } });
+    const session = createSession({
+      refresh: oauthRefresher({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId }),
+      dpop: broken,
+      tokens: { accessToken: signedIn.accessToken, refreshToken: signedIn.refreshToken, tokenType: 'DPoP' },
+    });
     try {
       const before = apiA.stats.requests;
       expect(await frontEnd(session, [apiA.origin]).request(`${apiA.api}/never-sent`)).toBe('DPOP_UNAVAILABLE');

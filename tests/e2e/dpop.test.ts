@@ -11,7 +11,16 @@
  */
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSession, memoryDPoPKeys, memoryLock, memoryStore, type DPoPKeyStore, type LogEntry, type Session, type TokenStore } from '../../adapters/index.js';
+import {
+  createSession,
+  memoryDPoPKeys,
+  memoryLock,
+  memoryStore,
+  type DPoPKeyStore,
+  type LogEntry,
+  type Session,
+  type TokenStore,
+} from '../../adapters/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
 import { keyThumbprint } from '../support/dpop-proof.js';
 import { startOidcProvider, type OidcFixture, type SignedIn } from '../support/oidc-provider.js';
@@ -85,7 +94,13 @@ async function tabsAfterExpiry(): Promise<Tabs> {
     const log: LogEntry[] = [];
     logs.push(log);
     // Each tab builds its own refresher, as each tab of a browser would.
-    return createSession({ refresh: oauthRefresher({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId }), store, lock, dpop: keys, logger: (entry) => log.push(entry) });
+    return createSession({
+      refresh: oauthRefresher({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId }),
+      store,
+      lock,
+      dpop: keys,
+      logger: (entry) => log.push(entry),
+    });
   });
   return { sessions, store, keys, logs, signedIn, dispose: async () => void (await Promise.all(sessions.map((s) => s.dispose()))) };
 }
@@ -116,7 +131,14 @@ describe('DPoP against oidc-provider (nonces required) and a proof-checking reso
         states: tabs.sessions.map((s) => s.getStatus().state),
       };
       console.info('[e2e] DPoP herd:', JSON.stringify(figures));
-      expect(figures).toMatchObject({ refreshTokenPresented: 1, rotated: 1, invalidGrant: 0, reuseDetected: 0, revoked: 0, requestsOk: TABS * REQUESTS_PER_TAB });
+      expect(figures).toMatchObject({
+        refreshTokenPresented: 1,
+        rotated: 1,
+        invalidGrant: 0,
+        reuseDetected: 0,
+        revoked: 0,
+        requestsOk: TABS * REQUESTS_PER_TAB,
+      });
       // Learning the nonce takes one call, which presents no refresh token.
       expect(figures.tokenCalls).toBe(2);
       expect(figures.nonceProbes).toBe(1);
@@ -146,7 +168,14 @@ describe('DPoP against oidc-provider (nonces required) and a proof-checking reso
       expect(presented[0]!.refreshToken).toBe(presented[1]!.refreshToken);
       const log = tabs.logs[0]!;
       const failures = log.filter((e) => e.type === 'refresh.failed');
-      console.info('[e2e] DPoP stale nonce:', JSON.stringify({ calls: idp.calls.map((c) => `${c.grantType}:${c.status}${c.error ? `:${c.error}` : ''}`), useDpopNonce: idp.counters.useDpopNonce, rotated: idp.counters.rotated }));
+      console.info(
+        '[e2e] DPoP stale nonce:',
+        JSON.stringify({
+          calls: idp.calls.map((c) => `${c.grantType}:${c.status}${c.error ? `:${c.error}` : ''}`),
+          useDpopNonce: idp.counters.useDpopNonce,
+          rotated: idp.counters.rotated,
+        }),
+      );
       expect(idp.counters.useDpopNonce - before).toBe(1);
       expect(failures).toEqual([]);
       expect(log.filter((e) => e.type === 'state').map((e) => (e as { to: string }).to)).not.toContain('backoff');
@@ -177,7 +206,10 @@ describe('DPoP against oidc-provider (nonces required) and a proof-checking reso
       expect(api.stats.refusals.slice(-3)).toEqual(['jti replayed', 'token bound to another key', 'no DPoP token']);
       // The refresh token, presented with another key: the provider refuses it and the session lives on.
       const current = (await tabs.store.get())!.refreshToken!;
-      const stolen = await oauthRefresher({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId })(current, { signal: new AbortController().signal, dpopKeyPair: thief }).catch((e: unknown) => e);
+      const stolen = await oauthRefresher({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId })(current, {
+        signal: new AbortController().signal,
+        dpopKeyPair: thief,
+      }).catch((e: unknown) => e);
       expect(stolen).toMatchObject({ kind: 'permanent', reason: 'invalid_grant' });
       await session.refresh();
       expect(await dpopRequest(await session.getAccessToken(), keyPair, '/after')).toBe(200);
@@ -191,7 +223,11 @@ describe('DPoP against oidc-provider (nonces required) and a proof-checking reso
     const keys = memoryDPoPKeys();
     const first = await keys.rotate();
     const oldSignIn = await idp.signIn({ dpop: first });
-    const session = createSession({ refresh: oauthRefresher({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId }), dpop: keys, tokens: { accessToken: oldSignIn.accessToken, refreshToken: oldSignIn.refreshToken } });
+    const session = createSession({
+      refresh: oauthRefresher({ tokenEndpoint: idp.tokenEndpoint, clientId: idp.clientId }),
+      dpop: keys,
+      tokens: { accessToken: oldSignIn.accessToken, refreshToken: oldSignIn.refreshToken },
+    });
     try {
       await session.logout();
       const second = await keys.rotate();

@@ -90,7 +90,9 @@ async function startOtherSite(target: string): Promise<{ origin: string; close()
 }
 
 const widgetsDone = async (page: Page, round: number) => {
-  await page.waitForFunction((round) => Number(document.querySelector('[data-testid="widgets"]')?.getAttribute('data-round')) > round, round, { timeout: 30_000 });
+  await page.waitForFunction((round) => Number(document.querySelector('[data-testid="widgets"]')?.getAttribute('data-round')) > round, round, {
+    timeout: 30_000,
+  });
   return {
     failed: Number(await page.getAttribute('[data-testid="widgets"]', 'data-failed')),
     ok: await page.locator('[data-testid="widget"][data-status="ok"]').count(),
@@ -119,7 +121,8 @@ describeWithChromium('example app: express-bff (Express 5 backend-for-frontend) 
     page = await browser.context.newPage();
     page.setDefaultTimeout(30_000);
     page.on('response', (response) => {
-      if (response.status() >= 400 && response.url().startsWith(balancer.url) && !response.url().endsWith('/bff/me')) failed.push(`${response.status()} ${response.url()}`);
+      if (response.status() >= 400 && response.url().startsWith(balancer.url) && !response.url().endsWith('/bff/me'))
+        failed.push(`${response.status()} ${response.url()}`);
     });
     page.on('requestfailed', (request) => failed.push(`${request.failure()?.errorText} ${request.url()}`));
   }, 120_000);
@@ -164,7 +167,9 @@ describeWithChromium('example app: express-bff (Express 5 backend-for-frontend) 
     await page.getByTestId('reload-all').click();
     const result = await widgetsDone(page, done);
     const perInstance = balancer.counts.map((n, i) => n - counts[i]!);
-    console.log(`[figures] express-bff: parallel=${WIDGETS} instances=2 perInstance=${perInstance.join('/')} tokenCalls=${tokens.stats.refreshCalls} failed=${failed.length} reuse=${tokens.stats.reuseDetected}`);
+    console.log(
+      `[figures] express-bff: parallel=${WIDGETS} instances=2 perInstance=${perInstance.join('/')} tokenCalls=${tokens.stats.refreshCalls} failed=${failed.length} reuse=${tokens.stats.reuseDetected}`,
+    );
     expect(result).toEqual({ failed: 0, ok: WIDGETS });
     expect(failed).toEqual([]);
     expect(perInstance.every((n) => n > 0)).toBe(true);

@@ -56,7 +56,8 @@ function watch(page: Page, cookieName: string): Traffic {
     if (response.status() < 400) answered.add(response.request());
     if (response.status() >= 400) traffic.failed.push(`${response.status()} ${response.url()}`);
     for (const header of await response.headersArray().catch(() => [])) {
-      if (header.name.toLowerCase() === 'set-cookie' && header.value.startsWith(`${cookieName}=`)) traffic.cookieWrites.push(header.value.split(';')[0]!.slice(cookieName.length + 1));
+      if (header.name.toLowerCase() === 'set-cookie' && header.value.startsWith(`${cookieName}=`))
+        traffic.cookieWrites.push(header.value.split(';')[0]!.slice(cookieName.length + 1));
     }
   };
   const onFailed = (request: PageRequest) => {
@@ -73,8 +74,6 @@ function watch(page: Page, cookieName: string): Traffic {
   return traffic;
 }
 
-const serverWidgets = (page: Page) => page.$$eval('[data-testid="server-widget"]', (nodes) => nodes.map((n) => ({ status: n.getAttribute('data-status'), rendered: Number(n.getAttribute('data-rendered')) })));
-
 /** Wait until the 4 Server Components show `ok`, rendered after `after`. */
 async function serverWidgetsOk(page: Page, after: number): Promise<void> {
   try {
@@ -87,14 +86,20 @@ async function serverWidgetsOk(page: Page, after: number): Promise<void> {
       { timeout: 30_000 },
     );
   } catch (error) {
-    const seen = await page.$$eval('[data-testid="server-widget"]', (nodes) => nodes.map((n) => `${n.getAttribute('data-status')} ${n.getAttribute('data-rendered')} ${n.textContent}`)).catch(() => []);
+    const seen = await page
+      .$$eval('[data-testid="server-widget"]', (nodes) =>
+        nodes.map((n) => `${n.getAttribute('data-status')} ${n.getAttribute('data-rendered')} ${n.textContent}`),
+      )
+      .catch(() => []);
     throw new Error(`Server Components not all ok after ${after}: ${JSON.stringify(seen)}`, { cause: error });
   }
 }
 
 /** Wait until the client widgets finished a round past `round`; returns how many failed. */
 async function clientRoundDone(page: Page, round: number): Promise<number> {
-  await page.waitForFunction((round) => Number(document.querySelector('[data-testid="client-widgets"]')?.getAttribute('data-round')) > round, round, { timeout: 30_000 });
+  await page.waitForFunction((round) => Number(document.querySelector('[data-testid="client-widgets"]')?.getAttribute('data-round')) > round, round, {
+    timeout: 30_000,
+  });
   return Number(await page.getAttribute('[data-testid="client-widgets"]', 'data-failed'));
 }
 
@@ -134,7 +139,12 @@ describeWithChromium('example app: next-app (Next.js 16, next build + next start
     for (const { storage, instances } of configurations) {
       // Rotate sealed cookies 250 ms before the expiry (3-second tokens; the default 10 s,
       // capped at half the lifetime, would rotate again in the middle of a slow cycle).
-      const env: Record<string, string> = { TOKEN_ENDPOINT: servers.tokenEndpoint, API_URL: servers.api, AUTHCHART_STORAGE: storage, AUTHCHART_LEEWAY_MS: '250' };
+      const env: Record<string, string> = {
+        TOKEN_ENDPOINT: servers.tokenEndpoint,
+        API_URL: servers.api,
+        AUTHCHART_STORAGE: storage,
+        AUTHCHART_LEEWAY_MS: '250',
+      };
       if (instances > 1) env.REDIS_URL = redis.url;
       const apps = previous.then(() =>
         Promise.all(
@@ -260,45 +270,47 @@ describeWithChromium('example app: next-app (Next.js 16, next build + next start
         await settled(traffic, before, 'reload-all');
       }, 90_000);
 
-      if (pageLoad) test('after expiry, a full page load (document render + client fetches) → one token call; the session stays alive', async () => {
-        await expire();
-        const before = await cookieValue();
-        const traffic = watch(page, cookieName);
-        const started = Date.now();
-        await page.reload();
-        await serverWidgetsOk(page, started);
-        expect(await clientRoundDone(page, 0)).toBe(0);
-        await settled(traffic, before, 'page-load');
-        // Alive: the next page load works, and no refresh token was ever presented twice.
-        const again = Date.now();
-        await page.reload();
-        await serverWidgetsOk(page, again);
-        expect(tokens.stats.reuseDetected).toBe(0);
-        expect(tokens.calls.every((c) => c.outcome === 'rotated')).toBe(true);
-        if (storage === 'session' && instances === 2) {
+      if (pageLoad)
+        test('after expiry, a full page load (document render + client fetches) → one token call; the session stays alive', async () => {
+          await expire();
+          const before = await cookieValue();
+          const traffic = watch(page, cookieName);
+          const started = Date.now();
+          await page.reload();
+          await serverWidgetsOk(page, started);
           expect(await clientRoundDone(page, 0)).toBe(0);
-          await page.screenshot({ path: SCREENSHOT, fullPage: true });
-        }
-      }, 90_000);
+          await settled(traffic, before, 'page-load');
+          // Alive: the next page load works, and no refresh token was ever presented twice.
+          const again = Date.now();
+          await page.reload();
+          await serverWidgetsOk(page, again);
+          expect(tokens.stats.reuseDetected).toBe(0);
+          expect(tokens.calls.every((c) => c.outcome === 'rotated')).toBe(true);
+          if (storage === 'session' && instances === 2) {
+            expect(await clientRoundDone(page, 0)).toBe(0);
+            await page.screenshot({ path: SCREENSHOT, fullPage: true });
+          }
+        }, 90_000);
 
-      if (direct) test('after expiry, a page outside the proxy: its Server Components refresh; the next request that can write cookies catches up with no second token call', async () => {
-        await expire();
-        const before = await cookieValue();
-        const traffic = watch(page, cookieName);
-        const started = Date.now();
-        await page.goto(`${front}/direct`);
-        await serverWidgetsOk(page, started);
-        expect(tokens.stats.refreshCalls).toBeGreaterThanOrEqual(1);
-        if (storage === 'cookie') {
-          // A Server Component cannot set cookies: the browser still holds the old one.
-          expect(await cookieValue()).toBe(before);
-          expect(traffic.cookieWrites).toEqual([]);
-        }
-        // The next request (a route handler, through the proxy) brings the browser up to date.
-        const status = await page.evaluate(async () => (await fetch('/api/widgets/revenue', { cache: 'no-store' })).status);
-        expect(status).toBe(200);
-        await settled(traffic, before, 'direct+catch-up');
-      }, 90_000);
+      if (direct)
+        test('after expiry, a page outside the proxy: its Server Components refresh; the next request that can write cookies catches up with no second token call', async () => {
+          await expire();
+          const before = await cookieValue();
+          const traffic = watch(page, cookieName);
+          const started = Date.now();
+          await page.goto(`${front}/direct`);
+          await serverWidgetsOk(page, started);
+          expect(tokens.stats.refreshCalls).toBeGreaterThanOrEqual(1);
+          if (storage === 'cookie') {
+            // A Server Component cannot set cookies: the browser still holds the old one.
+            expect(await cookieValue()).toBe(before);
+            expect(traffic.cookieWrites).toEqual([]);
+          }
+          // The next request (a route handler, through the proxy) brings the browser up to date.
+          const status = await page.evaluate(async () => (await fetch('/api/widgets/revenue', { cache: 'no-store' })).status);
+          expect(status).toBe(200);
+          await settled(traffic, before, 'direct+catch-up');
+        }, 90_000);
     });
   }
 });

@@ -55,7 +55,10 @@ async function allReloaded(page: Page, after: Record<string, number>): Promise<v
       return (
         idle &&
         nodes.length === Object.keys(previous).length &&
-        nodes.every((node) => node.getAttribute('data-status') === 'ok' && Number(node.getAttribute('data-loads')) > (previous[node.getAttribute('data-name') ?? ''] ?? 0))
+        nodes.every(
+          (node) =>
+            node.getAttribute('data-status') === 'ok' && Number(node.getAttribute('data-loads')) > (previous[node.getAttribute('data-name') ?? ''] ?? 0),
+        )
       );
     },
     after,

@@ -125,7 +125,6 @@ describe('the statechart alone', () => {
     expect(backoffDelay({ options, attempt: 1, lastError: { kind: 'transient', code: 'REFRESH_FAILED', reason: 'x', retryAfterMs: 10 ** 9 } })).toBe(30_000);
     expect(backoffDelay({ options: { ...options, jitter: 1 }, attempt: 3, lastError: null }, () => 0.5)).toBe(2000);
   });
-
 });
 
 describe('R13: proactive refresh follows activity', () => {
@@ -161,7 +160,10 @@ describe('R13: proactive refresh follows activity', () => {
 
   it('a use before the refresh time arms the timer, and a second use changes nothing', () => {
     const m = run([ok(2)]);
-    const actor = createActor(refreshMachine.provide({ actors: { refresh: fromPromise<RefreshSuccess, RefreshInput>(async () => ok(2)) } }), { clock: m.clock, input: { tokenVersion: 1 } });
+    const actor = createActor(refreshMachine.provide({ actors: { refresh: fromPromise<RefreshSuccess, RefreshInput>(async () => ok(2)) } }), {
+      clock: m.clock,
+      input: { tokenVersion: 1 },
+    });
     actor.start();
     actor.send({ type: 'TOKENS_UPDATED', tokenVersion: 1, expiresAt: Date.now() + 3_600_000, refreshAt: Date.now() + 3_570_000 });
     actor.send({ type: 'TOKEN_USED' });
@@ -178,9 +180,9 @@ describe('machines/ imports nothing but xstate', () => {
     expect(sources.length).toBeGreaterThan(0);
     for (const file of sources) {
       const text = readFileSync(dir + file, 'utf8');
-      const specifiers = [...text.matchAll(/(?:import|export)[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)/g)].map(
-        (m) => m[1] ?? m[2] ?? m[3],
-      );
+      const specifiers = [
+        ...text.matchAll(/(?:import|export)[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)/g),
+      ].map((m) => m[1] ?? m[2] ?? m[3]);
       for (const specifier of specifiers) expect(specifier, `${file} imports ${specifier}`).toMatch(/^xstate(\/|$)/);
     }
   });

@@ -34,16 +34,23 @@ const { paths } = generatePaths(model);
 type Config = { states: Record<string, { on?: Record<string, unknown> }> };
 
 /** A copy of the specification with its definition or implementations changed. */
-function broken(change: { config?: (config: Config) => void; guards?: Record<string, (args: { context: MachineModule.RefreshContext; event: unknown }) => boolean>; delays?: Record<string, () => number> }): AnyStateMachine {
+function broken(change: {
+  config?: (config: Config) => void;
+  guards?: Record<string, (args: { context: MachineModule.RefreshContext; event: unknown }) => boolean>;
+  delays?: Record<string, () => number>;
+}): AnyStateMachine {
   const config = structuredClone(stripFunctions(spec.config)) as Config;
   restoreFunctions(config, spec.config);
   change.config?.(config);
   const implementations = spec.implementations as unknown as { guards: object; delays: object };
-  return createMachine(config as never, {
-    ...spec.implementations,
-    guards: { ...implementations.guards, ...change.guards },
-    delays: { ...implementations.delays, ...change.delays },
-  } as never);
+  return createMachine(
+    config as never,
+    {
+      ...spec.implementations,
+      guards: { ...implementations.guards, ...change.guards },
+      delays: { ...implementations.delays, ...change.delays },
+    } as never,
+  );
 }
 
 // The config holds functions (inline actions, context factory); clone the data and put them back.
@@ -81,16 +88,29 @@ const variants: [string, Parameters<typeof broken>[0]][] = [
   ['the stale-401 guard is lost, so a late 401 starts a second refresh', { guards: { isStale: () => false } }],
   [
     'a 401 during a refresh restarts it (a second refresh for one expiry)',
-    { config: (c) => void (c.states.refreshing!.on!.UNAUTHORIZED = { target: 'refreshing', reenter: true, actions: 'joinQueue' }) },
+    {
+      config: (c) => {
+        c.states.refreshing!.on!.UNAUTHORIZED = { target: 'refreshing', reenter: true, actions: 'joinQueue' };
+      },
+    },
   ],
   [
     'the debounce window is extended by every 401 in it',
-    { config: (c) => void (c.states.debouncing!.on!.UNAUTHORIZED = { target: 'debouncing', reenter: true, actions: 'joinQueue' }) },
+    {
+      config: (c) => {
+        c.states.debouncing!.on!.UNAUTHORIZED = { target: 'debouncing', reenter: true, actions: 'joinQueue' };
+      },
+    },
   ],
   ['the backoff does not grow (1 s every time)', { delays: { backoff: () => 1000 } }],
   [
     'the session ends after two permanent failures instead of three',
-    { guards: { permanentLimitReached: ({ context, event }) => (event as { error?: { kind?: string } }).error?.kind === 'permanent' && context.permanentFailures + 2 >= 3 } },
+    {
+      guards: {
+        permanentLimitReached: ({ context, event }) =>
+          (event as { error?: { kind?: string } }).error?.kind === 'permanent' && context.permanentFailures + 2 >= 3,
+      },
+    },
   ],
 ];
 
@@ -99,15 +119,23 @@ const variants: [string, Parameters<typeof broken>[0]][] = [
 const CPU_BOUND_MS = 180_000;
 
 describe('a broken statechart makes the generated suite fail', () => {
-  it('the unbroken copy passes (the breaking helper changes nothing by itself)', async () => {
-    underTest.machine = broken({});
-    expect(await firstFailure()).toBeNull();
-  }, CPU_BOUND_MS);
+  it(
+    'the unbroken copy passes (the breaking helper changes nothing by itself)',
+    async () => {
+      underTest.machine = broken({});
+      expect(await firstFailure()).toBeNull();
+    },
+    CPU_BOUND_MS,
+  );
 
-  it.each(variants)('caught: %s', async (_name, change) => {
-    underTest.machine = broken(change);
-    const failure = await firstFailure();
-    expect(failure, 'every generated path passed against the broken machine').not.toBeNull();
-    console.info(`[model] caught by path ${failure!.path}: ${failure!.message}`);
-  }, CPU_BOUND_MS);
+  it.each(variants)(
+    'caught: %s',
+    async (_name, change) => {
+      underTest.machine = broken(change);
+      const failure = await firstFailure();
+      expect(failure, 'every generated path passed against the broken machine').not.toBeNull();
+      console.info(`[model] caught by path ${failure!.path}: ${failure!.message}`);
+    },
+    CPU_BOUND_MS,
+  );
 });

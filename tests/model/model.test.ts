@@ -19,7 +19,9 @@ const started = Date.now();
 
 describe('paths generated from the statechart, run against createAuthFetch', () => {
   afterAll(() => {
-    console.info(`[model] ${generated.paths.length} paths (${generated.nodes} nodes, ${generated.edges} edges) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.info(
+      `[model] ${generated.paths.length} paths (${generated.nodes} nodes, ${generated.edges} edges) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
   });
 
   it.each(generated.paths.map((path, i) => [i + 1, path.origin, path.description, path] as const))('path %i (%s): %s', async (_i, _origin, _d, path) => {

@@ -149,13 +149,20 @@ function variantsOf(eventType: string, snapshot: RefreshSnapshot, refreshActorId
   if (after) {
     const delay = after[1];
     // Not in use, the proactive timer waits the longest delay a host timer takes: nothing fires it.
-    if (delay === 'proactive') return c.inUse ? whenKnown(c, [{ type: eventType, variant: 'due', due: true }, { type: eventType, variant: 'notDue', due: false }]) : [];
+    if (delay === 'proactive')
+      return c.inUse
+        ? whenKnown(c, [
+            { type: eventType, variant: 'due', due: true },
+            { type: eventType, variant: 'notDue', due: false },
+          ])
+        : [];
     if (delay === 'debounce' || delay === 'backoff') return [{ type: eventType, variant: 'elapsed' }];
     throw new Error(`[model] no world action for the delay "${delay}"; add one in tests/model/model.ts`);
   }
   // Tokens from another tab reached the session while its refresh waited for the lock: the
   // refresh's double-check finds them in the store and uses them. No other outcome is real.
-  const startedFrom = (snapshot.children as Record<string, { getSnapshot(): { input?: { tokenVersion?: number } } } | undefined>)[refreshActorId]?.getSnapshot().input?.tokenVersion;
+  const startedFrom = (snapshot.children as Record<string, { getSnapshot(): { input?: { tokenVersion?: number } } } | undefined>)[refreshActorId]?.getSnapshot()
+    .input?.tokenVersion;
   const overtaken = startedFrom !== undefined && startedFrom < c.tokenVersion;
   if (eventType === `xstate.done.actor.${refreshActorId}`) {
     const output = (source: 'server' | 'store') => ({ tokenVersion: c.tokenVersion + 1, ...KNOWN_EXPIRY, source });
@@ -178,13 +185,19 @@ function variantsOf(eventType: string, snapshot: RefreshSnapshot, refreshActorId
       const proactiveCycle = c.trigger === 'proactive' && state !== 'idle' && state !== 'loggedOut';
       const fresh = c.inUse && !(proactiveCycle && c.queued > 0);
       const events: ModelEvent[] = fresh ? [{ type: eventType, variant: 'fresh', tokenVersion: c.tokenVersion, requestId: 'request' }] : [];
-      if (c.tokenVersion > 1 && state !== 'loggedOut') events.push({ type: eventType, variant: 'stale', tokenVersion: c.tokenVersion - 1, requestId: 'request' });
+      if (c.tokenVersion > 1 && state !== 'loggedOut')
+        events.push({ type: eventType, variant: 'stale', tokenVersion: c.tokenVersion - 1, requestId: 'request' });
       if (state === 'idle' && c.inUse) events.push({ type: eventType, variant: 'noWaiter', tokenVersion: c.tokenVersion });
       return events;
     }
     case 'TOKEN_USED':
       // The session tells the machine once per token version, on the first request that uses it.
-      return c.inUse ? [] : whenKnown(c, [{ type: eventType, variant: 'due', due: true }, { type: eventType, variant: 'notDue', due: false }]);
+      return c.inUse
+        ? []
+        : whenKnown(c, [
+            { type: eventType, variant: 'due', due: true },
+            { type: eventType, variant: 'notDue', due: false },
+          ]);
     case 'REFRESH':
       return [{ type: eventType, variant: 'waiter', requestId: 'request' }];
     case 'REQUEST_LEFT':
@@ -194,11 +207,17 @@ function variantsOf(eventType: string, snapshot: RefreshSnapshot, refreshActorId
     case 'LOGOUT':
       return state === 'loggedOut'
         ? [{ type: eventType, variant: 'user' }]
-        : [{ type: eventType, variant: 'user' }, { type: eventType, variant: 'remote', reason: 'remote' }];
+        : [
+            { type: eventType, variant: 'user' },
+            { type: eventType, variant: 'remote', reason: 'remote' },
+          ];
     case 'TOKENS_UPDATED':
       return [{ type: eventType, variant: 'otherTab', tokenVersion: c.tokenVersion + 1, ...KNOWN_EXPIRY }];
     case 'WAKE':
-      return whenKnown(c, [{ type: eventType, variant: 'due', due: true }, { type: eventType, variant: 'notDue', due: false }]);
+      return whenKnown(c, [
+        { type: eventType, variant: 'due', due: true },
+        { type: eventType, variant: 'notDue', due: false },
+      ]);
     default:
       throw new Error(`[model] no world action for the event "${eventType}"; add its variants in tests/model/model.ts`);
   }

@@ -7,7 +7,17 @@
 import { vi } from 'vitest';
 import { isAuthchartError, type ErrorCode } from '../../adapters/index.js';
 import { MAX_TIMER_MS, proactiveDelay } from '../../machines/refresh.machine.js';
-import { FAILURES, WORLD_OPTIONS, describeEvent, specDelay, stateName, transitionId, type FailureVariant, type GeneratedPath, type ModelStep } from './model.js';
+import {
+  FAILURES,
+  WORLD_OPTIONS,
+  describeEvent,
+  specDelay,
+  stateName,
+  transitionId,
+  type FailureVariant,
+  type GeneratedPath,
+  type ModelStep,
+} from './model.js';
 import type { TrackedRequest, World } from './world.js';
 
 /** Fake milliseconds an instantaneous step takes (so that a window a step wrongly extends shows). */
@@ -86,7 +96,10 @@ async function execute(world: World, step: ModelStep, expected: Expected): Promi
     const acquisitions = world.lock.acquisitions;
     if (remaining > 1) await world.advance(remaining - 1);
     const early = world.authFetch.session.actor.getSnapshot();
-    check(stateName(early) === valueBefore && world.lock.acquisitions === acquisitions, () => `${event.type} fired before its ${timer!.delay} ms: the real machine is in ${stateName(early)} 1 ms early`);
+    check(
+      stateName(early) === valueBefore && world.lock.acquisitions === acquisitions,
+      () => `${event.type} fired before its ${timer!.delay} ms: the real machine is in ${stateName(early)} 1 ms early`,
+    );
     await world.advance(Math.min(1, Math.max(0, remaining)));
     await world.settle();
     return undefined;
@@ -191,7 +204,12 @@ async function execute(world: World, step: ModelStep, expected: Expected): Promi
     }
     case 'LOGIN:login': {
       const tokens = world.server.login();
-      const done = world.authFetch.login({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token, expiresAt: Date.now() + tokens.expires_in * 1000, tokenType: tokens.token_type });
+      const done = world.authFetch.login({
+        accessToken: tokens.access_token,
+        refreshToken: tokens.refresh_token,
+        expiresAt: Date.now() + tokens.expires_in * 1000,
+        tokenType: tokens.token_type,
+      });
       await world.settle();
       await done;
       return undefined;
@@ -281,7 +299,10 @@ function checkRequests(world: World, expected: Expected): void {
     } else if (want === 'abort') {
       check((request.error as Error | undefined)?.name === 'AbortError', () => `${label} did not end with AbortError`);
     } else {
-      check(isAuthchartError(request.error, want), () => `${label} ended with ${String((request.error as Error | undefined)?.message ?? 'success')}, the model says ${want}`);
+      check(
+        isAuthchartError(request.error, want),
+        () => `${label} ended with ${String((request.error as Error | undefined)?.message ?? 'success')}, the model says ${want}`,
+      );
     }
     const hits = world.hits.get(request.id) ?? 0;
     check(hits <= 2, () => `${label} reached the resource server ${hits} times: replayed more than once`);
@@ -301,13 +322,23 @@ function checkMachine(world: World, step: ModelStep): void {
     loggedOutReason: c.loggedOutReason,
     inUse: c.inUse,
     lastError: c.lastError
-      ? { kind: c.lastError.kind, code: c.lastError.code, reason: c.lastError.reason, status: c.lastError.status, retryAfterMs: c.lastError.retryAfterMs, sessionGone: c.lastError.sessionGone }
+      ? {
+          kind: c.lastError.kind,
+          code: c.lastError.code,
+          reason: c.lastError.reason,
+          status: c.lastError.status,
+          retryAfterMs: c.lastError.retryAfterMs,
+          sessionGone: c.lastError.sessionGone,
+        }
       : null,
   });
   const a = JSON.stringify(pick(real.context));
   const b = JSON.stringify(pick(model.context));
   check(a === b, () => `real context ${a}\n   model context ${b}`);
-  check(world.authFetch.getStatus().queued === model.context.queued, () => `the session holds ${world.authFetch.getStatus().queued} waiting requests, the model counts ${model.context.queued}`);
+  check(
+    world.authFetch.getStatus().queued === model.context.queued,
+    () => `the session holds ${world.authFetch.getStatus().queued} waiting requests, the model counts ${model.context.queued}`,
+  );
 }
 
 function checkWorld(world: World, step: ModelStep, expected: Expected): void {
@@ -317,7 +348,10 @@ function checkWorld(world: World, step: ModelStep, expected: Expected): void {
   const inFlight = stateName(step.after) === 'refreshing' ? 1 : 0;
   check(lock.outstanding === inFlight, () => `${lock.outstanding} refreshes in flight, the model has ${inFlight}`);
   check(server.stats.reuseDetected === 0, () => `the server saw a rotated-away refresh token presented again`);
-  check(server.stats.refreshCalls === expected.refreshCalls, () => `the server saw ${server.stats.refreshCalls} refresh calls, expected ${expected.refreshCalls}`);
+  check(
+    server.stats.refreshCalls === expected.refreshCalls,
+    () => `the server saw ${server.stats.refreshCalls} refresh calls, expected ${expected.refreshCalls}`,
+  );
   const presented = server.calls.filter((c) => c.grantType === 'refresh_token').map((c) => c.refreshToken);
   check(JSON.stringify(presented) === JSON.stringify(expected.presented), () => `the server received other refresh tokens than the store held at each call`);
 }

@@ -9,7 +9,15 @@ import { http, HttpResponse } from 'msw';
 import * as oauth from 'oauth4webapi';
 import { vi } from 'vitest';
 import { createAuthFetch, type AuthFetch } from '../../adapters/fetch/index.js';
-import { generateDPoPKeyPair, memoryStore, type DPoPKeyStore, type LockHandle, type RefreshLock, type TokenSet, type TokenStore } from '../../adapters/index.js';
+import {
+  generateDPoPKeyPair,
+  memoryStore,
+  type DPoPKeyStore,
+  type LockHandle,
+  type RefreshLock,
+  type TokenSet,
+  type TokenStore,
+} from '../../adapters/index.js';
 import { oauthRefresher } from '../../adapters/oauth/index.js';
 import { NONCE_PROBE_REFRESH_TOKEN } from '../../adapters/oauth/dpop.js';
 import { createTokenServer, resourceReply, testUrls, tokenServerHandlers, type TokenServer } from '../../adapters/testing/index.js';
@@ -227,7 +235,7 @@ export async function createWorld(): Promise<World> {
   // microtask (crypto.subtle.sign answers at once): the DPoP code path is the real one
   // (proof handles, the shared nonce, probes, use_dpop_nonce), only the signature bytes are
   // not. Real signatures, checked by a real server, are in tests/e2e/dpop.test.ts.
-  const keyPair = await (worldKeyPair ??= generateDPoPKeyPair().then(async (pair) => {
+  worldKeyPair ??= generateDPoPKeyPair().then(async (pair) => {
     // One proof signed for real before any path runs: oauth4webapi caches the public JWK then.
     const client = { client_id: 'authchart-model' };
     await oauth.refreshTokenGrantRequest({ issuer: testUrls.tokenEndpoint, token_endpoint: testUrls.tokenEndpoint }, client, oauth.None(), 'warm-up', {
@@ -235,7 +243,8 @@ export async function createWorld(): Promise<World> {
       [oauth.customFetch]: async () => new Response('{}'),
     });
     return pair;
-  }));
+  });
+  const keyPair = await worldKeyPair;
   const dpop: DPoPKeyStore = { getOrCreate: async () => keyPair, rotate: async () => keyPair, clear: async () => undefined };
   vi.spyOn(globalThis.crypto.subtle, 'sign').mockImplementation(async () => new Uint8Array(64).buffer);
 
@@ -253,7 +262,12 @@ export async function createWorld(): Promise<World> {
     allowedOrigins: [new URL(testUrls.api).origin],
     // The token server answers Bearer (it ignores proofs, as a server without DPoP support
     // does): requests go as Bearer; the token calls carry proofs and meet nonces.
-    tokens: { accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: Date.now() + login.expires_in * 1000, tokenType: login.token_type },
+    tokens: {
+      accessToken: login.access_token,
+      refreshToken: login.refresh_token,
+      expiresAt: Date.now() + login.expires_in * 1000,
+      tokenType: login.token_type,
+    },
     inspect: (event) => inspections.push(event),
   });
 
@@ -342,7 +356,12 @@ export async function createWorld(): Promise<World> {
       if (!stored?.refreshToken) throw new Error('[world] the other tab has no refresh token to refresh with');
       const answer = await refresher(stored.refreshToken, { signal: new AbortController().signal });
       // The token server issues Bearer tokens: the other tab records them as such, as a tab with DPoP on would.
-      const tokens: TokenSet = { accessToken: answer.accessToken, refreshToken: answer.refreshToken ?? stored.refreshToken, expiresAt: Date.now() + (answer.expiresIn ?? 60) * 1000, tokenType: 'Bearer' };
+      const tokens: TokenSet = {
+        accessToken: answer.accessToken,
+        refreshToken: answer.refreshToken ?? stored.refreshToken,
+        expiresAt: Date.now() + (answer.expiresIn ?? 60) * 1000,
+        tokenType: 'Bearer',
+      };
       await store.set(tokens);
       return tokens;
     },

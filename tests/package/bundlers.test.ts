@@ -87,7 +87,9 @@ describe.each(subpaths)('%s bundles without a warning', (subpath) => {
         format,
         write: false,
         logLevel: 'silent',
-        plugins: [{ name: 'peers', setup: (b) => b.onResolve({ filter: /.*/ }, (args) => (isExternal(args.path) ? { path: args.path, external: true } : undefined)) }],
+        plugins: [
+          { name: 'peers', setup: (b) => b.onResolve({ filter: /.*/ }, (args) => (isExternal(args.path) ? { path: args.path, external: true } : undefined)) },
+        ],
       });
       warnings.push(...result.warnings.map((w) => `${format}: ${w.text} (${w.location?.file})`));
     }
@@ -150,4 +152,3 @@ describe('DPoP for requests stays out of the bundle until it is used', () => {
     expect(readFileSync(join(app, 'packages', 'authchart', 'dist', chunk), 'utf8')).toContain('dpop+jwt');
   });
 });
-

@@ -29,7 +29,11 @@ for (const listen of [true, false]) {
 
 describe('postgresLock', () => {
   const lease = async (pool: ReturnType<typeof postgres.pool>, sessionId: string) =>
-    (await pool.query(`SELECT owner, extract(epoch FROM expires_at - now()) * 1000 AS ms FROM "${tablePrefix}locks" WHERE id = $1`, [hashedSessionId(sessionId, 'test')])).rows[0] as { owner: string; ms: string } | undefined;
+    (
+      await pool.query(`SELECT owner, extract(epoch FROM expires_at - now()) * 1000 AS ms FROM "${tablePrefix}locks" WHERE id = $1`, [
+        hashedSessionId(sessionId, 'test'),
+      ])
+    ).rows[0] as { owner: string; ms: string } | undefined;
 
   it('is a lease row with an owner and an expiry, and holds no connection, advisory lock or transaction while held', async () => {
     const pool = postgres.pool({ max: 1 });
@@ -53,7 +57,9 @@ describe('postgresLock', () => {
     const options = { sessionId: 'renew', tablePrefix, ttlMs: 600, listen: false } as const;
     const held = await postgresLock({ ...options, pool: postgres.pool() }).acquire({ signal: never(), timeoutMs: 500 });
     await sleep(1500);
-    const error = await postgresLock({ ...options, pool: postgres.pool() }).acquire({ signal: never(), timeoutMs: 300 }).catch((e: unknown) => e);
+    const error = await postgresLock({ ...options, pool: postgres.pool() })
+      .acquire({ signal: never(), timeoutMs: 300 })
+      .catch((e: unknown) => e);
     expect(isAuthchartError(error, 'LOCK_TIMEOUT')).toBe(true);
     await held.release();
   });
@@ -71,7 +77,9 @@ describe('postgresLock', () => {
     await eventually(() => pool.waitingCount > 0);
     expect(hub.connected).toBe(true);
     // Another instance cannot take the lock: the lease is renewed though the pool's queue is full.
-    const error = await postgresLock({ ...options, pool: postgres.pool(), listen: false }).acquire({ signal: never(), timeoutMs: 1500 }).catch((e: unknown) => e);
+    const error = await postgresLock({ ...options, pool: postgres.pool(), listen: false })
+      .acquire({ signal: never(), timeoutMs: 1500 })
+      .catch((e: unknown) => e);
     expect(isAuthchartError(error, 'LOCK_TIMEOUT')).toBe(true);
     await Promise.all(busy);
     await held.release();
@@ -80,9 +88,14 @@ describe('postgresLock', () => {
 
   it('takes over a lease whose holder died (no renewal) once it expires, not before', async () => {
     const pool = postgres.pool();
-    await pool.query(`INSERT INTO "${tablePrefix}locks" (id, owner, expires_at) VALUES ($1, 'a-dead-owner', now() + interval '400 milliseconds')`, [hashedSessionId('dead', 'test')]);
+    await pool.query(`INSERT INTO "${tablePrefix}locks" (id, owner, expires_at) VALUES ($1, 'a-dead-owner', now() + interval '400 milliseconds')`, [
+      hashedSessionId('dead', 'test'),
+    ]);
     const started = Date.now();
-    const handle = await postgresLock({ pool, sessionId: 'dead', tablePrefix, listen: false, pollIntervalMs: 5000 }).acquire({ signal: never(), timeoutMs: 3000 });
+    const handle = await postgresLock({ pool, sessionId: 'dead', tablePrefix, listen: false, pollIntervalMs: 5000 }).acquire({
+      signal: never(),
+      timeoutMs: 3000,
+    });
     const waited = Date.now() - started;
     // Woken by the holder's expiry (read from the row), not by the 5 s poll.
     expect(waited).toBeGreaterThanOrEqual(300);

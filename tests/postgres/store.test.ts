@@ -60,7 +60,10 @@ describe('postgresStore', () => {
       JSON.stringify({ format: 1, accessToken: 'a', expiresAt: 'soon' }),
     ];
     for (const corruption of corruptions) {
-      await pool.query(`INSERT INTO "${tablePrefix}tokens" (id, version, record) VALUES ($1, 7, $2::jsonb) ON CONFLICT (id) DO UPDATE SET version = 7, record = EXCLUDED.record, expires_at = NULL`, [id, corruption]);
+      await pool.query(
+        `INSERT INTO "${tablePrefix}tokens" (id, version, record) VALUES ($1, 7, $2::jsonb) ON CONFLICT (id) DO UPDATE SET version = 7, record = EXCLUDED.record, expires_at = NULL`,
+        [id, corruption],
+      );
       expect(await store.get(), corruption).toBeNull();
       const written = await store.set(tokens, { expectedVersion: 0 });
       expect(written, corruption).not.toBeNull();
@@ -72,7 +75,9 @@ describe('postgresStore', () => {
   it('an expired record reads as "no tokens" and counts as empty; ttlMs sets the expiry on every write', async () => {
     const pool = postgres.pool();
     const expiresIn = async (sessionId: string) => {
-      const { rows } = await pool.query(`SELECT extract(epoch FROM expires_at - now()) * 1000 AS ms FROM "${tablePrefix}tokens" WHERE id = $1`, [hashedSessionId(sessionId, 'test')]);
+      const { rows } = await pool.query(`SELECT extract(epoch FROM expires_at - now()) * 1000 AS ms FROM "${tablePrefix}tokens" WHERE id = $1`, [
+        hashedSessionId(sessionId, 'test'),
+      ]);
       return rows[0].ms === null ? null : Number(rows[0].ms);
     };
     await postgresStore({ pool, sessionId: 'ttl-default', tablePrefix }).set(tokens);
@@ -100,12 +105,15 @@ describe('postgresStore', () => {
     const tablePrefix = uniqueTablePrefix();
     await ensurePostgresSchema(pool, { tablePrefix });
     const ids = { old: 'expired-long-ago', recent: 'expired-just-now', live: 'live', forever: 'no-expiry' };
-    for (const sessionId of Object.values(ids)) await postgresStore({ pool, sessionId, tablePrefix, listen: false, ttlMs: sessionId === ids.forever ? 0 : 60_000 }).set(tokens);
+    for (const sessionId of Object.values(ids))
+      await postgresStore({ pool, sessionId, tablePrefix, listen: false, ttlMs: sessionId === ids.forever ? 0 : 60_000 }).set(tokens);
     const age = (sessionId: string, interval: string) =>
       pool.query(`UPDATE "${tablePrefix}tokens" SET expires_at = now() - interval '${interval}' WHERE id = $1`, [hashedSessionId(sessionId, 'test')]);
     await age(ids.old, '2 days');
     await age(ids.recent, '1 minute');
-    await pool.query(`INSERT INTO "${tablePrefix}locks" (id, owner, expires_at) VALUES ('ended-lease', 'x', now() - interval '1 hour'), ('live-lease', 'y', now() + interval '1 minute')`);
+    await pool.query(
+      `INSERT INTO "${tablePrefix}locks" (id, owner, expires_at) VALUES ('ended-lease', 'x', now() - interval '1 hour'), ('live-lease', 'y', now() + interval '1 minute')`,
+    );
     expect(await deleteExpiredSessions(pool, { tablePrefix })).toEqual({ sessions: 1, locks: 1 });
     const left = await pool.query(`SELECT id FROM "${tablePrefix}tokens" WHERE id = ANY($1)`, [Object.values(ids).map((id) => hashedSessionId(id, 'test'))]);
     expect(left.rows.map((r) => r.id).sort()).toEqual([ids.recent, ids.live, ids.forever].map((id) => hashedSessionId(id, 'test')).sort());
@@ -187,8 +195,20 @@ describe('postgresStore', () => {
   it('refuses session ids that are not well-formed UTF-16, which would share a row with U+FFFD', async () => {
     const pool = postgres.pool();
     for (const sessionId of ['\uD800', '\uDFFF', 'user-\uD800', '\uDC00\uD800']) {
-      expect(isAuthchartError(catching(() => postgresStore({ pool, sessionId, tablePrefix })), 'INVALID_OPTIONS'), JSON.stringify(sessionId)).toBe(true);
-      expect(isAuthchartError(catching(() => postgresLock({ pool, sessionId, tablePrefix })), 'INVALID_OPTIONS'), JSON.stringify(sessionId)).toBe(true);
+      expect(
+        isAuthchartError(
+          catching(() => postgresStore({ pool, sessionId, tablePrefix })),
+          'INVALID_OPTIONS',
+        ),
+        JSON.stringify(sessionId),
+      ).toBe(true);
+      expect(
+        isAuthchartError(
+          catching(() => postgresLock({ pool, sessionId, tablePrefix })),
+          'INVALID_OPTIONS',
+        ),
+        JSON.stringify(sessionId),
+      ).toBe(true);
     }
     const ids = ['\uFFFD', '\uD83D\uDE00', 'user-\uD83D\uDE00'];
     for (const [i, sessionId] of ids.entries()) await postgresStore({ pool, sessionId, tablePrefix }).set({ accessToken: `at-${i}` });

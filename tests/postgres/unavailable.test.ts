@@ -22,10 +22,12 @@ const BOUND_MS = 400;
 
 async function failure(run: () => unknown): Promise<{ error: unknown; ms: number }> {
   const started = Date.now();
-  const error = await Promise.resolve().then(run).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const error = await Promise.resolve()
+    .then(run)
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   return { error, ms: Date.now() - started };
 }
 
@@ -109,7 +111,9 @@ describe('PostgreSQL unavailable', () => {
       pool.on('error', () => undefined);
       const store = postgresStore({ pool, sessionId: 's', tablePrefix, operationTimeoutMs: BOUND_MS, listen: false });
       expectUnavailable(await failure(() => store.get()));
-      expectUnavailable(await failure(() => postgresLock({ pool, sessionId: 's', tablePrefix, operationTimeoutMs: BOUND_MS }).acquire({ signal: never(), timeoutMs: 5000 })));
+      expectUnavailable(
+        await failure(() => postgresLock({ pool, sessionId: 's', tablePrefix, operationTimeoutMs: BOUND_MS }).acquire({ signal: never(), timeoutMs: 5000 })),
+      );
       for (const socket of sockets) socket.destroy();
       void pool.end().catch(() => undefined);
     });

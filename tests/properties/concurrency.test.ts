@@ -4,7 +4,7 @@
  * fake timers. `AUTHCHART_PROPERTY_RUNS=20000 npx vitest run tests/properties` runs more.
  */
 import { describe, expect } from 'vitest';
-import { fc, test } from '@fast-check/vitest';
+import { test } from '@fast-check/vitest';
 import { useMockNetwork } from '../support/harness.js';
 import { runSchedule, scheduleArbitrary } from './schedule.js';
 

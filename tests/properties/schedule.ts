@@ -71,7 +71,11 @@ const request: fc.Arbitrary<ScheduledRequest> = fc.record({
   abortAfterMs: fc.oneof({ weight: 7, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 5_000 }) }),
 });
 
-const actions = (type: Action['type'], maxLength: number) => fc.array(at.map((t) => ({ at: t, type })), { maxLength });
+const actions = (type: Action['type'], maxLength: number) =>
+  fc.array(
+    at.map((t) => ({ at: t, type })),
+    { maxLength },
+  );
 
 /** Mostly small schedules (fast), sometimes up to 200 requests. */
 export const scheduleArbitrary: fc.Arbitrary<Schedule> = fc.record({
@@ -251,7 +255,13 @@ export async function runSchedule(schedule: Schedule, options: { reuseGraceMs?: 
           },
         );
         if (spec.abortAfterMs !== null) {
-          timeline.push({ at: spec.at + spec.abortAfterMs, run: () => ((entry.aborted = true), controller.abort()) });
+          timeline.push({
+            at: spec.at + spec.abortAfterMs,
+            run: () => {
+              entry.aborted = true;
+              controller.abort();
+            },
+          });
           timeline.sort((a, b) => a.at - b.at);
         }
       },
@@ -312,7 +322,8 @@ export async function runSchedule(schedule: Schedule, options: { reuseGraceMs?: 
     if (n > 2) violate(`${label} reached the server ${n} times: replayed more than once`);
     if (t.value) {
       if (t.value.status !== 200) violate(`${label} resolved with HTTP ${t.value.status}`);
-      else if (t.body?.path !== `/api/p/${t.id}` || t.body?.method !== t.spec.method) violate(`${label} got another request's answer (${t.body?.method} ${t.body?.path})`);
+      else if (t.body?.path !== `/api/p/${t.id}` || t.body?.method !== t.spec.method)
+        violate(`${label} got another request's answer (${t.body?.method} ${t.body?.path})`);
     } else if (!(t.aborted && (t.error as Error | undefined)?.name === 'AbortError') && !(isAuthchartError(t.error) && TYPED.has(t.error.code))) {
       violate(`${label} failed with an untyped error: ${String((t.error as Error | undefined)?.message ?? t.error)}`);
     }

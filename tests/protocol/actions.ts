@@ -72,15 +72,17 @@ export function performOn(w: World, party: Party, action: Action): unknown {
       w.lastGrantChange = w.sched.now;
       party.loggingOut = true;
       const call = ++w.signInCalls;
-      w.signInsStarted.push(trackSignIn(w, party, 'logout', 'logout()', undefined, async () => {
-        try {
-          await session!.logout();
-          const current = w.current.get('tabs');
-          if (current && call === w.signInCalls) current.ended = true;
-        } finally {
-          party.loggingOut = false;
-        }
-      }));
+      w.signInsStarted.push(
+        trackSignIn(w, party, 'logout', 'logout()', undefined, async () => {
+          try {
+            await session!.logout();
+            const current = w.current.get('tabs');
+            if (current && call === w.signInCalls) current.ended = true;
+          } finally {
+            party.loggingOut = false;
+          }
+        }),
+      );
       return;
     }
     case 'dispose':

@@ -61,11 +61,13 @@ export async function ask(w: World, parties: Party[], ask: (p: Party) => Promise
   const answers = new Map<Party, Answer>();
   const store = w.stores.get(id)!;
   for (const party of parties) {
-    await w.sched.settleAs(party.owner, () =>
-      void ask(party).then(
-        (token) => void answers.set(party, { token, stored: store.get() as StoredTokens | null }),
-        (error: unknown) => void answers.set(party, { code: errorCode(w.lib, error) ?? String(error), stored: store.get() as StoredTokens | null }),
-      ),
+    await w.sched.settleAs(
+      party.owner,
+      () =>
+        void ask(party).then(
+          (token) => void answers.set(party, { token, stored: store.get() as StoredTokens | null }),
+          (error: unknown) => void answers.set(party, { code: errorCode(w.lib, error) ?? String(error), stored: store.get() as StoredTokens | null }),
+        ),
     );
   }
   const until = w.sched.now + TUNING.maxWaitMs + 5_000;
@@ -75,7 +77,12 @@ export async function ask(w: World, parties: Party[], ask: (p: Party) => Promise
     if (!moved) break;
   }
   for (const party of parties) {
-    if (!answers.has(party) && w.violations.length === 0) violate(w, 'convergence', `${party.owner} did not answer ${id === 'tabs' ? 'getAccessToken()' : `getValidAccessToken(${id})`} within ${TUNING.maxWaitMs + 5_000} ms${party.session ? ` (state ${party.session.getStatus().state})` : ''}`);
+    if (!answers.has(party) && w.violations.length === 0)
+      violate(
+        w,
+        'convergence',
+        `${party.owner} did not answer ${id === 'tabs' ? 'getAccessToken()' : `getValidAccessToken(${id})`} within ${TUNING.maxWaitMs + 5_000} ms${party.session ? ` (state ${party.session.getStatus().state})` : ''}`,
+      );
   }
   return answers;
 }
@@ -89,7 +96,8 @@ export async function convergeTabs(w: World): Promise<void> {
   // error) signed itself out as asked: it may stay signed out while the store and the other
   // tabs keep the session it failed to end, or take the session back from the store.
   const signedItselfOut = (party: Party, answer: Answer) =>
-    answer.code === 'SESSION_EXPIRED' && w.signInsStarted.some((r) => r.owner === party.owner && r.kind === 'logout' && (!r.settled || r.failure !== undefined));
+    answer.code === 'SESSION_EXPIRED' &&
+    w.signInsStarted.some((r) => r.owner === party.owner && r.kind === 'logout' && (!r.settled || r.failure !== undefined));
   if (family && lostForGood(w, family)) return;
   /** `strict`: every party serves exactly what the store holds. Otherwise a party that lost a notification may serve an older token of the current sign-in that still works. */
   const check = async (round: string, strict: boolean) => {
@@ -102,7 +110,11 @@ export async function convergeTabs(w: World): Promise<void> {
       if (signedOutLast || !family) {
         const tolerated = !strict && party.lostNotifications > 0;
         if (!tolerated && (answer.token !== undefined || !isLoggedOut(party.session!))) {
-          violate(w, 'convergence', `${round}: the user signed out last, but ${party.owner} still ${answer.token !== undefined ? `serves ${w.label(answer.token)}` : `is ${party.session!.getStatus().state}`}`);
+          violate(
+            w,
+            'convergence',
+            `${round}: the user signed out last, but ${party.owner} still ${answer.token !== undefined ? `serves ${w.label(answer.token)}` : `is ${party.session!.getStatus().state}`}`,
+          );
         }
         continue;
       }
@@ -111,17 +123,32 @@ export async function convergeTabs(w: World): Promise<void> {
       // for never answered) stays signed out until the store changes again (one more rotation).
       if (answer.token === undefined && answer.code === 'SESSION_EXPIRED' && !strict && party.lostNotifications > 0) continue;
       if (answer.token === undefined) {
-        violate(w, 'convergence', `${round}: ${party.owner}'s getAccessToken() failed with ${answer.code} (state ${party.session!.getStatus().state}) while ${family.name} is valid; the store holds ${stored ? `${w.label(stored.accessToken)} ${w.label(stored.refreshToken)}` : 'nothing'}`);
+        violate(
+          w,
+          'convergence',
+          `${round}: ${party.owner}'s getAccessToken() failed with ${answer.code} (state ${party.session!.getStatus().state}) while ${family.name} is valid; the store holds ${stored ? `${w.label(stored.accessToken)} ${w.label(stored.refreshToken)}` : 'nothing'}`,
+        );
       } else if (!stored || stored.accessToken !== answer.token) {
         const tolerated = !strict && party.lostNotifications > 0 && stillBelievedValid(w, party, answer.token);
-        if (!tolerated) violate(w, 'convergence', `${round}: ${party.owner} serves ${w.label(answer.token)} but the store holds ${stored ? w.label(stored.accessToken) : 'nothing'}`);
+        if (!tolerated)
+          violate(
+            w,
+            'convergence',
+            `${round}: ${party.owner} serves ${w.label(answer.token)} but the store holds ${stored ? w.label(stored.accessToken) : 'nothing'}`,
+          );
       }
     }
     const stored = w.stores.get('tabs')!.get() as StoredTokens | null;
     if (family && !signedOutLast && !w.violations.length) {
       if (!stored) violate(w, 'convergence', `${round}: the store is empty while ${family.name} is valid`);
-      else if (w.tokenOf.get(stored.refreshToken ?? '')?.family !== family) violate(w, 'convergence', `${round}: the store holds ${w.label(stored.refreshToken)}, not a token of the current sign-in ${family.name}`);
-      else if (!w.server.isAlive(stored.refreshToken!)) violate(w, 'convergence', `${round}: the store's refresh token ${w.label(stored.refreshToken)} is not the server's current one (${currentLabel(family)})`);
+      else if (w.tokenOf.get(stored.refreshToken ?? '')?.family !== family)
+        violate(w, 'convergence', `${round}: the store holds ${w.label(stored.refreshToken)}, not a token of the current sign-in ${family.name}`);
+      else if (!w.server.isAlive(stored.refreshToken!))
+        violate(
+          w,
+          'convergence',
+          `${round}: the store's refresh token ${w.label(stored.refreshToken)} is not the server's current one (${currentLabel(family)})`,
+        );
     }
     return w.violations.length === 0;
   };
@@ -164,7 +191,9 @@ export async function convergeTabs(w: World): Promise<void> {
  */
 function openSignIn(w: World, id: string): boolean {
   return w.signInsStarted.some(
-    (r) => r.id === id && (!r.settled || r.failure !== undefined || (r.unstoredWhenSettled === true && r.family!.lastStoreVersion === undefined && gone(w, r.owner))),
+    (r) =>
+      r.id === id &&
+      (!r.settled || r.failure !== undefined || (r.unstoredWhenSettled === true && r.family!.lastStoreVersion === undefined && gone(w, r.owner))),
   );
 }
 
@@ -213,12 +242,19 @@ export async function convergeManagers(w: World): Promise<void> {
         if (answer.token !== undefined) violate(w, 'convergence', `${party.owner} serves ${w.label(answer.token)} for ${id}, which the user signed out of`);
         continue;
       }
-      if (answer.token === undefined) violate(w, 'convergence', `${party.owner}'s getValidAccessToken(${id}) failed with ${answer.code} while ${family.name} is valid`);
+      if (answer.token === undefined)
+        violate(w, 'convergence', `${party.owner}'s getValidAccessToken(${id}) failed with ${answer.code} while ${family.name} is valid`);
       else if (!stored || stored.accessToken !== answer.token) {
         const tolerated = party.lostNotifications > 0 && stillBelievedValid(w, party, answer.token);
-        if (!tolerated) violate(w, 'convergence', `${party.owner} serves ${w.label(answer.token)} for ${id} but the store holds ${stored ? w.label(stored.accessToken) : 'nothing'}`);
+        if (!tolerated)
+          violate(
+            w,
+            'convergence',
+            `${party.owner} serves ${w.label(answer.token)} for ${id} but the store holds ${stored ? w.label(stored.accessToken) : 'nothing'}`,
+          );
       }
-      if (family && stored && !w.server.isAlive(stored.refreshToken!)) violate(w, 'convergence', `the store of ${id} holds ${w.label(stored.refreshToken)}, not the server's current refresh token`);
+      if (family && stored && !w.server.isAlive(stored.refreshToken!))
+        violate(w, 'convergence', `the store of ${id} holds ${w.label(stored.refreshToken)}, not the server's current refresh token`);
     }
   }
 }

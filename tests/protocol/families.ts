@@ -24,24 +24,22 @@ export const pushDuringRefresh: fc.Arbitrary<WorldSpec> = fc
   );
 
 /** A server instance at maxSessions loads another user while a session's token call is under way. */
-export const evictionMidRefresh: fc.Arbitrary<WorldSpec> = fc
-  .record({ loadAt: near(5_000, 400), again: near(12_000, 3_000) })
-  .map(({ loadAt, again }) =>
-    baseSpec({
-      kind: 'manager',
-      parties: 1,
-      ids: 2,
-      maxSessions: 1,
-      ttlSeconds: 10,
-      lockOnDeath: 'kept',
-      horizonMs: 20_000,
-      actions: [
-        { at: 0, type: 'mGet', party: 0, id: 0 },
-        { at: loadAt, type: 'mGet', party: 0, id: 1 },
-        { at: again, type: 'mGet', party: 0, id: 0 },
-      ],
-    }),
-  );
+export const evictionMidRefresh: fc.Arbitrary<WorldSpec> = fc.record({ loadAt: near(5_000, 400), again: near(12_000, 3_000) }).map(({ loadAt, again }) =>
+  baseSpec({
+    kind: 'manager',
+    parties: 1,
+    ids: 2,
+    maxSessions: 1,
+    ttlSeconds: 10,
+    lockOnDeath: 'kept',
+    horizonMs: 20_000,
+    actions: [
+      { at: 0, type: 'mGet', party: 0, id: 0 },
+      { at: loadAt, type: 'mGet', party: 0, id: 1 },
+      { at: again, type: 'mGet', party: 0, id: 0 },
+    ],
+  }),
+);
 
 /** login(id) or logout(id) on an instance while a request of the same id is loading it. */
 const signInRacingLoad = (kind: 'mLogin' | 'mLogout') =>
@@ -105,14 +103,18 @@ export const hungStoreMidRefresh: fc.Arbitrary<WorldSpec> = fc
 
 /** One store call never answers at start or around a sign-in or sign-out. */
 export const hungStoreSignIn: fc.Arbitrary<WorldSpec> = fc
-  .record({ at: fc.integer({ min: 0, max: 2_000 }), then: fc.constantFrom<'getToken' | 'logout' | 'login'>('getToken', 'logout', 'login'), thenAt: fc.integer({ min: 0, max: 2_000 }) })
-  .map(({ at, then, thenAt }) =>
+  .record({
+    at: fc.integer({ min: 0, max: 2_000 }),
+    next: fc.constantFrom<'getToken' | 'logout' | 'login'>('getToken', 'logout', 'login'),
+    nextAt: fc.integer({ min: 0, max: 2_000 }),
+  })
+  .map(({ at, next, nextAt }) =>
     baseSpec({
       parties: 2,
       horizonMs: 70_000,
       actions: [
         { at, type: 'storeHang', party: 0 },
-        { at: thenAt, type: then, party: 0 },
+        { at: nextAt, type: next, party: 0 },
       ],
     }),
   );
@@ -138,7 +140,12 @@ export const loserClearsStore: fc.Arbitrary<WorldSpec> = fc
  * tokens born expired. Sometimes in use (a request arms the proactive timer), sometimes idle.
  */
 export const bornExpired: fc.Arbitrary<WorldSpec> = fc
-  .record({ parties: fc.integer({ min: 1, max: 2 }), ttlSeconds: fc.constantFrom(10, 60, 600), ahead: fc.double({ min: 1.01, max: 3, noNaN: true }), used: fc.option(fc.integer({ min: 0, max: 2_000 })) })
+  .record({
+    parties: fc.integer({ min: 1, max: 2 }),
+    ttlSeconds: fc.constantFrom(10, 60, 600),
+    ahead: fc.double({ min: 1.01, max: 3, noNaN: true }),
+    used: fc.option(fc.integer({ min: 0, max: 2_000 })),
+  })
   .map(({ parties, ttlSeconds, ahead, used }) =>
     baseSpec({
       parties,
@@ -171,21 +178,29 @@ export const idleSessions: fc.Arbitrary<WorldSpec> = fc
 
 /** A store write throws (quota exceeded, Safari private mode) around a refresh or a push. */
 export const storeWriteThrows: fc.Arbitrary<WorldSpec> = fc
-  .record({ at: fc.integer({ min: 0, max: 31_000 }), then: fc.constantFrom<'refresh' | 'push' | 'login'>('refresh', 'push', 'login'), thenAt: fc.integer({ min: 0, max: 31_000 }) })
-  .map(({ at, then, thenAt }) =>
+  .record({
+    at: fc.integer({ min: 0, max: 31_000 }),
+    next: fc.constantFrom<'refresh' | 'push' | 'login'>('refresh', 'push', 'login'),
+    nextAt: fc.integer({ min: 0, max: 31_000 }),
+  })
+  .map(({ at, next, nextAt }) =>
     baseSpec({
       parties: 2,
       horizonMs: 40_000,
       actions: [
         { at, type: 'storeThrows', party: 0 },
-        { at: thenAt, type: then, party: 0 },
+        { at: nextAt, type: next, party: 0 },
       ],
     }),
   );
 
 /** logout() or login() racing dispose() of the same tab. */
 export const signInRacingDispose: fc.Arbitrary<WorldSpec> = fc
-  .record({ kind: fc.constantFrom<'logout' | 'login'>('logout', 'login'), at: fc.integer({ min: 0, max: 100 }), disposeAfter: fc.integer({ min: 0, max: 100 }) })
+  .record({
+    kind: fc.constantFrom<'logout' | 'login'>('logout', 'login'),
+    at: fc.integer({ min: 0, max: 100 }),
+    disposeAfter: fc.integer({ min: 0, max: 100 }),
+  })
   .map(({ kind, at, disposeAfter }) =>
     baseSpec({
       parties: 2,
@@ -202,7 +217,9 @@ export const herd: fc.Arbitrary<WorldSpec> = fc
   .record({
     parties: fc.integer({ min: 2, max: 4 }),
     requests: fc.array(fc.record({ party: fc.integer({ min: 0, max: 3 }), at: near(61_000, 1_000) }), { minLength: 2, maxLength: 6 }),
-    faults: fc.array(fc.record({ at: near(61_000, 1_000), fault: fc.constantFrom('unavailable' as const, 'reset' as const, 'rateLimited' as const) }), { maxLength: 1 }),
+    faults: fc.array(fc.record({ at: near(61_000, 1_000), fault: fc.constantFrom('unavailable' as const, 'reset' as const, 'rateLimited' as const) }), {
+      maxLength: 1,
+    }),
   })
   .map(({ parties, requests, faults }) =>
     baseSpec({
@@ -297,7 +314,8 @@ export const WITNESSES: Record<string, (trace: string[]) => boolean> = {
     return calls.length >= 2 && (settled === -1 || calls[1]! < settled);
   },
   pushAfterUnsavedSignIn: (t) => between(t, /s0 store\.set\(F2\.a0, F2\.r0\).* (throws|hangs)/, /▶ push 0/, /s0 store\.set\(F2\.a0, F2\.r0\) answer$/),
-  signInAfterUnsavedSignIn: (t) => between(t, /(s0|m0) store\.set\(F2\.a0, F2\.r0\).* (throws|hangs)/, /▶ (login 0|mLogin 0)/, /(s0|m0) store\.set\(F2\.a0, F2\.r0\)(\(u0\))? answer$/),
+  signInAfterUnsavedSignIn: (t) =>
+    between(t, /(s0|m0) store\.set\(F2\.a0, F2\.r0\).* (throws|hangs)/, /▶ (login 0|mLogin 0)/, /(s0|m0) store\.set\(F2\.a0, F2\.r0\)(\(u0\))? answer$/),
   pushRacingSignOut: (t) => between(t, /s0 store\.get reaches the store$/, /s1 store\.clear/, /s0 store\.set\(push/),
   pushDuringOwedRotation: (t) => {
     // The other tab's push lands after the rotated tokens' write failed and before it is retried.
@@ -352,7 +370,11 @@ export const managerStoreHang: fc.Arbitrary<WorldSpec> = fc
 
 /** login() and logout() in one tab, one right after the other (not awaited), in either order, at start or later. */
 export const signInSignOutInOneTab: fc.Arbitrary<WorldSpec> = fc
-  .record({ order: fc.constantFrom<['login', 'logout'] | ['logout', 'login']>(['login', 'logout'], ['logout', 'login']), at: fc.constantFrom(0, 1_000), gap: fc.integer({ min: 0, max: 60 }) })
+  .record({
+    order: fc.constantFrom<['login', 'logout'] | ['logout', 'login']>(['login', 'logout'], ['logout', 'login']),
+    at: fc.constantFrom(0, 1_000),
+    gap: fc.integer({ min: 0, max: 60 }),
+  })
   .map(({ order, at, gap }) =>
     baseSpec({
       parties: 2,

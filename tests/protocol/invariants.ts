@@ -6,7 +6,17 @@
  */
 import type { TokenServerReply } from '../../adapters/testing/token-server.js';
 import { TUNING, type StoredTokens } from './library.js';
-import { EXCUSE_WINDOW_MS, REQUEST_BOUND_MS, type DocumentedStep, type Family, type InvariantName, type Party, type RequestRecord, type Rotation, type TokenCall } from './model.js';
+import {
+  EXCUSE_WINDOW_MS,
+  REQUEST_BOUND_MS,
+  type DocumentedStep,
+  type Family,
+  type InvariantName,
+  type Party,
+  type RequestRecord,
+  type Rotation,
+  type TokenCall,
+} from './model.js';
 import type { Owner } from './scheduler.js';
 import type { World } from './world.js';
 
@@ -35,7 +45,11 @@ export function checkFresh(w: World, party: Party, id: string, token: string, wh
   const family = familyOf(w, token);
   if (!seen || !family || family === seen.family || family.lastStoreVersion === undefined) return;
   if (family.lastStoreVersion < seen.version) {
-    violate(w, 'fresh-after-sign-in', `${party.owner} ${what} ${w.label(token)} (sign-in ${family.name}) after it read sign-in ${seen.family.name} from the store${id === 'tabs' ? '' : ` of ${id}`}`);
+    violate(
+      w,
+      'fresh-after-sign-in',
+      `${party.owner} ${what} ${w.label(token)} (sign-in ${family.name}) after it read sign-in ${seen.family.name} from the store${id === 'tabs' ? '' : ` of ${id}`}`,
+    );
   }
 }
 
@@ -103,16 +117,18 @@ export function excuse(w: World, owner: Owner | null = null): void {
 }
 
 export function inFlight(w: World, family: Family): TokenCall[] {
-  return w.calls.filter(
-    (c) => c.family === family && (c.state === 'sent' || c.state === 'arrived') && w.sched.isRunning(c.owner) && !c.frozenInFlight,
-  );
+  return w.calls.filter((c) => c.family === family && (c.state === 'sent' || c.state === 'arrived') && w.sched.isRunning(c.owner) && !c.frozenInFlight);
 }
 
 export function checkSingleFlight(w: World, call: TokenCall): void {
   if (!call.family) return;
   const flying = inFlight(w, call.family);
   if (flying.length > 1) {
-    violate(w, 'single-flight', `token calls ${flying.map((c) => `#${c.n} (${c.owner}, ${c.presented})`).join(' and ')} in flight together for family ${call.family.name}`);
+    violate(
+      w,
+      'single-flight',
+      `token calls ${flying.map((c) => `#${c.n} (${c.owner}, ${c.presented})`).join(' and ')} in flight together for family ${call.family.name}`,
+    );
   }
   // The herd: a party refreshes a token another party refreshed moments ago.
   if (w.spec.herdCheck && !w.converging) {
@@ -121,7 +137,11 @@ export function checkSingleFlight(w: World, call: TokenCall): void {
       const age = w.sched.now - rotation.at;
       const young = age < (w.spec.ttlSeconds * 1000) / 2 - TUNING.refreshTimeoutMs - 2 * w.spec.latency.net;
       if (young) {
-        violate(w, 'no-herd', `${call.owner}'s token call #${call.n} refreshes ${call.presented}, which ${rotation.call.owner} got ${Math.round(age)} ms ago (lifetime ${w.spec.ttlSeconds} s)`);
+        violate(
+          w,
+          'no-herd',
+          `${call.owner}'s token call #${call.n} refreshes ${call.presented}, which ${rotation.call.owner} got ${Math.round(age)} ms ago (lifetime ${w.spec.ttlSeconds} s)`,
+        );
       }
     }
   }
@@ -136,7 +156,11 @@ export function checkClockRule(w: World, family: Family | undefined): void {
   const recent = w.calls.filter((c) => c.family === family && c.state !== 'cancelled' && w.sched.now - c.start <= window).length;
   const explained = w.excuses.filter((e) => w.sched.now - e.at <= window).length + w.forced.filter((t) => w.sched.now - t <= window).length;
   if (recent > 6 + 2 * explained) {
-    violate(w, 'clock-rule', `a refresh storm: ${recent} token calls for ${family.name} within ${window / 1000} s (lifetime ${w.spec.ttlSeconds} s, ${explained} faults or forced refreshes)`);
+    violate(
+      w,
+      'clock-rule',
+      `a refresh storm: ${recent} token calls for ${family.name} within ${window / 1000} s (lifetime ${w.spec.ttlSeconds} s, ${explained} faults or forced refreshes)`,
+    );
   }
   // The clock rule holds while nobody asks for a token: until the convergence check.
   if (!w.spec.idle || w.converging) return;
@@ -144,7 +168,11 @@ export function checkClockRule(w: World, family: Family | undefined): void {
   const elapsed = (w.sched.now - family.birth) * (1 + maxDrift / 1e6);
   const bound = Math.floor((elapsed * w.spec.refreshesPerLifetime) / lifetime) + 1 + family.faults + w.clockJumps;
   if (family.tokenCalls > bound) {
-    violate(w, 'clock-rule', `${family.tokenCalls} token calls for ${family.name} in ${(elapsed / 1000).toFixed(1)} s with no request (lifetime ${w.spec.ttlSeconds} s, bound ${bound})`);
+    violate(
+      w,
+      'clock-rule',
+      `${family.tokenCalls} token calls for ${family.name} in ${(elapsed / 1000).toFixed(1)} s with no request (lifetime ${w.spec.ttlSeconds} s, bound ${bound})`,
+    );
   }
 }
 
@@ -155,7 +183,11 @@ export function onLoggedOut(w: World, party: Party, reason: string): void {
   const family = w.current.get('tabs');
   if (!family || !grantAlive(w, family)) return;
   if (w.sched.now - w.lastGrantChange <= EXCUSE_WINDOW_MS) return;
-  violate(w, 'no-logout-while-valid', `${party.owner} logged out (${reason}) while ${family.name} is valid and reachable (current refresh token ${currentLabel(family)})`);
+  violate(
+    w,
+    'no-logout-while-valid',
+    `${party.owner} logged out (${reason}) while ${family.name} is valid and reachable (current refresh token ${currentLabel(family)})`,
+  );
 }
 
 /**
@@ -218,7 +250,11 @@ export function checkServed(w: World, party: Party, id: string, token: string, s
   if (last.kind === 'logout' && family.lastStoreVersion <= last.version) {
     violate(w, 'fresh-after-sign-in', `${party.owner} served ${w.label(token)} for ${id} to a request started after logout(${id}) settled`);
   } else if (last.kind === 'login' && family.lastStoreVersion < last.version) {
-    violate(w, 'fresh-after-sign-in', `${party.owner} served ${w.label(token)} (sign-in ${family.name}) for ${id} to a request started after login(${id}, ${last.family!.name}) settled`);
+    violate(
+      w,
+      'fresh-after-sign-in',
+      `${party.owner} served ${w.label(token)} (sign-in ${family.name}) for ${id} to a request started after login(${id}, ${last.family!.name}) settled`,
+    );
   }
 }
 
@@ -228,7 +264,11 @@ function isLoggedOutNow(party: Party): boolean {
 
 export function judgeFailure(w: World, record: RequestRecord, party: Party, code: string | null, error: unknown): void {
   if (code === null && !(error instanceof Error && /^HTTP /.test(error.message))) {
-    violate(w, 'bounded', `${record.label} failed with an error that is not an authchart error (no code): ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+    violate(
+      w,
+      'bounded',
+      `${record.label} failed with an error that is not an authchart error (no code): ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+    );
     return;
   }
   if (!['fetch', 'getToken', 'refresh', 'mGet'].includes(record.kind) || w.healed) return;
@@ -245,5 +285,9 @@ export function judgeFailure(w: World, record: RequestRecord, party: Party, code
     w.excuses.some((e) => e.at >= from && e.at <= w.sched.now && (e.owner === null || e.owner === record.owner)) ||
     record.start - w.lastGrantChange <= EXCUSE_WINDOW_MS;
   if (excused) return;
-  violate(w, 'no-failure-without-cause', `${record.label} started at ${w.sched.stamp(record.start)} failed with ${record.failure} though no fault happened around it`);
+  violate(
+    w,
+    'no-failure-without-cause',
+    `${record.label} started at ${w.sched.stamp(record.start)} failed with ${record.failure} though no fault happened around it`,
+  );
 }

@@ -109,7 +109,11 @@ export function openManager(
 }
 
 /** What a refresher hands back for a 2xx token answer. `expiresAt` mode: an absolute time on the server's clock (Supabase `expires_at`, a JWT `exp`). */
-export function refreshedTokens(body: { access_token: string; refresh_token?: string; expires_in: number }, expiry: 'expiresIn' | 'serverClock', serverNow: number): RefreshedTokens {
+export function refreshedTokens(
+  body: { access_token: string; refresh_token?: string; expires_in: number },
+  expiry: 'expiresIn' | 'serverClock',
+  serverNow: number,
+): RefreshedTokens {
   const tokens: RefreshedTokens = { accessToken: body.access_token };
   if (body.refresh_token !== undefined) tokens.refreshToken = body.refresh_token;
   if (expiry === 'expiresIn') tokens.expiresIn = body.expires_in;
@@ -120,7 +124,12 @@ export function refreshedTokens(body: { access_token: string; refresh_token?: st
 /** The error a refresher throws for a non-2xx token answer (classified as the OAuth preset does). */
 export function tokenEndpointError(lib: Library, status: number, error: string | undefined, retryAfterMs: number | undefined): Error {
   const transient = status === 408 || status === 429 || status >= 500 || error === 'temporarily_unavailable' || error === 'slow_down';
-  return new lib.RefreshError({ kind: transient ? 'transient' : 'permanent', reason: error ?? `HTTP_${status}`, status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+  return new lib.RefreshError({
+    kind: transient ? 'transient' : 'permanent',
+    reason: error ?? `HTTP_${status}`,
+    status,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  });
 }
 
 /** The error a refresher throws when the connection is reset (fetch's TypeError). */

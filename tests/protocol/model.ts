@@ -12,13 +12,14 @@ import type { Owner } from './scheduler.js';
 export const INVARIANTS = {
   'single-flight': 'never two token calls in flight for one token family',
   'no-reuse': 'no refresh token presented after its rotation, except after a documented unrecoverable step',
-  'bounded': 'every request settles within its bound, with an authchart error (a code) when it fails',
+  bounded: 'every request settles within its bound, with an authchart error (a code) when it fails',
   'no-failure-without-cause': 'a request fails only when a fault it cannot survive happened around it',
   'no-logout-while-valid': 'no session logs out while its grant is valid and reachable',
-  'convergence': 'once faults stop, every session holds the newest tokens (or all are signed out, if the user signed out last)',
+  convergence: 'once faults stop, every session holds the newest tokens (or all are signed out, if the user signed out last)',
   'clock-rule': 'token calls per family ≤ elapsed / lifetime + 1 (+ one per fault) with no requests; never a refresh loop',
   'no-herd': 'one token call per expiry: nobody refreshes a token another party has just refreshed',
-  'fresh-after-sign-in': 'a party that read a newer sign-in from the store never serves one the store had replaced; a manager never serves the previous sign-in after login(id)/logout(id) settled on it',
+  'fresh-after-sign-in':
+    'a party that read a newer sign-in from the store never serves one the store had replaced; a manager never serves the previous sign-in after login(id)/logout(id) settled on it',
   'no-uncaught': 'no error thrown out of a timer or event of the library',
 } as const;
 export type InvariantName = keyof typeof INVARIANTS;
@@ -33,7 +34,8 @@ export const DOCUMENTED_STEPS = {
   DISPOSED_MID_REFRESH: 'the app disposed the session after its token call reached the server',
   DIED_MID_REFRESH: 'the tab or process died after its token call reached the server',
   FROZEN_CALL_ARRIVED_LATE: "a frozen party's token call, sent before it froze, reached the server after another party rotated",
-  FROZEN_AFTER_ROTATION: "the lock holder froze after its token call rotated the refresh token, before the answer reached it; the lock was taken over, and the new holder could only present the old refresh token",
+  FROZEN_AFTER_ROTATION:
+    'the lock holder froze after its token call rotated the refresh token, before the answer reached it; the lock was taken over, and the new holder could only present the old refresh token',
   STORE_WRITE_FAILED: 'the store never answered or refused the write of the rotated tokens, so the other parties could only read the old ones',
 } as const;
 export type DocumentedStep = keyof typeof DOCUMENTED_STEPS;

@@ -67,7 +67,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: 'own-tokens-win',
-    breaks: "\"newest tokens win\" is reversed: when the store changed during a refresh (a sign-in), the refresh keeps its own tokens instead of the store's newer ones, and takes the sign-in's change notification heard during its write for that write's echo",
+    breaks:
+      "\"newest tokens win\" is reversed: when the store changed during a refresh (a sign-in), the refresh keeps its own tokens instead of the store's newer ones, and takes the sign-in's change notification heard during its write for that write's echo",
     family: families.signInDuringRefresh,
     familyName: 'signInDuringRefresh',
     patches: [
@@ -87,7 +88,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: 'ignores-lost-lock',
-    breaks: 'a holder that lost the lock while frozen (taken over after staleMs) ignores its handle\'s signal on resuming and presents the refresh token the new holder already rotated',
+    breaks:
+      "a holder that lost the lock while frozen (taken over after staleMs) ignores its handle's signal on resuming and presents the refresh token the new holder already rotated",
     family: families.frozenLockHolder,
     familyName: 'frozenLockHolder',
     patches: [

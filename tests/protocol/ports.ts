@@ -5,7 +5,18 @@
  * resource server. Each call is an event the scheduler delivers when it chooses.
  */
 import type { TokenServerReply } from '../../adapters/testing/token-server.js';
-import { networkError, refreshedTokens, tokenEndpointError, TUNING, type LockHandle, type RefreshLock, type Refresher, type StoredTokens, type TokenSet, type TokenStore } from './library.js';
+import {
+  networkError,
+  refreshedTokens,
+  tokenEndpointError,
+  TUNING,
+  type LockHandle,
+  type RefreshLock,
+  type Refresher,
+  type StoredTokens,
+  type TokenSet,
+  type TokenStore,
+} from './library.js';
 import type { Party, Rotation, TokenCall, TokenFault } from './model.js';
 import { freezePoint } from './actions.js';
 import { checkFresh, checkSingleFlight, excuse, familyOf, isRevoked, noteSeen, onArrival, settleRotation } from './invariants.js';
@@ -72,12 +83,15 @@ export function storeView(w: World, party: Party, id: string): TokenStore {
       call('clear', true, () => {
         // Where this clear falls in the store's write order (a clear keeps the version).
         w.lastClear.set(`${party.owner}/${id}`, { at: w.sched.now, version: w.storeVersions.get(id) ?? 0 });
-        return real.clear() as void;
+        return real.clear() as undefined;
       }),
     subscribe: (listener) => {
       const key = ++w.subscriptionId;
       let subscribers = w.storeSubscribers.get(id);
-      if (!subscribers) w.storeSubscribers.set(id, (subscribers = new Map()));
+      if (!subscribers) {
+        subscribers = new Map();
+        w.storeSubscribers.set(id, subscribers);
+      }
       subscribers.set(key, { owner: party.owner, listener });
       return () => void subscribers.delete(key);
     },
@@ -206,7 +220,10 @@ export function lockView(w: World, party: Party, id: string): RefreshLock {
             (handle) => {
               const grant: Grant = { id, handle, lost: new AbortController() };
               let held = w.heldLocks.get(party.owner);
-              if (!held) w.heldLocks.set(party.owner, (held = new Set()));
+              if (!held) {
+                held = new Set();
+                w.heldLocks.set(party.owner, held);
+              }
               held.add(grant);
               if (w.sched.isDead(party.owner)) {
                 if (w.spec.lockOnDeath === 'released') {
@@ -219,29 +236,41 @@ export function lockView(w: World, party: Party, id: string): RefreshLock {
               if (w.sched.isFrozen(party.owner)) whenSilent(w, party.owner, false);
               const signals = [grant.lost.signal, ...(handle.signal ? [handle.signal] : [])];
               const lockSignal = AbortSignal.any(signals);
-              w.sched.event(party.owner, `${party.owner} lock granted${id === 'tabs' ? '' : ` (${id})`}`, { deadline: w.sched.now + lat, fifo: `${party.owner}:lock` }, () => {
-                signal.removeEventListener('abort', onAbort);
-                const release = () =>
-                  new Promise<void>((done) => {
-                    w.sched.event(party.owner, `${party.owner} lock released${id === 'tabs' ? '' : ` (${id})`}`, { deadline: w.sched.now + lat, fifo: `${party.owner}:lock` }, () => {
-                      held!.delete(grant);
-                      void w.sched.runAs('world', () => handle.release());
-                      done();
+              w.sched.event(
+                party.owner,
+                `${party.owner} lock granted${id === 'tabs' ? '' : ` (${id})`}`,
+                { deadline: w.sched.now + lat, fifo: `${party.owner}:lock` },
+                () => {
+                  signal.removeEventListener('abort', onAbort);
+                  const release = () =>
+                    new Promise<void>((done) => {
+                      w.sched.event(
+                        party.owner,
+                        `${party.owner} lock released${id === 'tabs' ? '' : ` (${id})`}`,
+                        { deadline: w.sched.now + lat, fifo: `${party.owner}:lock` },
+                        () => {
+                          held!.delete(grant);
+                          void w.sched.runAs('world', () => handle.release());
+                          done();
+                        },
+                      );
                     });
-                  });
-                // Anything else a handle offers (a port that grows) is the world's, answered at once.
-                resolve(
-                  new Proxy(handle, {
-                    get: (target, prop) => {
-                      if (prop === 'release') return release;
-                      if (prop === 'signal') return lockSignal;
-                      const value = Reflect.get(target, prop) as unknown;
-                      return typeof value === 'function' ? (...args: unknown[]) => w.sched.runAs('world', () => (value as (...a: unknown[]) => unknown).apply(target, args)) : value;
-                    },
-                  }),
-                );
-                freezePoint(w, party, 'lock');
-              });
+                  // Anything else a handle offers (a port that grows) is the world's, answered at once.
+                  resolve(
+                    new Proxy(handle, {
+                      get: (target, prop) => {
+                        if (prop === 'release') return release;
+                        if (prop === 'signal') return lockSignal;
+                        const value = Reflect.get(target, prop) as unknown;
+                        return typeof value === 'function'
+                          ? (...args: unknown[]) => w.sched.runAs('world', () => (value as (...a: unknown[]) => unknown).apply(target, args))
+                          : value;
+                      },
+                    }),
+                  );
+                  freezePoint(w, party, 'lock');
+                },
+              );
             },
             (error) => {
               signal.removeEventListener('abort', onAbort);
@@ -254,7 +283,9 @@ export function lockView(w: World, party: Party, id: string): RefreshLock {
     get: (target, prop, receiver) => {
       if (prop in target) return Reflect.get(target, prop, receiver);
       const value = (real as unknown as Record<string | symbol, unknown>)[prop];
-      return typeof value === 'function' ? (...args: unknown[]) => w.sched.runAs('world', () => (value as (...a: unknown[]) => unknown).apply(real, args)) : value;
+      return typeof value === 'function'
+        ? (...args: unknown[]) => w.sched.runAs('world', () => (value as (...a: unknown[]) => unknown).apply(real, args))
+        : value;
     },
     has: (target, prop) => prop in target || prop in real,
   });
@@ -279,34 +310,44 @@ export function refresher(w: World, party: Party): Refresher {
       w.calls.push(call);
       checkSingleFlight(w, call);
       const lat = w.spec.latency.net;
-      const arrive = w.sched.event(party.owner, `${party.owner} token call #${call.n} (${presented}) reaches the server${call.fault ? ` [${call.fault}]` : ''}`, { deadline: w.sched.now + lat }, async () => {
-        if (call.state !== 'sent') return;
-        if (call.fault === 'stall') {
-          call.state = 'lost';
-          return;
-        }
-        call.state = 'arrived';
-        const fault = call.fault;
-        // Faults before the server processes the call: nothing rotates.
-        if (fault === 'unavailable') w.server.fault({ type: 'unavailable' });
-        else if (fault === 'rateLimited') w.server.fault({ type: 'rateLimited', retryAfterSeconds: 2 });
-        else if (fault === 'reset') w.server.fault({ type: 'reset' });
-        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken });
-        const served = await w.server.token({ form, authorization: null }, () => Promise.resolve());
-        const outcome = w.server.calls.at(-1)!.outcome;
-        onArrival(w, call, served, outcome);
-        // Faults after it: the rotation happened, the answer is lost or never comes.
-        if (fault === 'lostResponse' && call.rotation) settleRotation(call.rotation, 'LOST_RESPONSE');
-        freezePoint(w, party, 'call');
-        if (fault === 'hang') return;
-        const reply: TokenServerReply = fault === 'lostResponse' ? { kind: 'reset' } : served;
-        w.sched.event(party.owner, `${party.owner} token call #${call.n} answer: ${describeReply(w, reply, outcome, fault)}`, { deadline: w.sched.now + lat }, () => {
-          if (call.state !== 'arrived') return;
-          call.state = 'done';
-          if (call.rotation) settleRotation(call.rotation, 'delivered');
-          settleTokenCall(w, reply, resolve, reject);
-        });
-      });
+      const arrive = w.sched.event(
+        party.owner,
+        `${party.owner} token call #${call.n} (${presented}) reaches the server${call.fault ? ` [${call.fault}]` : ''}`,
+        { deadline: w.sched.now + lat },
+        async () => {
+          if (call.state !== 'sent') return;
+          if (call.fault === 'stall') {
+            call.state = 'lost';
+            return;
+          }
+          call.state = 'arrived';
+          const fault = call.fault;
+          // Faults before the server processes the call: nothing rotates.
+          if (fault === 'unavailable') w.server.fault({ type: 'unavailable' });
+          else if (fault === 'rateLimited') w.server.fault({ type: 'rateLimited', retryAfterSeconds: 2 });
+          else if (fault === 'reset') w.server.fault({ type: 'reset' });
+          const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken });
+          const served = await w.server.token({ form, authorization: null }, () => Promise.resolve());
+          const outcome = w.server.calls.at(-1)!.outcome;
+          onArrival(w, call, served, outcome);
+          // Faults after it: the rotation happened, the answer is lost or never comes.
+          if (fault === 'lostResponse' && call.rotation) settleRotation(call.rotation, 'LOST_RESPONSE');
+          freezePoint(w, party, 'call');
+          if (fault === 'hang') return;
+          const reply: TokenServerReply = fault === 'lostResponse' ? { kind: 'reset' } : served;
+          w.sched.event(
+            party.owner,
+            `${party.owner} token call #${call.n} answer: ${describeReply(w, reply, outcome, fault)}`,
+            { deadline: w.sched.now + lat },
+            () => {
+              if (call.state !== 'arrived') return;
+              call.state = 'done';
+              if (call.rotation) settleRotation(call.rotation, 'delivered');
+              settleTokenCall(w, reply, resolve, reject);
+            },
+          );
+        },
+      );
       signal.addEventListener(
         'abort',
         () => {
@@ -334,11 +375,23 @@ export function describeReply(w: World, reply: TokenServerReply, outcome: string
   return `${reply.status} ${String((reply.body as { error?: string }).error ?? '')}`;
 }
 
-export function settleTokenCall(w: World, reply: TokenServerReply, resolve: (value: ReturnType<typeof refreshedTokens>) => void, reject: (error: unknown) => void): void {
-  if (reply.kind === 'reset') return reject(networkError());
-  if (reply.kind === 'html') return reject(tokenEndpointError(w.lib, reply.status, 'html', undefined));
+export function settleTokenCall(
+  w: World,
+  reply: TokenServerReply,
+  resolve: (value: ReturnType<typeof refreshedTokens>) => void,
+  reject: (error: unknown) => void,
+): void {
+  if (reply.kind === 'reset') {
+    reject(networkError());
+    return;
+  }
+  if (reply.kind === 'html') {
+    reject(tokenEndpointError(w.lib, reply.status, 'html', undefined));
+    return;
+  }
   if (reply.status === 200) {
-    return resolve(refreshedTokens(reply.body as { access_token: string; refresh_token?: string; expires_in: number }, w.spec.expiry, w.sched.now));
+    resolve(refreshedTokens(reply.body as { access_token: string; refresh_token?: string; expires_in: number }, w.spec.expiry, w.sched.now));
+    return;
   }
   const retryAfter = reply.headers?.['retry-after'];
   reject(tokenEndpointError(w.lib, reply.status, (reply.body as { error?: string }).error, retryAfter ? Number(retryAfter) * 1000 : undefined));

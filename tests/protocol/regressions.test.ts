@@ -58,15 +58,26 @@ describe('regressions found by the explorer', () => {
         expect.fail(`\n${formatFailure({ seed: regression.found.seed, path: regression.found.path, spec, choices: regression.choices, result }, 40)}`);
       }
     });
-    it(`${name}: its family "${regression.family}" keeps every invariant (${FAMILY_RUNS} seeded interleavings)`, async () => {
-      const { family, strictClockRule } = REGRESSION_FAMILIES[name as keyof typeof REGRESSION_FAMILIES];
-      const scenarios = strictClockRule ? family : family.map((spec) => gated(spec));
-      const witness = WITNESSES[regression.family];
-      const report = await exploreRandom({ lib: project, runs: FAMILY_RUNS, seed: regression.found.seed, scenarios, timeLimitMs: LONG ? 600_000 : 30_000, ...(witness ? { witness } : {}) });
-      console.info(formatTotals(`regression ${name}, family ${regression.family}`, report.totals));
-      if (report.failure) expect.fail(`\n${formatFailure(report.failure, 60)}`);
-      // A family that never meets its situation guards nothing (the code around it changed).
-      if (witness) expect(report.totals.witnessed, `no interleaving of ${regression.family} met its situation`).toBeGreaterThan(0);
-    }, LONG ? 900_000 : 60_000);
+    it(
+      `${name}: its family "${regression.family}" keeps every invariant (${FAMILY_RUNS} seeded interleavings)`,
+      async () => {
+        const { family, strictClockRule } = REGRESSION_FAMILIES[name as keyof typeof REGRESSION_FAMILIES];
+        const scenarios = strictClockRule ? family : family.map((spec) => gated(spec));
+        const witness = WITNESSES[regression.family];
+        const report = await exploreRandom({
+          lib: project,
+          runs: FAMILY_RUNS,
+          seed: regression.found.seed,
+          scenarios,
+          timeLimitMs: LONG ? 600_000 : 30_000,
+          ...(witness ? { witness } : {}),
+        });
+        console.info(formatTotals(`regression ${name}, family ${regression.family}`, report.totals));
+        if (report.failure) expect.fail(`\n${formatFailure(report.failure, 60)}`);
+        // A family that never meets its situation guards nothing (the code around it changed).
+        if (witness) expect(report.totals.witnessed, `no interleaving of ${regression.family} met its situation`).toBeGreaterThan(0);
+      },
+      LONG ? 900_000 : 60_000,
+    );
   }
 });

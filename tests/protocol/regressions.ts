@@ -28,6 +28,7 @@ export const REGRESSIONS_FILE = fileURLToPath(new URL('./regressions.json', impo
 
 const family = (familyName: keyof typeof families, title: string, strictClockRule = false) => ({
   title,
+  // biome-ignore lint/performance/noDynamicNamespaceImportAccess: a family is picked by the name regressions.json stores; test code, never bundled
   family: families[familyName] as fc.Arbitrary<WorldSpec>,
   familyName,
   strictClockRule,
@@ -49,13 +50,37 @@ export const REGRESSION_FAMILIES = {
   'store-write-throws': family('storeWriteThrows', 'a store write that throws discards the rotated tokens, and the retry presents the old refresh token'),
   'logout-racing-dispose': family('signInRacingDispose', 'logout() then dispose() before the first store read resolves, and nobody is signed out'),
   // Found on 063be54, the code with the fixes of issue 10.
-  'load-evicted-by-its-own-bound': family('loadPastTheBound', 'at maxSessions with every other slot mid-refresh, a load evicts the session it just loaded and its request fails with DISPOSED'),
-  'manager-store-unbounded': family('managerStoreHang', "the manager's own store calls (load, login(id), logout(id)) have no bound: a store that never answers leaves the id's requests pending forever"),
-  'login-then-logout': family('signInSignOutInOneTab', 'login() then logout() without waiting: the session ends signed in with the store empty (or the store cleared after the new sign-in)'),
-  'push-merges-previous-sign-in': family('pushAfterUnsavedSignIn', "a push while a sign-in's write is owed merges with the previous sign-in's refresh token from the store, and its write replaces the new sign-in"),
+  'load-evicted-by-its-own-bound': family(
+    'loadPastTheBound',
+    'at maxSessions with every other slot mid-refresh, a load evicts the session it just loaded and its request fails with DISPOSED',
+  ),
+  'manager-store-unbounded': family(
+    'managerStoreHang',
+    "the manager's own store calls (load, login(id), logout(id)) have no bound: a store that never answers leaves the id's requests pending forever",
+  ),
+  'login-then-logout': family(
+    'signInSignOutInOneTab',
+    'login() then logout() without waiting: the session ends signed in with the store empty (or the store cleared after the new sign-in)',
+  ),
+  'push-merges-previous-sign-in': family(
+    'pushAfterUnsavedSignIn',
+    "a push while a sign-in's write is owed merges with the previous sign-in's refresh token from the store, and its write replaces the new sign-in",
+  ),
   'owed-write-over-newer-sign-in': family('signInAfterUnsavedSignIn', 'a sign-in whose write failed is written later over a newer sign-in that was stored'),
-  'owed-rotation-lost-to-push': family('pushDuringOwedRotation', "rotated tokens whose write failed give up to another tab's push stored with the refresh token they replaced: the next refresh is a reuse"),
-  'stale-read-after-logout': family('signOutWhileFollowing', "a read a change notification asked for, answered after the tab's own logout(), signs it in again with the other tab's sign-in"),
-  'push-into-empty-store': family('pushRacingSignOut', "a push that lost its compare-and-set to another tab's logout writes into the empty store and signs every tab in again"),
-  'owed-sign-in-over-sign-out': family('owedSignInVsSignOut', "a sign-in whose write failed is retried after another tab's later sign-out, which its tab missed: the user ends signed in"),
+  'owed-rotation-lost-to-push': family(
+    'pushDuringOwedRotation',
+    "rotated tokens whose write failed give up to another tab's push stored with the refresh token they replaced: the next refresh is a reuse",
+  ),
+  'stale-read-after-logout': family(
+    'signOutWhileFollowing',
+    "a read a change notification asked for, answered after the tab's own logout(), signs it in again with the other tab's sign-in",
+  ),
+  'push-into-empty-store': family(
+    'pushRacingSignOut',
+    "a push that lost its compare-and-set to another tab's logout writes into the empty store and signs every tab in again",
+  ),
+  'owed-sign-in-over-sign-out': family(
+    'owedSignInVsSignOut',
+    "a sign-in whose write failed is retried after another tab's later sign-out, which its tab missed: the user ends signed in",
+  ),
 } as const;

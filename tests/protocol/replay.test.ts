@@ -16,12 +16,20 @@ import { runScenario } from './run.js';
 import { finalize, type WorldSpec } from './scenario.js';
 import { choicesChooser } from './scheduler.js';
 
-it.runIf(process.env.AUTHCHART_REPLAY)('replay one interleaving and print its trace', async () => {
-  const source = process.env.AUTHCHART_REPLAY!;
-  const { spec, choices = [] } = JSON.parse(existsSync(source) ? readFileSync(source, 'utf8') : source) as { spec: WorldSpec; choices?: number[] };
-  const mutant = MUTANTS.find((m) => m.name === process.env.AUTHCHART_MUTANT);
-  const lib = mutant ? await mutantLibrary(mutant) : process.env.AUTHCHART_LIB ? await loadLibrary(resolve(process.env.AUTHCHART_LIB), process.env.AUTHCHART_LIB) : project;
-  const world = finalize(mutant ? withPorts(mutant, spec) : spec);
-  const result = await runScenario(lib, world, choicesChooser(choices));
-  console.log(formatFailure({ seed: null, path: null, spec: world, choices, result }, 100_000));
-}, 120_000);
+it.runIf(process.env.AUTHCHART_REPLAY)(
+  'replay one interleaving and print its trace',
+  async () => {
+    const source = process.env.AUTHCHART_REPLAY!;
+    const { spec, choices = [] } = JSON.parse(existsSync(source) ? readFileSync(source, 'utf8') : source) as { spec: WorldSpec; choices?: number[] };
+    const mutant = MUTANTS.find((m) => m.name === process.env.AUTHCHART_MUTANT);
+    const lib = mutant
+      ? await mutantLibrary(mutant)
+      : process.env.AUTHCHART_LIB
+        ? await loadLibrary(resolve(process.env.AUTHCHART_LIB), process.env.AUTHCHART_LIB)
+        : project;
+    const world = finalize(mutant ? withPorts(mutant, spec) : spec);
+    const result = await runScenario(lib, world, choicesChooser(choices));
+    console.log(formatFailure({ seed: null, path: null, spec: world, choices, result }, 100_000));
+  },
+  120_000,
+);

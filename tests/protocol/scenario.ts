@@ -6,18 +6,7 @@
  */
 import fc from 'fast-check';
 
-export type PartyAction =
-  | 'request'
-  | 'getToken'
-  | 'refresh'
-  | 'push'
-  | 'login'
-  | 'logout'
-  | 'dispose'
-  | 'die'
-  | 'storeHang'
-  | 'storeThrows'
-  | 'dropNotify';
+export type PartyAction = 'request' | 'getToken' | 'refresh' | 'push' | 'login' | 'logout' | 'dispose' | 'die' | 'storeHang' | 'storeThrows' | 'dropNotify';
 
 export type TokenFault = 'unavailable' | 'rateLimited' | 'reset' | 'lostResponse' | 'hang' | 'stall';
 
@@ -157,7 +146,13 @@ function tabsArbitrary(f: Features): fc.Arbitrary<WorldSpec> {
       expiry: f.bornExpired ? fc.constantFrom<'expiresIn' | 'serverClock'>('expiresIn', 'serverClock') : fc.constant<'expiresIn'>('expiresIn'),
       skew: fc.oneof(
         { weight: 3, arbitrary: fc.constant(null) },
-        { weight: 1, arbitrary: fc.array(fc.record({ offsetMs: fc.integer({ min: -120_000, max: 120_000 }), driftPpm: fc.integer({ min: -2_000, max: 2_000 }) }), { minLength: 4, maxLength: 4 }) },
+        {
+          weight: 1,
+          arbitrary: fc.array(fc.record({ offsetMs: fc.integer({ min: -120_000, max: 120_000 }), driftPpm: fc.integer({ min: -2_000, max: 2_000 }) }), {
+            minLength: 4,
+            maxLength: 4,
+          }),
+        },
       ),
       lockOnDeath: f.leaseDeath ? fc.constantFrom<'released' | 'kept'>('released', 'kept') : fc.constant<'released'>('released'),
       idle: fc.boolean(),
@@ -166,14 +161,12 @@ function tabsArbitrary(f: Features): fc.Arbitrary<WorldSpec> {
     })
     .map(({ parties, ttlSeconds, grace, expiry, skew, lockOnDeath, idle, horizonFactor, actions }) => {
       const lifetime = ttlSeconds * 1000;
-      let horizonMs = Math.round(Math.min(120_000, Math.max(5_000, lifetime * horizonFactor)));
+      const horizonMs = Math.round(Math.min(120_000, Math.max(5_000, lifetime * horizonFactor)));
 
       let clocks = skew ?? [];
       // Born expired (or nearly): a clock far ahead of the server's with an absolute expiry.
       if (!f.bornExpired) clocks = clocks.map((c) => ({ offsetMs: Math.max(-lifetime / 4, Math.min(lifetime / 4, c.offsetMs)), driftPpm: c.driftPpm }));
-      let kept = actions
-        .map((a) => ({ ...a, at: Math.round(a.at * horizonMs) }))
-        .filter((a) => !idle || !REQUEST_LIKE.has(a.type)) as Action[];
+      let kept = actions.map((a) => ({ ...a, at: Math.round(a.at * horizonMs) })).filter((a) => !idle || !REQUEST_LIKE.has(a.type)) as Action[];
       if (!f.relogin) {
         const firstLogout = kept.find((a) => a.type === 'logout')?.at;
         if (firstLogout !== undefined) kept = kept.filter((a) => !(a.type === 'login' && a.at >= firstLogout));
@@ -182,14 +175,31 @@ function tabsArbitrary(f: Features): fc.Arbitrary<WorldSpec> {
       if (!f.signOutAfterFailedSignIn) {
         // No logout after another tab's login that a store fault of that tab may have left unsaved.
         const who = (a: Action) => ('party' in a ? a.party % parties : -1);
-        const risky = kept.filter((a) => a.type === 'login' && kept.some((b) => (b.type === 'storeThrows' || b.type === 'storeHang') && who(b) === who(a) && b.at <= a.at));
+        const risky = kept.filter(
+          (a) => a.type === 'login' && kept.some((b) => (b.type === 'storeThrows' || b.type === 'storeHang') && who(b) === who(a) && b.at <= a.at),
+        );
         kept = kept.filter((a) => a.type !== 'logout' || !risky.some((l) => who(l) !== who(a) && l.at <= a.at));
       }
       if (!f.disposeRace) {
         // No dispose of a tab that has a login() or logout() of its own before it.
-        kept = kept.filter((a) => a.type !== 'dispose' || !kept.some((b) => (b.type === 'login' || b.type === 'logout') && 'party' in b && b.party % parties === a.party % parties && b.at <= a.at));
+        kept = kept.filter(
+          (a) =>
+            a.type !== 'dispose' ||
+            !kept.some((b) => (b.type === 'login' || b.type === 'logout') && 'party' in b && b.party % parties === a.party % parties && b.at <= a.at),
+        );
       }
-      return baseSpec({ kind: 'tabs', parties, ttlSeconds, grace, expiry, clocks, lockOnDeath, horizonMs, actions: kept, refreshesPerLifetime: f.longIdle ? 1 : 2 });
+      return baseSpec({
+        kind: 'tabs',
+        parties,
+        ttlSeconds,
+        grace,
+        expiry,
+        clocks,
+        lockOnDeath,
+        horizonMs,
+        actions: kept,
+        refreshesPerLifetime: f.longIdle ? 1 : 2,
+      });
     });
 }
 
@@ -209,7 +219,11 @@ function tabAction(f: Features): fc.Arbitrary<Action> {
     { weight: 1, arbitrary: fc.record({ at, type: fc.constant('jump' as const), party, ms: fc.integer({ min: -300_000, max: 300_000 }) }) },
     {
       weight: 3,
-      arbitrary: fc.record({ at, type: fc.constant('tokenFault' as const), fault: fc.constantFrom<TokenFault>('unavailable', 'rateLimited', 'reset', 'lostResponse', 'hang', 'stall') }),
+      arbitrary: fc.record({
+        at,
+        type: fc.constant('tokenFault' as const),
+        fault: fc.constantFrom<TokenFault>('unavailable', 'rateLimited', 'reset', 'lostResponse', 'hang', 'stall'),
+      }),
     },
   ];
   if (f.push) kinds.push({ weight: 2, arbitrary: fc.record({ at, type: fc.constant('push' as const), party }) });
@@ -217,7 +231,13 @@ function tabAction(f: Features): fc.Arbitrary<Action> {
     kinds.push({ weight: 1, arbitrary: fc.record({ at, type: fc.constant('freeze' as const), party, ms: fc.integer({ min: 100, max: 90_000 }) }) });
     kinds.push({
       weight: 1,
-      arbitrary: fc.record({ at, type: fc.constant('freeze' as const), party, ms: fc.integer({ min: 100, max: 90_000 }), on: fc.constantFrom<FreezePoint>('lock', 'read', 'call') }),
+      arbitrary: fc.record({
+        at,
+        type: fc.constant('freeze' as const),
+        party,
+        ms: fc.integer({ min: 100, max: 90_000 }),
+        on: fc.constantFrom<FreezePoint>('lock', 'read', 'call'),
+      }),
     });
   }
   if (f.storeHang) kinds.push({ weight: 1, arbitrary: fc.record({ at, type: fc.constant('storeHang' as const), party }) });
@@ -231,7 +251,14 @@ function managerArbitrary(f: Features): fc.Arbitrary<WorldSpec> {
   const id = fc.integer({ min: 0, max: 2 });
   const kinds: { weight: number; arbitrary: fc.Arbitrary<Action> }[] = [
     { weight: 8, arbitrary: fc.record({ at, type: fc.constant('mGet' as const), party, id }) },
-    { weight: 2, arbitrary: fc.record({ at, type: fc.constant('tokenFault' as const), fault: fc.constantFrom<TokenFault>('unavailable', 'rateLimited', 'reset', 'lostResponse', 'stall') }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        at,
+        type: fc.constant('tokenFault' as const),
+        fault: fc.constantFrom<TokenFault>('unavailable', 'rateLimited', 'reset', 'lostResponse', 'stall'),
+      }),
+    },
     { weight: 1, arbitrary: fc.record({ at, type: fc.constant('dropNotify' as const), party }) },
     // An instance that crashes: its Redis lock expires after its TTL, its sessions are gone.
     { weight: 1, arbitrary: fc.record({ at, type: fc.constant('die' as const), party }) },

@@ -156,15 +156,17 @@ export class Scheduler {
       [Symbol.toPrimitive]: () => id,
     });
     const idOf = (h: unknown) => (typeof h === 'object' && h !== null ? (h as { id: number }).id : Number(h));
-    const set = (interval: boolean) => (fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
-      const id = this.nextId++;
-      const delay = Math.max(0, Number(ms) || 0);
-      const owner = this.current;
-      if (!this.isDead(owner)) {
-        this.insertTimer({ id, at: this.now + delay, seq: this.nextSeq++, owner, fn: () => fn(...args), interval: interval ? Math.max(1, delay) : null });
-      }
-      return handle(id);
-    };
+    const set =
+      (interval: boolean) =>
+      (fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+        const id = this.nextId++;
+        const delay = Math.max(0, Number(ms) || 0);
+        const owner = this.current;
+        if (!this.isDead(owner)) {
+          this.insertTimer({ id, at: this.now + delay, seq: this.nextSeq++, owner, fn: () => fn(...args), interval: interval ? Math.max(1, delay) : null });
+        }
+        return handle(id);
+      };
     const clear = (h: unknown) => {
       const id = idOf(h);
       this.timers = this.timers.filter((t) => t.id !== id);

@@ -13,7 +13,17 @@
  * (invariants.ts) are checked as it runs; `heal()` then `converge()` (convergence.ts) end a run.
  */
 import { createTokenServer, type TokenServer } from '../../adapters/testing/token-server.js';
-import { openFetch, openManager, openSession, signInTokens, type Library, type RefreshLock, type StoredTokens, type TokenSet, type TokenStore } from './library.js';
+import {
+  openFetch,
+  openManager,
+  openSession,
+  signInTokens,
+  type Library,
+  type RefreshLock,
+  type StoredTokens,
+  type TokenSet,
+  type TokenStore,
+} from './library.js';
 import { MAX_STEPS, SETTLE_MS, USER_ACTIONS, type Family, type Party, type RequestRecord, type TokenCall, type TokenFault, type Violation } from './model.js';
 import { lockView, refresher, resource, storeView, worldLock, type Grant } from './ports.js';
 import { checkStep, onLoggedOut, violate } from './invariants.js';
@@ -251,7 +261,8 @@ export class World {
       checkStep(this);
       if (!moved) break;
     }
-    if (this.sched.steps >= limit) violate(this, 'clock-rule', `the world did not settle after the faults stopped: ${MAX_STEPS} steps by ${this.sched.stamp()} (a loop?)`);
+    if (this.sched.steps >= limit)
+      violate(this, 'clock-rule', `the world did not settle after the faults stopped: ${MAX_STEPS} steps by ${this.sched.stamp()} (a loop?)`);
   }
 
   /** Stop everything the run created. */
@@ -279,7 +290,7 @@ export class World {
 export function describe(action: Action): string {
   const { at: _at, type, ...rest } = action as Action & Record<string, unknown>;
   const args = Object.entries(rest)
-    .map(([k, v]) => (k === 'party' ? `${(v as number)}` : `${k}=${String(v)}`))
+    .map(([k, v]) => (k === 'party' ? `${v as number}` : `${k}=${String(v)}`))
     .join(' ');
   return `▶ ${type}${args ? ` ${args}` : ''}`;
 }

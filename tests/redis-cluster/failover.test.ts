@@ -56,7 +56,9 @@ async function requests(sessions: SessionManager, sessionId: string, count: numb
   return Promise.all(
     Array.from({ length: count }, async (_, n) => {
       try {
-        const response = await sessions.withSession(sessionId, (session) => createAuthFetch({ session, allowedOrigins: [servers.apiOrigin] })(`${servers.api}/items/${n}`));
+        const response = await sessions.withSession(sessionId, (session) =>
+          createAuthFetch({ session, allowedOrigins: [servers.apiOrigin] })(`${servers.api}/items/${n}`),
+        );
         await response.body?.cancel();
         return response.status === 200 ? 'ok' : `HTTP_${response.status}`;
       } catch (error) {
@@ -74,7 +76,11 @@ for (const kind of clientKinds) {
       const [a, b, admin] = await Promise.all([cluster.connect(kind), cluster.connect(kind), cluster.connect(kind)]);
       const instances = [manager(a, prefix), manager(b, prefix)];
       const login = server.login();
-      await redisStore({ client: admin.client, sessionId, prefix }).set({ accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: Date.now() - 1000 });
+      await redisStore({ client: admin.client, sessionId, prefix }).set({
+        accessToken: login.access_token,
+        refreshToken: login.refresh_token,
+        expiresAt: Date.now() - 1000,
+      });
       server.expireAccessTokens();
       server.resetStats();
       server.fault({ type: 'delay', ms: TOKEN_DELAY_MS });

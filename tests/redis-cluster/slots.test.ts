@@ -51,19 +51,27 @@ for (const kind of clientKinds) {
         const shards = new Set(await Promise.all(ids.map(async (id) => primaryOf(cluster.info, await keySlot(cluster.info, sessionKeys(prefix, id).tokens)))));
         expect(shards.size).toBe(3);
         const heard = new Map<string, number>();
-        const unsubscribes = ids.map((id) => redisStore({ client: mine.client, subscriber: mine.subscriber, sessionId: id, prefix, pubsub }).subscribe!(() => heard.set(id, (heard.get(id) ?? 0) + 1)));
+        const unsubscribes = ids.map((id) =>
+          redisStore({ client: mine.client, subscriber: mine.subscriber, sessionId: id, prefix, pubsub }).subscribe!(() =>
+            heard.set(id, (heard.get(id) ?? 0) + 1),
+          ),
+        );
         // A spy on the raw messages of the first session.
         const spied: string[] = [];
         const spy = await cluster.connect(kind);
         const keys = sessionKeys(prefix, ids[0]!, pubsub);
         if (pubsub === 'sharded') {
-          if (kind === 'node-redis') await (spy.subscriber as unknown as { sSubscribe(c: string, l: (m: string) => void): Promise<void> }).sSubscribe(keys.channel, (m) => spied.push(m));
+          if (kind === 'node-redis')
+            await (spy.subscriber as unknown as { sSubscribe(c: string, l: (m: string) => void): Promise<void> }).sSubscribe(keys.channel, (m) =>
+              spied.push(m),
+            );
           else {
             const io = spy.subscriber as unknown as { ssubscribe(c: string): Promise<unknown>; on(e: string, l: (c: string, m: string) => void): void };
             io.on('smessage', (_c, m) => spied.push(m));
             await io.ssubscribe(keys.channel);
           }
-        } else if (kind === 'node-redis') await (spy.subscriber as unknown as { subscribe(c: string, l: (m: string) => void): Promise<void> }).subscribe(keys.channel, (m) => spied.push(m));
+        } else if (kind === 'node-redis')
+          await (spy.subscriber as unknown as { subscribe(c: string, l: (m: string) => void): Promise<void> }).subscribe(keys.channel, (m) => spied.push(m));
         else {
           const io = spy.subscriber as unknown as { subscribe(c: string): Promise<unknown>; on(e: string, l: (c: string, m: string) => void): void };
           io.on('message', (_c, m) => spied.push(m));
@@ -114,7 +122,9 @@ describe('Redis Cluster: options', () => {
       expect(isAuthchartError(error, 'INVALID_OPTIONS')).toBe(true);
       expect(String(error)).toContain('shardedSubscribers: true');
       // The global mode needs nothing of the kind.
-      expect(redisStore({ client: plain.client, subscriber: plain.subscriber, sessionId: 's', prefix: uniquePrefix(), pubsub: 'global' }).subscribe).toBeTypeOf('function');
+      expect(redisStore({ client: plain.client, subscriber: plain.subscriber, sessionId: 's', prefix: uniquePrefix(), pubsub: 'global' }).subscribe).toBeTypeOf(
+        'function',
+      );
     } finally {
       await plain.close();
     }

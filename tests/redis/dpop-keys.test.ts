@@ -19,7 +19,7 @@ import { startResourceServer, type ResourceServer } from '../support/resource-se
 import { clientKinds, uniquePrefix, useRedis } from './support/clients.js';
 
 const redis = useRedis();
-const SECRET = 'k'.repeat(16) + '0123456789abcdef'; // 32 bytes
+const SECRET = `${'k'.repeat(16)}0123456789abcdef`; // 32 bytes
 const OTHER_SECRET = 'z'.repeat(32);
 
 /** A signature made with `pair` verifies with `other`'s public key: the same key pair. */
@@ -89,7 +89,9 @@ describe('redisDPoPKeys', () => {
     const key = `${prefix}{${sessionKeys(prefix, 's').id}}:dpop`;
     const original = await redisDPoPKeys({ client, sessionId: 's', prefix, secret: SECRET }).getOrCreate();
     const before = await raw('GET', key);
-    const error = await redisDPoPKeys({ client, sessionId: 's', prefix, secret: OTHER_SECRET }).getOrCreate().catch((e: unknown) => e);
+    const error = await redisDPoPKeys({ client, sessionId: 's', prefix, secret: OTHER_SECRET })
+      .getOrCreate()
+      .catch((e: unknown) => e);
     expect(isAuthchartError(error, 'DPOP_UNAVAILABLE')).toBe(true);
     expect(await raw('GET', key)).toBe(before);
     // Nothing secret in what a log would print.
@@ -98,7 +100,9 @@ describe('redisDPoPKeys', () => {
     const rotatedSecret = await redisDPoPKeys({ client, sessionId: 's', prefix, secret: [OTHER_SECRET, SECRET] }).getOrCreate();
     expect(await sameKey(original, rotatedSecret)).toBe(true);
     // Without a secret, an encrypted key cannot be read.
-    const unencrypted = await redisDPoPKeys({ client, sessionId: 's', prefix, unencrypted: true }).getOrCreate().catch((e: unknown) => e);
+    const unencrypted = await redisDPoPKeys({ client, sessionId: 's', prefix, unencrypted: true })
+      .getOrCreate()
+      .catch((e: unknown) => e);
     expect(isAuthchartError(unencrypted, 'DPOP_UNAVAILABLE')).toBe(true);
   });
 
@@ -119,7 +123,9 @@ describe('redisDPoPKeys', () => {
   it('refuses to guess how to keep the key: no secret and no opt-in, both, or a short secret are INVALID_OPTIONS', async () => {
     const { client } = await redis.connectTo('node-redis');
     for (const options of [{}, { secret: SECRET, unencrypted: true }, { secret: 'short' }, { secret: [SECRET, 'short'] }, { secret: SECRET, sessionId: '' }]) {
-      expect(() => redisDPoPKeys({ client, sessionId: 's', ...options }), JSON.stringify(options)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }));
+      expect(() => redisDPoPKeys({ client, sessionId: 's', ...options }), JSON.stringify(options)).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTIONS' }),
+      );
     }
   });
 
@@ -158,7 +164,12 @@ describe('redisDPoPKeys', () => {
     const prefix = uniquePrefix();
     const key = `${prefix}{${sessionKeys(prefix, 'c').id}}:dpop`;
     const store = redisDPoPKeys({ client, sessionId: 'c', prefix, secret: SECRET });
-    for (const corruption of [['SET', key, 'not json'], ['SET', key, '{"v":2}'], ['SET', key, '{"v":1,"alg":"ES256","enc":"none","jwk":{"kty":"RSA"}}'], ['HSET', key, 'a', 'b']]) {
+    for (const corruption of [
+      ['SET', key, 'not json'],
+      ['SET', key, '{"v":2}'],
+      ['SET', key, '{"v":1,"alg":"ES256","enc":"none","jwk":{"kty":"RSA"}}'],
+      ['HSET', key, 'a', 'b'],
+    ]) {
       await raw('DEL', key);
       await raw(...(corruption as [string, ...string[]]));
       const outcome = await store.getOrCreate().then(
@@ -196,7 +207,11 @@ describe('two server instances with Redis (store, lock, DPoP keys) against oidc-
     // Sign-in on instance 0: a new key for the new session, the code exchanged with it.
     const keyPair = await dpopOf(0).rotate();
     const signedIn = await idp.signIn({ dpop: keyPair, accessTokenTtlSeconds: 1 });
-    await redisStore({ client: instances[0]!.client, sessionId, prefix }).set({ accessToken: signedIn.accessToken, refreshToken: signedIn.refreshToken, tokenType: signedIn.tokenType });
+    await redisStore({ client: instances[0]!.client, sessionId, prefix }).set({
+      accessToken: signedIn.accessToken,
+      refreshToken: signedIn.refreshToken,
+      tokenType: signedIn.tokenType,
+    });
     const deadline = Date.now() + 10_000;
     while ((await idp.introspect(signedIn.accessToken)).active) {
       if (Date.now() > deadline) throw new Error('the access token was still active after 10 s');
@@ -214,9 +229,17 @@ describe('two server instances with Redis (store, lock, DPoP keys) against oidc-
     );
     try {
       const fetches = sessions.map((session) => createAuthFetch({ session, allowedOrigins: [api.origin] }));
-      const statuses = await Promise.all(fetches.flatMap((authFetch, i) => Array.from({ length: 10 }, (_, n) => authFetch(`${api.api}/instance-${i}/${n}`).then((r) => r.status))));
+      const statuses = await Promise.all(
+        fetches.flatMap((authFetch, i) => Array.from({ length: 10 }, (_, n) => authFetch(`${api.api}/instance-${i}/${n}`).then((r) => r.status))),
+      );
       const presented = idp.calls.filter((c) => c.grantType === 'refresh_token' && c.refreshToken !== 'authchart-dpop-nonce-probe');
-      const figures = { tokenCalls: idp.counters.tokenCalls, refreshTokenPresented: presented.length, reuseDetected: idp.counters.reuseDetected, ok: statuses.filter((s) => s === 200).length, nonceRetries: api.stats.nonceChallenges };
+      const figures = {
+        tokenCalls: idp.counters.tokenCalls,
+        refreshTokenPresented: presented.length,
+        reuseDetected: idp.counters.reuseDetected,
+        ok: statuses.filter((s) => s === 200).length,
+        nonceRetries: api.stats.nonceChallenges,
+      };
       console.info('[redis] DPoP 2 instances × 10 requests:', JSON.stringify(figures));
       expect(statuses).toEqual(Array(20).fill(200));
       expect(figures).toMatchObject({ refreshTokenPresented: 1, reuseDetected: 0 });

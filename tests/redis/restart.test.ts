@@ -105,7 +105,9 @@ describe('Redis restarted mid-run', () => {
 
     const succeeded = outcomes.filter((o) => 'status' in o && o.status === 200).length;
     const typed = outcomes.filter((o) => 'code' in o).map((o) => (o as { code: string }).code);
-    console.log(`[figures] redis restart: instances=2 sessions=${sessions.length} requests=${outcomes.length} succeeded=${succeeded} typedErrors=${JSON.stringify(typed)} tokenCalls=${server.stats.refreshCalls} slowest=${Math.max(...outcomes.map((o) => o.ms))}ms`);
+    console.log(
+      `[figures] redis restart: instances=2 sessions=${sessions.length} requests=${outcomes.length} succeeded=${succeeded} typedErrors=${JSON.stringify(typed)} tokenCalls=${server.stats.refreshCalls} slowest=${Math.max(...outcomes.map((o) => o.ms))}ms`,
+    );
     expect(outcomes.filter((o) => 'untyped' in o)).toEqual([]);
     expect(succeeded + typed.length).toBe(outcomes.length);
     for (const code of typed) expect(['REDIS_UNAVAILABLE', 'REFRESH_UNAVAILABLE', 'LOCK_TIMEOUT', 'QUEUE_TIMEOUT']).toContain(code);

@@ -60,9 +60,11 @@ describe('redisSessionManager', () => {
     return new Proxy(client, {
       get(target, key, receiver) {
         const value = Reflect.get(target, key, receiver) as unknown;
-        if (key === 'sendCommand' && typeof value === 'function') return (args: unknown[], ...rest: unknown[]) => slow((value as Function).call(target, args, ...rest), args);
-        if (key === 'call' && typeof value === 'function') return (command: string, ...args: unknown[]) => slow((value as Function).call(target, command, ...args), [command]);
-        return typeof value === 'function' ? (value as Function).bind(target) : value;
+        if (typeof value !== 'function') return value;
+        const method = value as (...args: unknown[]) => Promise<unknown>;
+        if (key === 'sendCommand') return (args: unknown[], ...rest: unknown[]) => slow(method.call(target, args, ...rest), args);
+        if (key === 'call') return (command: string, ...args: unknown[]) => slow(method.call(target, command, ...args), [command]);
+        return method.bind(target);
       },
     });
   }
@@ -81,9 +83,11 @@ describe('redisSessionManager', () => {
       await loading;
       for (const manager of [sessions, other]) {
         const deadline = Date.now() + 2000;
-        let outcome: unknown;
-        do outcome = await manager.getValidAccessToken('alice').catch((e: unknown) => e);
-        while (typeof outcome === 'string' && Date.now() < deadline && (await new Promise((r) => setTimeout(r, 20)), true));
+        let outcome: unknown = await manager.getValidAccessToken('alice').catch((e: unknown) => e);
+        while (typeof outcome === 'string' && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+          outcome = await manager.getValidAccessToken('alice').catch((e: unknown) => e);
+        }
         expect(isAuthchartError(outcome, 'SESSION_EXPIRED')).toBe(true);
       }
       await Promise.all([sessions.dispose(), other.dispose()]);

@@ -144,7 +144,14 @@ describe('redisStore', () => {
     const keys = sessionKeys(prefix, 's');
     const commander = toCommander(client);
     // A publish command the server does not know, as SPUBLISH is to Redis 6.
-    const version = await runScript(commander, setScript, keys.tokens, [JSON.stringify({ format: 1, ...tokens }), '', 0, keys.channel, keys.id, 'NOSUCHPUBLISH']);
+    const version = await runScript(commander, setScript, keys.tokens, [
+      JSON.stringify({ format: 1, ...tokens }),
+      '',
+      0,
+      keys.channel,
+      keys.id,
+      'NOSUCHPUBLISH',
+    ]);
     expect(Number(version)).toBe(1);
     expect(await redisStore({ client, sessionId: 's', prefix }).get()).toEqual({ ...tokens, version: 1 });
     await raw('SET', keys.lock, 'owner-1');

@@ -160,7 +160,7 @@ describe('one process', () => {
     expect(tokens.calls.map((c) => c.outcome)).toEqual(['fault:unavailable', 'fault:unavailable', 'rotated']);
   });
 
-  it('rotates leewayMs before the expiry, but never more than half a short-lived token\'s lifetime before it', async () => {
+  it("rotates leewayMs before the expiry, but never more than half a short-lived token's lifetime before it", async () => {
     const one = core({ leewayMs: 10_000 });
     const login = tokens.login();
     const long = await one.seal({ accessToken: login.access_token, refreshToken: login.refresh_token, expiresAt: now() + 60_000 });

@@ -46,13 +46,18 @@ export function chaosStore(
         return call();
       case 'slow': {
         const delay = random.int(mode.minMs, mode.maxMs);
-        const result = tail.then(() => new Promise<T>((resolve, reject) => setTimeout(() => {
-          try {
-            resolve(call());
-          } catch (error) {
-            reject(error);
-          }
-        }, delay)));
+        const result = tail.then(
+          () =>
+            new Promise<T>((resolve, reject) =>
+              setTimeout(() => {
+                try {
+                  resolve(call());
+                } catch (error) {
+                  reject(error);
+                }
+              }, delay),
+            ),
+        );
         tail = result.catch(() => undefined);
         return result;
       }

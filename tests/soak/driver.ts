@@ -35,7 +35,13 @@ export function createDriver(context: { ledger: Ledger; ops: Ops; endpoint: Toke
     let aborted = false;
     if (options.abortable && random.chance(0.08)) {
       ledger.inject('app: request aborted');
-      setTimeout(() => ((aborted = true), controller.abort()), random.int(0, 3_000));
+      setTimeout(
+        () => {
+          aborted = true;
+          controller.abort();
+        },
+        random.int(0, 3_000),
+      );
     }
     ops.track('request', s, s.authFetch(`${testUrls.api}/s/${s.id}/${n}`, { signal: controller.signal }), { calm: options.calm, aborted: () => aborted });
   };
@@ -78,9 +84,13 @@ export function createDriver(context: { ledger: Ledger; ops: Ops; endpoint: Toke
         : r.weighted({ 'current-access': 3, 'current-full': 2, 'older-access': delivered.length > 1 ? 2 : 0, 'older-full': older.length > 0 ? 2 : 0 });
     const pick = kind.startsWith('older') ? r.pick(kind === 'older-full' ? older : delivered.slice(0, -1)) : latest;
     ledger.inject(kind.startsWith('older') ? 'push: older tokens' : 'push: current tokens');
-    ledger.trace(() => `${s.id} updateTokens(${kind}): ${endpoint.label(pick.accessToken)}${kind.endsWith('full') ? ` ${endpoint.label(pick.refreshToken)}` : ''}`);
+    ledger.trace(
+      () => `${s.id} updateTokens(${kind}): ${endpoint.label(pick.accessToken)}${kind.endsWith('full') ? ` ${endpoint.label(pick.refreshToken)}` : ''}`,
+    );
     s.busy = true;
-    const done = s.authFetch.updateTokens(kind.endsWith('full') ? { accessToken: pick.accessToken, refreshToken: pick.refreshToken } : { accessToken: pick.accessToken });
+    const done = s.authFetch.updateTokens(
+      kind.endsWith('full') ? { accessToken: pick.accessToken, refreshToken: pick.refreshToken } : { accessToken: pick.accessToken },
+    );
     ops.track('updateTokens', s, done);
     void done.catch(() => undefined).finally(() => (s.busy = false));
   }
@@ -88,7 +98,13 @@ export function createDriver(context: { ledger: Ledger; ops: Ops; endpoint: Toke
     const size = r.weighted({ seconds: 3, lifetime: 3, hours: 2, reset: 1 });
     const sign = r.chance(0.5) ? 1 : -1;
     const delta =
-      size === 'reset' ? -clock.skewMs : size === 'seconds' ? sign * r.int(1, 120) * SECOND : size === 'lifetime' ? sign * (lifetimeS * SECOND + r.int(-5_000, 5_000)) : sign * r.int(1, 24) * HOUR;
+      size === 'reset'
+        ? -clock.skewMs
+        : size === 'seconds'
+          ? sign * r.int(1, 120) * SECOND
+          : size === 'lifetime'
+            ? sign * (lifetimeS * SECOND + r.int(-5_000, 5_000))
+            : sign * r.int(1, 24) * HOUR;
     if (delta === 0) return;
     clock.skewMs += delta;
     ledger.inject(delta > 0 ? 'clock: jump forward' : 'clock: jump back');

@@ -87,7 +87,10 @@ export async function runEpisode(ledger: Ledger, seed: number, index: number, du
     endpoint: () => endpoint,
     onLoggedOut(session, reason) {
       if (reason === 'logout') {
-        ledger.check('no logout while the grant is valid', session.loggedOutByUser ? null : `${session.id} logged out with reason "logout" but logout() was not called`);
+        ledger.check(
+          'no logout while the grant is valid',
+          session.loggedOutByUser ? null : `${session.id} logged out with reason "logout" but logout() was not called`,
+        );
         return;
       }
       // Another session cleared the store: whether that clear was wrongful is checked where it
@@ -96,12 +99,18 @@ export async function runEpisode(ledger: Ledger, seed: number, index: number, du
       if (reason === 'remote') return;
       const stored = endpoint.grantOf(session.group.store.peek()?.refreshToken);
       const valid = stored !== undefined && !stored.revoked && !session.loggedOutByUser;
-      ledger.check('no logout while the grant is valid', valid ? `${session.id} logged out (${reason}) while its store holds grant ${stored.id}, still valid at the server` : null);
+      ledger.check(
+        'no logout while the grant is valid',
+        valid ? `${session.id} logged out (${reason}) while its store holds grant ${stored.id}, still valid at the server` : null,
+      );
     },
     onClear(group, removed) {
       const grant = endpoint.grantOf(removed?.refreshToken);
       const wrongful = grant !== undefined && !grant.revoked && !group.sessions.some((s) => s.loggedOutByUser);
-      ledger.check('no logout while the grant is valid', wrongful ? `the store of group ${group.spec.name} was cleared while it held grant ${grant.id}, still valid and not logged out by the user` : null);
+      ledger.check(
+        'no logout while the grant is valid',
+        wrongful ? `the store of group ${group.spec.name} was cleared while it held grant ${grant.id}, still valid and not logged out by the user` : null,
+      );
     },
   });
   await vi.advanceTimersByTimeAsync(0);
@@ -171,7 +180,14 @@ export async function runEpisode(ledger: Ledger, seed: number, index: number, du
           ledger.trace(() => `store of ${group.spec.name}: healthy`);
         });
       });
-      for (const clock of group.clocks) every(3 * MINUTE, start, end, () => jump(clock, group.sessions.filter((s) => s.clock === clock), faults));
+      for (const clock of group.clocks)
+        every(3 * MINUTE, start, end, () =>
+          jump(
+            clock,
+            group.sessions.filter((s) => s.clock === clock),
+            faults,
+          ),
+        );
       every(2 * MINUTE, start, end, () => push(group, faults, 'any'));
       every(8 * MINUTE, start, end, (time) => {
         const s = faults.pick(group.sessions);
@@ -199,13 +215,18 @@ export async function runEpisode(ledger: Ledger, seed: number, index: number, du
       const calls = (endpoint.callTimes.get(group.spec.name) ?? []).filter((t) => t >= from && t < calm.end).length;
       // Who stamps the expiries each session reads: the server (absolute exp) or the session
       // itself (a lifetime from receipt), and every clock of the group when they share a store.
-      const stampers = (reader: Clock) => [...(format === 'jwt-exp' ? [0] : [reader.skewMs]), ...(group.sessions.length > 1 ? group.clocks.map((c) => c.skewMs) : [])];
+      const stampers = (reader: Clock) => [
+        ...(format === 'jwt-exp' ? [0] : [reader.skewMs]),
+        ...(group.sessions.length > 1 ? group.clocks.map((c) => c.skewMs) : []),
+      ];
       const offsetMs = Math.max(...group.clocks.flatMap((reader) => stampers(reader).map((stamp) => reader.skewMs - stamp)));
       const bound = rateBound({ windowMs, lifetimeMs: lifetimeS * SECOND, busy: calm.kind === 'busy', keepAlive: group.spec.keepAlive, offsetMs });
       const skews = group.clocks.map((c) => `${Math.round(c.skewMs / 1000)} s`).join(', ');
       ledger.check(
         'token calls per hour within the bound',
-        calls > bound ? `group ${group.spec.name}: ${calls} token calls in a calm ${calm.kind} window of ${(windowMs / 1000).toFixed(0)} s (bound ${bound}; lifetime ${lifetimeS} s, format ${format}, clock skew ${skews})` : null,
+        calls > bound
+          ? `group ${group.spec.name}: ${calls} token calls in a calm ${calm.kind} window of ${(windowMs / 1000).toFixed(0)} s (bound ${bound}; lifetime ${lifetimeS} s, format ${format}, clock skew ${skews})`
+          : null,
       );
     }
   };

@@ -33,9 +33,11 @@ export type Fault = keyof typeof FAULTS;
 export const INVARIANTS = {
   'one token call in flight per grant': 'never two refresher calls in flight for one session, or for one grant across the sessions sharing its store and lock',
   'no rotated-away refresh token presented': 'a refresh token the server has rotated is never presented again, except after a lost response',
-  'every call settles within its bound': 'requests, getAccessToken(), refresh(), login(), logout() and updateTokens() settle once, within their bound, with an answer or a typed error',
+  'every call settles within its bound':
+    'requests, getAccessToken(), refresh(), login(), logout() and updateTokens() settle once, within their bound, with an answer or a typed error',
   'no logout while the grant is valid': 'a session enters loggedOut only by logout() or once its grant is revoked at the server',
-  'token calls per hour within the bound': 'in calm stretches: idle, at most hours/lifetime + 1 token calls; in use, one per token (hours/refresh interval + 1)',
+  'token calls per hour within the bound':
+    'in calm stretches: idle, at most hours/lifetime + 1 token calls; in use, one per token (hours/refresh interval + 1)',
   'calm stretches succeed': 'after the faults stop, every request of a signed-in session succeeds',
 } as const;
 export type Invariant = keyof typeof INVARIANTS;

@@ -66,6 +66,7 @@ export function createRandom(seed: number): Random {
 export function seedFrom(value: string | undefined, fallback: () => number): number {
   if (value === undefined || value.trim() === '') return fallback() >>> 0;
   const parsed = Number(value.trim());
-  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 0xffffffff) throw new Error(`AUTHCHART_SOAK_SEED must be an integer from 0 to 4294967295 (got "${value}").`);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 0xffffffff)
+    throw new Error(`AUTHCHART_SOAK_SEED must be an integer from 0 to 4294967295 (got "${value}").`);
   return parsed >>> 0;
 }

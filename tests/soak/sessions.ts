@@ -135,7 +135,10 @@ export class Ops {
     for (const op of this.open) {
       if (op.overdue || now - op.startedAt <= BOUNDS[op.kind]) continue;
       op.overdue = true;
-      this.ledger.check('every call settles within its bound', `${op.kind} of ${op.session} still unsettled ${now - op.startedAt} ms after it began (bound ${BOUNDS[op.kind]} ms)`);
+      this.ledger.check(
+        'every call settles within its bound',
+        `${op.kind} of ${op.session} still unsettled ${now - op.startedAt} ms after it began (bound ${BOUNDS[op.kind]} ms)`,
+      );
     }
   }
 
@@ -156,7 +159,16 @@ export function createGroups(context: {
 }): Group[] {
   const { random, ledger } = context;
   return GROUPS.map((spec) => {
-    const group: Group = { spec, store: undefined as unknown as ChaosStore, lock: spec.sessions > 1 ? memoryLock() : undefined, sessions: [], clocks: [], grant: null, inFlight: 0, caller: undefined };
+    const group: Group = {
+      spec,
+      store: undefined as unknown as ChaosStore,
+      lock: spec.sessions > 1 ? memoryLock() : undefined,
+      sessions: [],
+      clocks: [],
+      grant: null,
+      inFlight: 0,
+      caller: undefined,
+    };
     const label = (token: string | undefined) => context.endpoint().label(token);
     group.store = chaosStore(
       random.fork(`store-${spec.name}`),
@@ -164,7 +176,11 @@ export function createGroups(context: {
         ledger.trace(() => `store of ${spec.name}: cleared (had ${label(removed?.refreshToken)})`);
         context.onClear(group, removed);
       },
-      (tokens, expected, written) => ledger.trace(() => `store of ${spec.name}: set ${label(tokens.accessToken)} ${label(tokens.refreshToken)} if v${expected ?? '*'} → ${written ? `v${written.version}` : 'refused'}`),
+      (tokens, expected, written) =>
+        ledger.trace(
+          () =>
+            `store of ${spec.name}: set ${label(tokens.accessToken)} ${label(tokens.refreshToken)} if v${expected ?? '*'} → ${written ? `v${written.version}` : 'refused'}`,
+        ),
     );
     const oauth = oauthRefresher({ tokenEndpoint: testUrls.tokenEndpoint, clientId: clientIdOf(spec.name) });
     const first = context.endpoint().login(spec.name);
@@ -188,7 +204,10 @@ export function createGroups(context: {
         };
         group.inFlight++;
         group.caller = id;
-        ledger.check('one token call in flight per grant', group.inFlight > 1 ? `${group.inFlight} token calls in flight for the grant of group ${spec.name} (${id} started one)` : null);
+        ledger.check(
+          'one token call in flight per grant',
+          group.inFlight > 1 ? `${group.inFlight} token calls in flight for the grant of group ${spec.name} (${id} started one)` : null,
+        );
         callContext.signal.addEventListener('abort', end);
         callContext.signal.addEventListener('abort', () => ledger.trace(() => `${id} abandons its token call`));
         try {
@@ -204,7 +223,9 @@ export function createGroups(context: {
         store: group.store.store,
         lock: group.lock,
         allowedOrigins: [new URL(testUrls.api).origin],
-        ...(i === 0 ? { tokens: { accessToken: first.accessToken, refreshToken: first.refreshToken, ...(first.expiresAt ? { expiresAt: first.expiresAt } : {}) } } : {}),
+        ...(i === 0
+          ? { tokens: { accessToken: first.accessToken, refreshToken: first.refreshToken, ...(first.expiresAt ? { expiresAt: first.expiresAt } : {}) } }
+          : {}),
         keepAlive: spec.keepAlive,
         now: () => Date.now() + clock.skewMs,
         wake: (fire) => {
@@ -217,7 +238,9 @@ export function createGroups(context: {
       const session: SoakSession = { id, group, authFetch, clock, wake: () => wakeUp(), busy: false, loggedOutByUser: false };
       authFetch.on('loggedOut', ({ reason }) => context.onLoggedOut(session, reason));
       authFetch.on('refreshed', ({ source, trigger }) => ledger.trace(() => `${id} refreshed (${source}, ${trigger})`));
-      authFetch.on('refreshFailed', ({ failure, willRetry }) => ledger.trace(() => `${id} refresh failed: ${failure.kind} ${failure.reason}${willRetry ? ', will retry' : ''}`));
+      authFetch.on('refreshFailed', ({ failure, willRetry }) =>
+        ledger.trace(() => `${id} refresh failed: ${failure.kind} ${failure.reason}${willRetry ? ', will retry' : ''}`),
+      );
       authFetch.on('warning', ({ error }) => ledger.trace(() => `${id} warning ${error.code}`));
       authFetch.on('loggedOut', ({ reason }) => ledger.trace(() => `${id} logged out: ${reason}`));
       group.sessions.push(session);

@@ -31,7 +31,9 @@ describe('chaos soak', () => {
   it(
     `holds every invariant under random faults (seed ${seed})`,
     async () => {
-      console.log(`chaos soak: seed ${seed}, ${episodes === undefined ? `episodes started for ${budgetMs / 1000} s` : `${episodes} episodes`} of ${episodeMs / 60_000} simulated minutes (replay with AUTHCHART_SOAK_SEED=${seed})`);
+      console.log(
+        `chaos soak: seed ${seed}, ${episodes === undefined ? `episodes started for ${budgetMs / 1000} s` : `${episodes} episodes`} of ${episodeMs / 60_000} simulated minutes (replay with AUTHCHART_SOAK_SEED=${seed})`,
+      );
       const report = await runSoak({
         seed,
         budgetMs,

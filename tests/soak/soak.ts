@@ -69,7 +69,9 @@ export function formatReport(report: Omit<SoakReport, 'table'>): string {
   lines.push('| episode | token lifetime | token format | server | chaos / busy / idle segments | calls into sessions | token calls |');
   lines.push('|---|---|---|---|---|---|---|');
   for (const e of episodes) {
-    lines.push(`| ${e.index} | ${e.lifetimeS} s | ${e.format} | ${e.server} | ${e.segments.chaos} / ${e.segments.busy} / ${e.segments.idle} | ${count(e.requests)} | ${count(e.tokenCalls)} |`);
+    lines.push(
+      `| ${e.index} | ${e.lifetimeS} s | ${e.format} | ${e.server} | ${e.segments.chaos} / ${e.segments.busy} / ${e.segments.idle} | ${count(e.requests)} | ${count(e.tokenCalls)} |`,
+    );
   }
   lines.push('');
   lines.push('| injected | count |');
@@ -80,7 +82,10 @@ export function formatReport(report: Omit<SoakReport, 'table'>): string {
   lines.push('|---|---|---|');
   for (const invariant of Object.keys(INVARIANTS) as Invariant[]) {
     const tally = ledger.held.get(invariant)!;
-    const excused = invariant === 'no rotated-away refresh token presented' ? ` (${count(ledger.excused)} documented exceptions: lost responses, rotations the shared store never took)` : '';
+    const excused =
+      invariant === 'no rotated-away refresh token presented'
+        ? ` (${count(ledger.excused)} documented exceptions: lost responses, rotations the shared store never took)`
+        : '';
     lines.push(`| ${invariant} | ${count(tally.checks)}${excused} | ${count(tally.violations)} |`);
   }
   const examples = ledger.describeViolations();

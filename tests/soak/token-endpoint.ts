@@ -17,16 +17,7 @@ import type { Random } from './random.js';
 /** `opaque` and `jwt`: expires_in given. `jwt-iat`: only the JWT's iat and exp. `jwt-exp`: only its exp (an absolute server time). */
 export type TokenFormat = 'opaque' | 'jwt' | 'jwt-iat' | 'jwt-exp';
 
-export type TokenFault =
-  | 'unavailable'
-  | 'rateLimited'
-  | 'reset'
-  | 'hang'
-  | 'slow'
-  | 'lostResponse'
-  | 'lateRotation'
-  | 'bornExpired'
-  | 'pushDuring';
+export type TokenFault = 'unavailable' | 'rateLimited' | 'reset' | 'hang' | 'slow' | 'lostResponse' | 'lateRotation' | 'bornExpired' | 'pushDuring';
 
 const FAULT_NAMES: Record<TokenFault, Fault> = {
   unavailable: 'token: 503',
@@ -147,7 +138,10 @@ export function createTokenEndpoint(options: {
   endpoint.label = (token) => {
     if (!token) return '-';
     let name = labels.get(token);
-    if (!name) labels.set(token, (name = `${token.startsWith('rt_') ? 'rt' : 'at'}${labels.size + 1}`));
+    if (!name) {
+      name = `${token.startsWith('rt_') ? 'rt' : 'at'}${labels.size + 1}`;
+      labels.set(token, name);
+    }
     return name;
   };
 
@@ -210,7 +204,10 @@ export function createTokenEndpoint(options: {
     // see a reuse, and its record would hide it under the fault's name.
     if ((fault === 'lostResponse' || fault === 'lateRotation') && rotations.has(presented)) fault = 'reset';
     if (fault) ledger.inject(FAULT_NAMES[fault]);
-    ledger.trace(() => `token call: ${group} (${hooks.caller(group)}) presents ${endpoint.label(presented)} of grant ${grants.get(presented)?.id}; fault ${fault ?? 'none'}`);
+    ledger.trace(
+      () =>
+        `token call: ${group} (${hooks.caller(group)}) presents ${endpoint.label(presented)} of grant ${grants.get(presented)?.id}; fault ${fault ?? 'none'}`,
+    );
     if (fault === 'hang') {
       // Never processed: the client gives up at refreshTimeoutMs and aborts.
       await new Promise<void>((resolve) => request.signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -240,7 +237,9 @@ export function createTokenEndpoint(options: {
       if (excused) ledger.excused++;
       ledger.check(
         'no rotated-away refresh token presented',
-        excused ? null : `${presenter} presented a refresh token the server rotated away (grant ${grants.get(presented)?.id}), though ${received ? 'it had received the new one' : 'its store had held the new one'}`,
+        excused
+          ? null
+          : `${presenter} presented a refresh token the server rotated away (grant ${grants.get(presented)?.id}), though ${received ? 'it had received the new one' : 'its store had held the new one'}`,
       );
     } else if (form.get('grant_type') === 'refresh_token') {
       ledger.check('no rotated-away refresh token presented', null);
@@ -250,7 +249,10 @@ export function createTokenEndpoint(options: {
     const record = server.calls[server.calls.length - 1]!;
     const reply = await pending;
     const grant = grants.get(presented);
-    ledger.trace(() => `token answer: ${group} ${endpoint.label(presented)} → ${record.outcome}${reply.kind === 'json' && reply.status === 200 ? ` ${endpoint.label(reply.body.refresh_token as string)}` : ''}${request.signal.aborted ? ' (client gone)' : ''}`);
+    ledger.trace(
+      () =>
+        `token answer: ${group} ${endpoint.label(presented)} → ${record.outcome}${reply.kind === 'json' && reply.status === 200 ? ` ${endpoint.label(reply.body.refresh_token as string)}` : ''}${request.signal.aborted ? ' (client gone)' : ''}`,
+    );
     if ((record.outcome === 'reuse-detected' || record.outcome === 'revoked') && grant) grant.revoked = true;
     const rotated = record.outcome === 'rotated' || record.outcome === 'fault:lostResponse';
     if (reply.kind === 'json' && reply.status === 200) {

@@ -20,13 +20,10 @@ export async function startBalancer(targets: string[]): Promise<Balancer> {
     const index = next++ % targets.length;
     counts[index]!++;
     const target = new URL(targets[index]!);
-    const upstream = httpRequest(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
-        answer.pipe(res);
-      },
-    );
+    const upstream = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+      answer.pipe(res);
+    });
     upstream.once('error', () => {
       if (!res.headersSent) res.writeHead(502);
       res.end();

@@ -67,8 +67,7 @@ export async function launchCdpChromium(options: { timeoutMs?: number } = {}): P
   fromBrowser.setEncoding('utf8');
   fromBrowser.on('data', (chunk: string) => {
     buffered += chunk;
-    let end: number;
-    while ((end = buffered.indexOf('\0')) >= 0) {
+    for (let end = buffered.indexOf('\0'); end >= 0; end = buffered.indexOf('\0')) {
       const message = JSON.parse(buffered.slice(0, end)) as { id?: number; result?: Record<string, unknown>; error?: { message: string } };
       buffered = buffered.slice(end + 1);
       if (message.id === undefined) continue; // an event: no domain is enabled, so few come
@@ -90,8 +89,14 @@ export async function launchCdpChromium(options: { timeoutMs?: number } = {}): P
         reject(new Error(`CDP: ${method} got no answer within ${timeoutMs} ms`));
       }, timeoutMs);
       pending.set(id, {
-        resolve: (value) => (clearTimeout(timer), resolve(value)),
-        reject: (error) => (clearTimeout(timer), reject(error)),
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       });
       toBrowser.write(`${JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) })}\0`);
     });

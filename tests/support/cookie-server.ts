@@ -33,7 +33,12 @@ export async function startCookieServer(tokens: TokenServer, site: { page: strin
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (req.method === 'POST' && path === '/auth/login') {
       const login = tokens.login();
-      json(res, 200, { access_token: login.access_token, token_type: 'Bearer', expires_in: login.expires_in }, { 'set-cookie': setCookie(login.refresh_token) });
+      json(
+        res,
+        200,
+        { access_token: login.access_token, token_type: 'Bearer', expires_in: login.expires_in },
+        { 'set-cookie': setCookie(login.refresh_token) },
+      );
       return;
     }
     if (req.method === 'POST' && path === '/auth/refresh') {
@@ -45,16 +50,18 @@ export async function startCookieServer(tokens: TokenServer, site: { page: strin
       }
       stats.refreshCalls++;
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: presented });
-      void tokens.token({ form, authorization: null }, (ms) => new Promise((resolve) => setTimeout(resolve, ms))).then((reply) => {
-        if (reply.kind !== 'json') {
-          req.socket.destroy();
-          return;
-        }
-        const { refresh_token: rotated, ...body } = reply.body as { refresh_token?: string };
-        // The refresh token leaves only as a cookie; a refused one clears it.
-        const cookie = reply.status === 200 && rotated ? setCookie(rotated) : 'rt=; HttpOnly; SameSite=Strict; Path=/auth; Max-Age=0';
-        json(res, reply.status, body, { 'set-cookie': cookie });
-      });
+      void tokens
+        .token({ form, authorization: null }, (ms) => new Promise((resolve) => setTimeout(resolve, ms)))
+        .then((reply) => {
+          if (reply.kind !== 'json') {
+            req.socket.destroy();
+            return;
+          }
+          const { refresh_token: rotated, ...body } = reply.body as { refresh_token?: string };
+          // The refresh token leaves only as a cookie; a refused one clears it.
+          const cookie = reply.status === 200 && rotated ? setCookie(rotated) : 'rt=; HttpOnly; SameSite=Strict; Path=/auth; Max-Age=0';
+          json(res, reply.status, body, { 'set-cookie': cookie });
+        });
       return;
     }
     if (path.startsWith('/api/')) {

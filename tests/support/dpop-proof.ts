@@ -20,7 +20,9 @@ export interface ProofCheck {
   maxSkewSeconds?: number;
 }
 
-export type ProofResult = { ok: true; jkt: string; jti: string; nonce?: string } | { ok: false; error: 'invalid_dpop_proof' | 'use_dpop_nonce'; reason: string };
+export type ProofResult =
+  | { ok: true; jkt: string; jti: string; nonce?: string }
+  | { ok: false; error: 'invalid_dpop_proof' | 'use_dpop_nonce'; reason: string };
 
 const decoder = new TextDecoder();
 
@@ -66,10 +68,16 @@ export async function checkProof(proof: string | null | undefined, check: ProofC
   if (header.typ !== 'dpop+jwt') return refuse('typ is not dpop+jwt');
   if (header.alg !== 'ES256') return refuse('alg is not ES256');
   const jwk = header.jwk as { kty?: unknown; crv?: unknown; x?: unknown; y?: unknown; d?: unknown } | undefined;
-  if (!jwk || jwk.kty !== 'EC' || jwk.crv !== 'P-256' || jwk.d !== undefined) return refuse('jwk is not a public P-256 key');
+  if (jwk?.kty !== 'EC' || jwk.crv !== 'P-256' || jwk.d !== undefined) return refuse('jwk is not a public P-256 key');
   let key: CryptoKey;
   try {
-    key = await crypto.subtle.importKey('jwk', { kty: 'EC', crv: 'P-256', x: jwk.x as string, y: jwk.y as string }, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
+    key = await crypto.subtle.importKey(
+      'jwk',
+      { kty: 'EC', crv: 'P-256', x: jwk.x as string, y: jwk.y as string },
+      { name: 'ECDSA', namedCurve: 'P-256' },
+      false,
+      ['verify'],
+    );
   } catch {
     return refuse('jwk does not import');
   }

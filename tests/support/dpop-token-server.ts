@@ -76,7 +76,8 @@ export function dpopTokenServer(options: DPoPTokenServerOptions) {
       ...(requireNonce ? { nonce } : {}),
     });
     call.nonce = proof.ok ? proof.nonce : undefined;
-    if (!proof.ok && proof.error === 'invalid_dpop_proof') return done(400, 'invalid_dpop_proof', { error: 'invalid_dpop_proof', error_description: proof.reason });
+    if (!proof.ok && proof.error === 'invalid_dpop_proof')
+      return done(400, 'invalid_dpop_proof', { error: 'invalid_dpop_proof', error_description: proof.reason });
     const nonceRefused = !proof.ok;
     if (nonceRefused && options.order === 'proof-first') return refuseNonce(done);
 
@@ -88,7 +89,8 @@ export function dpopTokenServer(options: DPoPTokenServerOptions) {
       stats.reuseDetected++;
       return done(400, 'reuse-detected', { error: 'invalid_grant', error_description: 'refresh token already used' });
     }
-    if (proof.ok && proof.jkt !== family.jkt) return done(400, 'wrong-key', { error: 'invalid_grant', error_description: 'refresh token bound to another key' });
+    if (proof.ok && proof.jkt !== family.jkt)
+      return done(400, 'wrong-key', { error: 'invalid_grant', error_description: 'refresh token bound to another key' });
     // consume-first: the refresh token is spent before the proof's nonce is looked at.
     family.used.add(presented!);
     if (nonceRefused) return refuseNonce(done);

@@ -103,7 +103,10 @@ export async function startGraphqlServer(tokens: TokenServer, options: { tickMs?
     context: (req) => {
       if (!accepts((req.raw as IncomingMessage).headers.authorization ?? null)) {
         stats.unauthenticated++;
-        return [JSON.stringify({ errors: [UNAUTHENTICATED] }), { status: 200, statusText: 'OK', headers: { 'content-type': 'application/json; charset=utf-8' } }];
+        return [
+          JSON.stringify({ errors: [UNAUTHENTICATED] }),
+          { status: 200, statusText: 'OK', headers: { 'content-type': 'application/json; charset=utf-8' } },
+        ];
       }
       stats.answered++;
       return undefined;

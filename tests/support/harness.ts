@@ -32,9 +32,7 @@ export interface Harness {
 }
 
 /** A logged-in client against a fresh rotating token server. */
-export async function createHarness(
-  options: { server?: TokenServerOptions; client?: Partial<AuthFetchOptions> } = {},
-): Promise<Harness> {
+export async function createHarness(options: { server?: TokenServerOptions; client?: Partial<AuthFetchOptions> } = {}): Promise<Harness> {
   const server = createTokenServer({ accessTokenTtlSeconds: 60, ...options.server });
   mock.use(...tokenServerHandlers(server));
   const login = server.login();

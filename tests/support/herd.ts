@@ -28,7 +28,11 @@ const PROCESSES = 4;
 const MAX_WAIT_MS = 20_000;
 const LOCK_TTL_MS = 15_000;
 
-const tally = (values: string[]) => values.reduce<Record<string, number>>((counts, value) => ({ ...counts, [value]: (counts[value] ?? 0) + 1 }), {});
+const tally = (values: string[]) => {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+};
 
 export function describeInstancesHerd(options: HerdOptions): void {
   let server: TokenServer;
@@ -40,7 +44,14 @@ export function describeInstancesHerd(options: HerdOptions): void {
     servers = await startTestServers(server);
     instances = await Promise.all(
       Array.from({ length: PROCESSES }, (_, i) =>
-        startInstance({ driver: options.driver(i), tokenEndpoint: servers.tokenEndpoint, api: servers.api, apiOrigin: servers.apiOrigin, lockTtlMs: LOCK_TTL_MS, maxWaitMs: MAX_WAIT_MS }),
+        startInstance({
+          driver: options.driver(i),
+          tokenEndpoint: servers.tokenEndpoint,
+          api: servers.api,
+          apiOrigin: servers.apiOrigin,
+          lockTtlMs: LOCK_TTL_MS,
+          maxWaitMs: MAX_WAIT_MS,
+        }),
       ),
     );
   }, 90_000);

@@ -144,7 +144,12 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 function providerKeys(): { keys: object[] } {
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
-  return { keys: [{ ...rsa, use: 'sig', alg: 'RS256', kid: 'rs' }, { ...ec, use: 'sig', alg: 'ES256', kid: 'es' }] };
+  return {
+    keys: [
+      { ...rsa, use: 'sig', alg: 'RS256', kid: 'rs' },
+      { ...ec, use: 'sig', alg: 'ES256', kid: 'es' },
+    ],
+  };
 }
 
 /** A cookie jar for one browser-like sign-in (names only: the provider's cookies have distinct names). */
@@ -207,9 +212,7 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
       devInteractions: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
-      dPoP: options.dpop
-        ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => options.dpop!.requireNonce }
-        : { enabled: false },
+      dPoP: options.dpop ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => options.dpop!.requireNonce } : { enabled: false },
     },
     ttl: {
       AccessToken: () => {
@@ -272,33 +275,30 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
         if (presented !== null) record.refreshToken = presented;
         calls.push(record);
       }
-      const upstream = httpRequest(
-        { host: '127.0.0.1', port: backendPort, method: req.method, path: req.url, headers: req.headers },
-        (answer) => {
-          const headers = { ...answer.headers };
-          if (poisonNonce && isToken) {
-            poisonNonce = false;
-            headers['dpop-nonce'] = randomBytes(32).toString('base64url');
-          }
-          const chunks: Buffer[] = [];
-          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-          answer.on('end', () => {
-            const payload = Buffer.concat(chunks);
-            if (record) {
-              record.status = answer.statusCode ?? 0;
-              if (record.status >= 400) {
-                try {
-                  record.error = (JSON.parse(payload.toString('utf8')) as { error?: string }).error;
-                } catch {
-                  // not JSON: no OAuth error to record
-                }
+      const upstream = httpRequest({ host: '127.0.0.1', port: backendPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        const headers = { ...answer.headers };
+        if (poisonNonce && isToken) {
+          poisonNonce = false;
+          headers['dpop-nonce'] = randomBytes(32).toString('base64url');
+        }
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('end', () => {
+          const payload = Buffer.concat(chunks);
+          if (record) {
+            record.status = answer.statusCode ?? 0;
+            if (record.status >= 400) {
+              try {
+                record.error = (JSON.parse(payload.toString('utf8')) as { error?: string }).error;
+              } catch {
+                // not JSON: no OAuth error to record
               }
             }
-            res.writeHead(answer.statusCode ?? 502, headers);
-            res.end(payload);
-          });
-        },
-      );
+          }
+          res.writeHead(answer.statusCode ?? 502, headers);
+          res.end(payload);
+        });
+      });
       upstream.on('error', () => {
         if (!res.headersSent) res.writeHead(502);
         res.end();
@@ -403,7 +403,13 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
       };
     },
     async introspect(token) {
-      const response = await oauth.introspectionRequest(as, { client_id: resourceClient.clientId }, oauth.ClientSecretBasic(resourceClient.clientSecret), token, insecure);
+      const response = await oauth.introspectionRequest(
+        as,
+        { client_id: resourceClient.clientId },
+        oauth.ClientSecretBasic(resourceClient.clientSecret),
+        token,
+        insecure,
+      );
       return (await oauth.processIntrospectionResponse(as, { client_id: resourceClient.clientId }, response)) as Awaited<ReturnType<OidcFixture['introspect']>>;
     },
     async authorize(authorizeOptions = {}) {

@@ -68,7 +68,8 @@ export function spotify(options: { clientId: string; clientSecret?: string; rota
     const clientOk = options.clientSecret ? id === options.clientId && secret === options.clientSecret : form.get('client_id') === options.clientId;
     if (!clientOk) return HttpResponse.json({ error: 'invalid_client', error_description: 'Invalid client' }, { status: 400 });
     if (form.get('grant_type') !== 'refresh_token') return HttpResponse.json({ error: 'unsupported_grant_type' }, { status: 400 });
-    if (form.get('refresh_token') !== state.current) return HttpResponse.json({ error: 'invalid_grant', error_description: 'Refresh token revoked' }, { status: 400 });
+    if (form.get('refresh_token') !== state.current)
+      return HttpResponse.json({ error: 'invalid_grant', error_description: 'Refresh token revoked' }, { status: 400 });
     const answer: Record<string, unknown> = { access_token: token('BQ'), token_type: 'Bearer', scope: 'user-read-private', expires_in: 3600 };
     if (options.rotate) {
       state.current = token('AQ');

@@ -67,7 +67,8 @@ export function fakeSecureStore(options: { maxDelayMs?: number; random?: () => n
     },
     async setItemAsync(key, value) {
       checkKey(key);
-      if (typeof value !== 'string') throw new Error('Invalid value provided to SecureStore. Values must be strings; consider JSON-encoding your values if they are serializable.');
+      if (typeof value !== 'string')
+        throw new Error('Invalid value provided to SecureStore. Values must be strings; consider JSON-encoding your values if they are serializable.');
       const bytes = new TextEncoder().encode(value).length;
       if (bytes > SECURE_STORE_VALUE_LIMIT) throw new Error(`Value being stored in SecureStore is larger than ${SECURE_STORE_VALUE_LIMIT} bytes (${bytes}).`);
       return later(() => {

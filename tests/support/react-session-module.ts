@@ -7,9 +7,11 @@ import { oauthRefresher } from '../../adapters/oauth/index.js';
 import { sharedSession } from '../../adapters/react/index.js';
 import { testUrls } from '../../adapters/testing/index.js';
 
-const fixture = (globalThis as unknown as {
-  __authchartHmrTest: { login: { access_token: string; refresh_token: string }; counters: { created: number } };
-}).__authchartHmrTest;
+const fixture = (
+  globalThis as unknown as {
+    __authchartHmrTest: { login: { access_token: string; refresh_token: string }; counters: { created: number } };
+  }
+).__authchartHmrTest;
 
 /** Differs on every execution of this module. */
 export const moduleRuns = Symbol('module run');

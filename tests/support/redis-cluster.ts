@@ -70,23 +70,39 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
 export function nodeArgs(info: Pick<ClusterInfo, 'dir' | 'nodeTimeoutMs'>, node: { port: number; busPort: number }): string[] {
   const dir = join(info.dir, String(node.port));
   return [
-    '--port', String(node.port),
-    '--bind', '127.0.0.1',
-    '--cluster-enabled', 'yes',
-    '--cluster-port', String(node.busPort),
-    '--cluster-config-file', 'nodes.conf',
-    '--cluster-node-timeout', String(info.nodeTimeoutMs),
+    '--port',
+    String(node.port),
+    '--bind',
+    '127.0.0.1',
+    '--cluster-enabled',
+    'yes',
+    '--cluster-port',
+    String(node.busPort),
+    '--cluster-config-file',
+    'nodes.conf',
+    '--cluster-node-timeout',
+    String(info.nodeTimeoutMs),
     // A replica may take over however long it was cut off (the default refuses after
     // 10 × node timeout, which a test's kill-then-restart can pass on a busy machine).
-    '--cluster-replica-validity-factor', '0',
+    '--cluster-replica-validity-factor',
+    '0',
     // Replicas sync at once instead of waiting 5 s for others to join a diskless transfer.
-    '--repl-diskless-sync-delay', '0',
-    '--save', '', '--appendonly', 'no',
-    '--dir', dir,
-    '--pidfile', join(dir, 'redis.pid'),
-    '--daemonize', 'no',
-    '--loglevel', 'warning',
-    '--logfile', join(dir, 'redis.log'),
+    '--repl-diskless-sync-delay',
+    '0',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--pidfile',
+    join(dir, 'redis.pid'),
+    '--daemonize',
+    'no',
+    '--loglevel',
+    'warning',
+    '--logfile',
+    join(dir, 'redis.log'),
   ];
 }
 
@@ -145,7 +161,9 @@ export async function infoFields(port: number, command: string): Promise<Record<
 }
 
 /** Roles as every node sees itself: port → 'master' | 'slave', and the slot ranges of primaries. */
-export async function clusterNodes(port: number): Promise<{ port: number; id: string; role: 'master' | 'slave'; failed: boolean; primaryId: string | null; slots: [number, number][] }[]> {
+export async function clusterNodes(
+  port: number,
+): Promise<{ port: number; id: string; role: 'master' | 'slave'; failed: boolean; primaryId: string | null; slots: [number, number][] }[]> {
   const reply = (await rawCommand(port, 'CLUSTER NODES')) ?? '';
   return reply
     .split('\n')
@@ -159,10 +177,12 @@ export async function clusterNodes(port: number): Promise<{ port: number; id: st
         role: flags!.includes('master') ? ('master' as const) : ('slave' as const),
         failed: flags!.includes('fail'),
         primaryId: primary === '-' ? null : primary!,
-        slots: slots.filter((s) => /^\d+(-\d+)?$/.test(s)).map((s) => {
-          const [from, to] = s.split('-').map(Number);
-          return [from!, to ?? from!] as [number, number];
-        }),
+        slots: slots
+          .filter((s) => /^\d+(-\d+)?$/.test(s))
+          .map((s) => {
+            const [from, to] = s.split('-').map(Number);
+            return [from!, to ?? from!] as [number, number];
+          }),
       };
     });
 }
@@ -206,9 +226,10 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number; timeo
       { encoding: 'utf8', timeout: 20_000 },
     );
     if (created.error || created.status !== 0) {
-      const reason = (created.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
-        ? `${redisCliBinary} not found. Install Debian's redis-tools (run \`node scripts/setup.mjs\` as root).`
-        : `redis-cli --cluster create failed (${created.status ?? created.error?.message}): ${created.stdout}${created.stderr}`;
+      const reason =
+        (created.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
+          ? `${redisCliBinary} not found. Install Debian's redis-tools (run \`node scripts/setup.mjs\` as root).`
+          : `redis-cli --cluster create failed (${created.status ?? created.error?.message}): ${created.stdout}${created.stderr}`;
       throw new Error(reason);
     }
     await waitHealthy(info, Math.max(1000, (options.timeoutMs ?? 30_000) - (Date.now() - started)));

@@ -107,7 +107,12 @@ export async function startResourceServer(idp: OidcFixture, options: ResourceSer
   };
   const challenge = (res: ServerResponse) => {
     stats.nonceChallenges++;
-    reply(res, 401, { error: 'use_dpop_nonce' }, { 'www-authenticate': 'DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"' });
+    reply(
+      res,
+      401,
+      { error: 'use_dpop_nonce' },
+      { 'www-authenticate': 'DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"' },
+    );
   };
 
   const server: ResourceServer = {
@@ -141,7 +146,13 @@ export async function startResourceServer(idp: OidcFixture, options: ResourceSer
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'OPTIONS' && options.cors) {
-      res.writeHead(204, { ...CORS, 'access-control-allow-headers': 'authorization, dpop, content-type', 'access-control-allow-methods': 'GET, POST, PUT, DELETE' }).end();
+      res
+        .writeHead(204, {
+          ...CORS,
+          'access-control-allow-headers': 'authorization, dpop, content-type',
+          'access-control-allow-methods': 'GET, POST, PUT, DELETE',
+        })
+        .end();
       return;
     }
     stats.requests++;
@@ -155,7 +166,12 @@ export async function startResourceServer(idp: OidcFixture, options: ResourceSer
     const token = match[1]!;
     let proof: AcceptedProof | undefined;
     if (options.dpop) {
-      const checked = await checkProof(req.headers.dpop as string | undefined, { htm: req.method ?? 'GET', htu: `${origin}${url.pathname}`, accessToken: token, seen });
+      const checked = await checkProof(req.headers.dpop as string | undefined, {
+        htm: req.method ?? 'GET',
+        htu: `${origin}${url.pathname}`,
+        accessToken: token,
+        seen,
+      });
       if (!checked.ok) return refuse(res, 'invalid_dpop_proof', checked.reason);
       if (options.requireNonce) {
         if (server.challengeAlways) {

@@ -22,7 +22,9 @@ export async function Dashboard({ title, children }: { title: string; children?:
       <header className="top">
         <div>
           <h1>{title}</h1>
-          <p className="mode" data-testid="mode">{mode}</p>
+          <p className="mode" data-testid="mode">
+            {mode}
+          </p>
           {signedIn ? <p className="hint">After the access token expires, all twelve calls below run at once and share one refresh.</p> : null}
         </div>
         {signedIn ? (

@@ -5,7 +5,9 @@ import { LoginPage } from './LoginPage';
 import { currentPath, navigate, useRoute } from './route';
 
 /** How often onLoggedOut sent the user to the sign-in page (read by the browser test). */
-const demo = ((window as unknown as { authchartDemo?: { redirects: number } }).authchartDemo ??= { redirects: 0 });
+const host = window as unknown as { authchartDemo?: { redirects: number } };
+host.authchartDemo ??= { redirects: 0 };
+const demo = host.authchartDemo;
 
 /**
  * The provider lives in this component module (a hot-reload boundary), so editing

@@ -34,21 +34,36 @@ export function Dashboard() {
         <Badge />
       </header>
       <nav className="controls">
-        <button onClick={reloadAll}>Reload widgets</button>
-        <button onClick={() => void control('expire').then(reloadAll)} title="The token server expires every access token; the widgets reload at once">
+        <button type="button" onClick={reloadAll}>
+          Reload widgets
+        </button>
+        <button
+          type="button"
+          onClick={() => void control('expire').then(reloadAll)}
+          title="The token server expires every access token; the widgets reload at once"
+        >
           Expire access token
         </button>
         {stats?.broken ? (
-          <button className="warn" onClick={() => void control('repair')}>Repair token server</button>
+          <button type="button" className="warn" onClick={() => void control('repair')}>
+            Repair token server
+          </button>
         ) : (
-          <button onClick={() => void control('break')} title="Every token call answers 503 until repaired">
+          <button type="button" onClick={() => void control('break')} title="Every token call answers 503 until repaired">
             Break token server (503)
           </button>
         )}
-        <button className="danger" onClick={() => void control('revoke').then(reloadAll)} title="The token server revokes the session; refreshes fail with invalid_grant">
+        <button
+          type="button"
+          className="danger"
+          onClick={() => void control('revoke').then(reloadAll)}
+          title="The token server revokes the session; refreshes fail with invalid_grant"
+        >
           Revoke session
         </button>
-        <button onClick={() => void logout()}>Sign out</button>
+        <button type="button" onClick={() => void logout()}>
+          Sign out
+        </button>
       </nav>
       <TokenServerStats stats={stats} />
       <div className="grid">
@@ -96,7 +111,10 @@ function useTokenServerStats(): Stats | null {
     const read = () =>
       fetch('/demo/stats')
         .then((response) => response.json() as Promise<Stats>)
-        .then((next) => live && setStats(next), () => undefined);
+        .then(
+          (next) => live && setStats(next),
+          () => undefined,
+        );
     void read();
     const timer = setInterval(read, 500);
     return () => {
@@ -107,12 +125,15 @@ function useTokenServerStats(): Stats | null {
   return stats;
 }
 
+/** Numbers the event log's entries, for their keys. */
+let nextEntryId = 0;
+
 /** The session's events, newest first. */
 function EventLog() {
   const session = useSession();
-  const [entries, setEntries] = useState<{ at: string; text: string }[]>([]);
+  const [entries, setEntries] = useState<{ id: number; at: string; text: string }[]>([]);
   useEffect(() => {
-    const add = (text: string) => setEntries((previous) => [{ at: new Date().toLocaleTimeString(), text }, ...previous].slice(0, 8));
+    const add = (text: string) => setEntries((previous) => [{ id: nextEntryId++, at: new Date().toLocaleTimeString(), text }, ...previous].slice(0, 8));
     const off = [
       session.on('refreshed', ({ trigger, source, tokenVersion }) => add(`refreshed (${trigger}, from ${source}) → token v${tokenVersion}`)),
       session.on('refreshFailed', ({ failure, attempt, willRetry }) =>
@@ -120,7 +141,9 @@ function EventLog() {
       ),
       session.on('loggedOut', ({ reason }) => add(`logged out (${reason})`)),
     ];
-    return () => off.forEach((unsubscribe) => unsubscribe());
+    return () => {
+      for (const unsubscribe of off) unsubscribe();
+    };
   }, [session]);
   return (
     <section className="log">
@@ -129,8 +152,8 @@ function EventLog() {
         <p className="muted">None yet: press a button.</p>
       ) : (
         <ol>
-          {entries.map((entry, i) => (
-            <li key={`${entry.at}-${i}`}>
+          {entries.map((entry) => (
+            <li key={entry.id}>
               <span className="muted">{entry.at}</span> {entry.text}
             </li>
           ))}

@@ -19,8 +19,13 @@ export function LoginPage() {
     <main className="login">
       <h1>authchart · React dashboard</h1>
       <Badge />
-      {reason && <p className="reason" data-testid="logged-out-reason">{reasons[reason] ?? reason}</p>}
+      {reason && (
+        <p className="reason" data-testid="logged-out-reason">
+          {reasons[reason] ?? reason}
+        </p>
+      )}
       <button
+        type="button"
         className="primary"
         disabled={busy}
         onClick={() => {

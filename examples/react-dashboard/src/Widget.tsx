@@ -20,6 +20,7 @@ export function Widget({ name, title, reload }: { name: string; title: string; r
   const authFetch = useAuthFetch();
   const [load, setLoad] = useState<Load>({ status: 'loading', loads: 0, detail: '…', timings: [] });
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new `reload` value is what loads the widget again
   useEffect(() => {
     let live = true;
     const fetchOnce = () => {

@@ -17,7 +17,11 @@ export interface ClusterConnection {
   close(): Promise<void>;
 }
 
-export async function connectCluster(kind: ClientKind, info: { nodes: { port: number }[] }, ioredisOptions: { shardedSubscribers?: boolean } = {}): Promise<ClusterConnection> {
+export async function connectCluster(
+  kind: ClientKind,
+  info: { nodes: { port: number }[] },
+  ioredisOptions: { shardedSubscribers?: boolean } = {},
+): Promise<ClusterConnection> {
   const rootNodes = info.nodes.slice(0, 3);
   if (kind === 'node-redis') {
     const options = {
@@ -45,7 +49,10 @@ export async function connectCluster(kind: ClientKind, info: { nodes: { port: nu
     clusterRetryStrategy: (times: number) => Math.min(50 + times * 20, 200),
     shardedSubscribers: ioredisOptions.shardedSubscribers ?? true,
   };
-  const client = new Cluster(rootNodes.map((n) => ({ host: '127.0.0.1', port: n.port })), options);
+  const client = new Cluster(
+    rootNodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+    options,
+  );
   client.on('error', () => undefined);
   const subscriber = client.duplicate();
   subscriber.on('error', () => undefined);
@@ -54,7 +61,7 @@ export async function connectCluster(kind: ClientKind, info: { nodes: { port: nu
     kind,
     client,
     subscriber,
-    raw: (key, command, ...args) => client.call(command!, ...args),
+    raw: (_key, command, ...args) => client.call(command!, ...args),
     close: async () => {
       client.disconnect();
       subscriber.disconnect();

@@ -37,7 +37,10 @@ export async function connect(kind: ClientKind, url: string, options: { reconnec
       },
     };
   }
-  const client = new Redis(url, { retryStrategy: (times: number) => Math.min(50 + times * 20, 200), maxRetriesPerRequest: options.reconnect === false ? 0 : 20 });
+  const client = new Redis(url, {
+    retryStrategy: (times: number) => Math.min(50 + times * 20, 200),
+    maxRetriesPerRequest: options.reconnect === false ? 0 : 20,
+  });
   client.on('error', () => undefined);
   const subscriber = client.duplicate();
   subscriber.on('error', () => undefined);

@@ -28,7 +28,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const listen = (server: Server) => new Promise<string>((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+const listen = (server: Server) =>
+  new Promise<string>((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
 
 const closeServer = (server: Server) =>
   new Promise<void>((resolve) => {
@@ -48,11 +49,22 @@ export async function startUpstream(tokens: TokenServer): Promise<Upstream> {
     const url = new URL(req.url ?? '/', 'http://x');
     seen.push({ method: req.method ?? 'GET', path: url.pathname, cookie: req.headers.cookie !== undefined, authorized: check.ok });
     if (!check.ok) {
-      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' }).end(JSON.stringify({ error: check.error }));
+      res
+        .writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' })
+        .end(JSON.stringify({ error: check.error }));
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'upstream=1; Path=/', 'x-upstream-secret': 'internal' });
-    res.end(JSON.stringify({ ok: true, method: req.method, path: url.pathname, query: url.search, body: body || undefined, contentType: req.headers['content-type'] ?? null }));
+    res.end(
+      JSON.stringify({
+        ok: true,
+        method: req.method,
+        path: url.pathname,
+        query: url.search,
+        body: body || undefined,
+        contentType: req.headers['content-type'] ?? null,
+      }),
+    );
   });
   const origin = await listen(server);
   return { url: `${origin}/api`, seen, close: () => closeServer(server) };

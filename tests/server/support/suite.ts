@@ -91,13 +91,13 @@ export function serverIntegrationSuite(framework: Framework): void {
       anHourLater();
       tokens.resetStats();
       upstream.seen.length = 0;
-      const responses = await Promise.all(
-        Array.from({ length: PARALLEL }, (_, i) => client.request(url(i % 2, i % 4 < 2 ? '/api/me' : '/bff/me'))),
-      );
+      const responses = await Promise.all(Array.from({ length: PARALLEL }, (_, i) => client.request(url(i % 2, i % 4 < 2 ? '/api/me' : '/bff/me'))));
       const statuses = responses.map((r) => r.status);
       const bodies = await Promise.all(responses.map((r) => r.json() as Promise<{ ok?: boolean; upstream?: { ok: boolean } }>));
       const served = bodies.filter((body) => body.ok === true || body.upstream?.ok === true).length;
-      console.log(`[figures] ${framework}: parallel=${PARALLEL} instances=2 tokenCalls=${tokens.stats.refreshCalls} failures=${statuses.filter((s) => s !== 200).length} upstream401=${upstream.seen.filter((s) => !s.authorized).length}`);
+      console.log(
+        `[figures] ${framework}: parallel=${PARALLEL} instances=2 tokenCalls=${tokens.stats.refreshCalls} failures=${statuses.filter((s) => s !== 200).length} upstream401=${upstream.seen.filter((s) => !s.authorized).length}`,
+      );
       expect(statuses).toEqual(Array(PARALLEL).fill(200));
       expect(served).toBe(PARALLEL);
       expect(tokens.calls.map((c) => c.outcome)).toEqual(['rotated']);
@@ -123,7 +123,12 @@ export function serverIntegrationSuite(framework: Framework): void {
       const attached = auth.of(req);
       expect(attached.accessToken).toBe(login.access_token);
       const { inspect } = await import('node:util');
-      for (const printed of [inspect(attached), inspect({ req: { authchart: attached } }, { depth: 5 }), JSON.stringify(attached), JSON.stringify({ ...attached })]) {
+      for (const printed of [
+        inspect(attached),
+        inspect({ req: { authchart: attached } }, { depth: 5 }),
+        JSON.stringify(attached),
+        JSON.stringify({ ...attached }),
+      ]) {
         expect(printed).not.toContain(login.access_token);
       }
       expect(inspect(attached)).toContain('sid-inspect');
@@ -138,7 +143,14 @@ export function serverIntegrationSuite(framework: Framework): void {
         body: JSON.stringify({ item: 'tea' }),
       });
       expect(response.status).toBe(200);
-      expect(await response.json()).toEqual({ ok: true, method: 'POST', path: '/api/orders', query: '?page=2', body: '{"item":"tea"}', contentType: 'application/json' });
+      expect(await response.json()).toEqual({
+        ok: true,
+        method: 'POST',
+        path: '/api/orders',
+        query: '?page=2',
+        body: '{"item":"tea"}',
+        contentType: 'application/json',
+      });
       expect(upstream.seen).toEqual([{ method: 'POST', path: '/api/orders', cookie: false, authorized: true }]);
       expect(response.headers.getSetCookie()).toEqual([]);
       expect(response.headers.get('x-upstream-secret')).toBeNull();

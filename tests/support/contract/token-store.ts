@@ -112,9 +112,7 @@ export function describeTokenStoreContract(driver: TokenStoreDriver): void {
     it('of concurrent compare-and-sets on one version exactly one wins', async () => {
       const { store, peer } = await driver.create();
       const base = await store.set(tokens(0));
-      const results = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => (i % 2 ? peer : store).set(tokens(i + 1), { expectedVersion: base!.version })),
-      );
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? peer : store).set(tokens(i + 1), { expectedVersion: base!.version })));
       const winners = results.filter((r) => r !== null);
       expect(winners).toHaveLength(1);
       expect(await store.get()).toEqual(winners[0]);
