@@ -25,7 +25,12 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'servers', include: realServers.map((glob) => (glob.endsWith('**') ? `${glob}/*.test.{ts,tsx}` : glob)), maxWorkers: 1, sequence: { groupOrder: 1 } },
+        test: {
+          name: 'servers',
+          include: realServers.map((glob) => (glob.endsWith('**') ? `${glob}/*.test.{ts,tsx}` : glob)),
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
+        },
       },
       {
         extends: true,

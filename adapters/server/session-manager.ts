@@ -111,8 +111,10 @@ function primed(store: TokenStore, record: StoredTokens): TokenStore {
 export function createSessionManager(options: SessionManagerOptions): SessionManager {
   if (typeof options.refresh !== 'function') throw new InvalidOptionsError('createSessionManager needs a refresh function.');
   if (typeof options.store !== 'function') throw new InvalidOptionsError('createSessionManager needs a store factory: (sessionId) => TokenStore.');
-  if (options.dpop !== undefined && typeof options.dpop !== 'function') throw new InvalidOptionsError('createSessionManager: dpop is a key store factory: (sessionId) => DPoPKeyStore.');
-  if ((options.session as { dpop?: unknown } | undefined)?.dpop !== undefined) throw new InvalidOptionsError('createSessionManager: a DPoP key is per session: give dpop: (sessionId) => DPoPKeyStore, not session.dpop.');
+  if (options.dpop !== undefined && typeof options.dpop !== 'function')
+    throw new InvalidOptionsError('createSessionManager: dpop is a key store factory: (sessionId) => DPoPKeyStore.');
+  if ((options.session as { dpop?: unknown } | undefined)?.dpop !== undefined)
+    throw new InvalidOptionsError('createSessionManager: a DPoP key is per session: give dpop: (sessionId) => DPoPKeyStore, not session.dpop.');
   const idleTimeoutMs = positiveOption('idleTimeoutMs', options.idleTimeoutMs, 60_000);
   const maxSessions = Math.floor(positiveOption('maxSessions', options.maxSessions, 10_000));
   // The manager's own store calls (the load's read, login and logout of a session not in
@@ -180,7 +182,13 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     // Unknown ids are not kept: requests with made-up session ids cannot fill memory.
     if (!record) throw new SessionExpiredError('No tokens are stored for this session; sign in again.');
     const dpop = options.dpop?.(sessionId);
-    const session = createSession({ ...options.session, refresh: options.refresh, store: primed(store, record), lock: options.lock?.(sessionId), ...(dpop ? { dpop } : {}) });
+    const session = createSession({
+      ...options.session,
+      refresh: options.refresh,
+      store: primed(store, record),
+      lock: options.lock?.(sessionId),
+      ...(dpop ? { dpop } : {}),
+    });
     const entry: Entry = { id: sessionId, session, pins: 0, lastUsed: Date.now(), gone: false, fresh: true };
     session.on('loggedOut', () => drop(entry));
     entries.set(sessionId, entry);

@@ -281,7 +281,15 @@ describe('two server instances with Redis (store, lock, DPoP keys) against oidc-
     try {
       const tokens = await Promise.all(managers.flatMap((manager) => Array.from({ length: 10 }, () => manager.getValidAccessToken(sessionId))));
       const presented = idp.calls.filter((c) => c.grantType === 'refresh_token' && c.refreshToken !== 'authchart-dpop-nonce-probe');
-      console.info('[redis] DPoP session managers 2 × 10:', JSON.stringify({ tokenCalls: idp.counters.tokenCalls, refreshTokenPresented: presented.length, reuseDetected: idp.counters.reuseDetected, distinctTokens: new Set(tokens).size }));
+      console.info(
+        '[redis] DPoP session managers 2 × 10:',
+        JSON.stringify({
+          tokenCalls: idp.counters.tokenCalls,
+          refreshTokenPresented: presented.length,
+          reuseDetected: idp.counters.reuseDetected,
+          distinctTokens: new Set(tokens).size,
+        }),
+      );
       expect(presented).toHaveLength(1);
       expect(idp.counters.reuseDetected).toBe(0);
       expect(new Set(tokens).size).toBe(1);
@@ -294,7 +302,10 @@ describe('two server instances with Redis (store, lock, DPoP keys) against oidc-
       // The tokens' key keeps only its version counter (the store's contract); the key is deleted.
       expect(await redisStore({ client: instances[0]!.client, sessionId, prefix }).get()).toBeNull();
       const left = (await instances[0]!.raw('KEYS', `${prefix}*`)) as string[];
-      expect(left.filter((key) => key.endsWith(':dpop')), JSON.stringify(left)).toEqual([]);
+      expect(
+        left.filter((key) => key.endsWith(':dpop')),
+        JSON.stringify(left),
+      ).toEqual([]);
     } finally {
       await Promise.all(managers.map((manager) => manager.dispose()));
     }
@@ -302,7 +313,11 @@ describe('two server instances with Redis (store, lock, DPoP keys) against oidc-
 
   it('a session manager refuses one DPoP key for every session (session.dpop)', () => {
     expect(() =>
-      createSessionManager({ refresh: async () => ({ accessToken: 'a' }), store: () => redisStore({ client: {} as never, sessionId: 'x' }), session: { dpop: {} } as never }),
+      createSessionManager({
+        refresh: async () => ({ accessToken: 'a' }),
+        store: () => redisStore({ client: {} as never, sessionId: 'x' }),
+        session: { dpop: {} } as never,
+      }),
     ).toThrow(/per session/);
   });
 });

@@ -76,7 +76,11 @@ describe('sealing', () => {
 
   it('keeps the token type (a DPoP-bound token stays DPoP after a round trip)', async () => {
     const sealer = createSealer(SECRET);
-    expect(await sealer.unseal(await sealer.seal({ accessToken: 'at', refreshToken: 'rt', tokenType: 'DPoP' }))).toEqual({ accessToken: 'at', refreshToken: 'rt', tokenType: 'DPoP' });
+    expect(await sealer.unseal(await sealer.seal({ accessToken: 'at', refreshToken: 'rt', tokenType: 'DPoP' }))).toEqual({
+      accessToken: 'at',
+      refreshToken: 'rt',
+      tokenType: 'DPoP',
+    });
   });
 
   it('opens values sealed with a previous secret when it is listed after the new one', async () => {
