@@ -10,11 +10,11 @@
  * frozen tab here runs nothing until it is resumed, as a tab Chrome froze in the background.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { chromiumFlags, chromiumPath } from './browser.js';
+import { chromiumFlags, chromiumPath, removeProfile } from './browser.js';
 
 export interface CdpTab {
   /** Run `fn(arg)` in the tab and resolve with its (JSON-serialisable) result. */
@@ -105,7 +105,7 @@ export async function launchCdpChromium(options: { timeoutMs?: number } = {}): P
     await send('Browser.getVersion', {}, undefined, options.timeoutMs ?? 20_000);
   } catch (error) {
     child.kill('SIGKILL');
-    await rm(profile, { recursive: true, force: true });
+    await removeProfile(profile);
     throw error;
   }
 
@@ -136,8 +136,13 @@ export async function launchCdpChromium(options: { timeoutMs?: number } = {}): P
     },
     async close() {
       await send('Browser.close', {}, undefined, 5000).catch(() => undefined);
-      if (!exited) child.kill('SIGKILL');
-      await rm(profile, { recursive: true, force: true });
+      if (!exited) {
+        const gone = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      }
+      await removeProfile(profile);
     },
   };
 }
+
