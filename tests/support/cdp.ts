@@ -145,4 +145,3 @@ export async function launchCdpChromium(options: { timeoutMs?: number } = {}): P
     },
   };
 }
-
