@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Keep every core busy, to check that the test suite does not need a quiet machine:
 //   node scripts/cpu-hog.mjs [--cores N] [--seconds S] [-- command args…]
-// With a command, the hog runs while the command runs, then stops, and the command's exit
-// code is returned; without one it runs for --seconds (default 600) or until interrupted.
+// With a command, the hog runs while the command runs (or for --seconds, if given), then
+// stops, and the command's exit code is returned; without one it runs for --seconds
+// (default 600) or until interrupted.
 //   node scripts/cpu-hog.mjs -- npm test
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -18,7 +19,8 @@ const option = (name, fallback) => {
   return Number.isFinite(value) && value > 0 ? value : fallback;
 };
 const cores = option('--cores', availableParallelism());
-const seconds = option('--seconds', 600);
+// With a command: as long as it runs (a day at most), unless --seconds says otherwise.
+const seconds = option('--seconds', command.length ? 86_400 : 600);
 
 // A spin loop per core, in worker threads of this process, so stopping it stops them all.
 const spin = `const end = Date.now() + ${seconds * 1000}; let x = 0; while (Date.now() < end) { for (let i = 0; i < 1e6; i++) x += i; }`;
