@@ -34,14 +34,15 @@ describe('redisSessionManager', () => {
     const { client, subscriber } = await redis.connectTo('ioredis');
     const prefix = uniquePrefix();
     const hub = hubFor(subscriber, sessionKeys(prefix, 'any').channel);
-    const sessions = redisSessionManager({ client, subscriber, prefix, refresh, idleTimeoutMs: 100 });
-    for (let i = 0; i < 5; i++) {
-      await sessions.login(`user-${i}`, { accessToken: `at-${i}`, refreshToken: `rt-${i}`, expiresAt: Date.now() + 60_000 });
-      await sessions.getValidAccessToken(`user-${i}`);
-    }
+    // Long enough that the five loads (in parallel) are done before the first is idle, even
+    // on a busy machine; the sweep runs every idleTimeoutMs / 2.
+    const sessions = redisSessionManager({ client, subscriber, prefix, refresh, idleTimeoutMs: 1_500 });
+    const users = [0, 1, 2, 3, 4];
+    await Promise.all(users.map((i) => sessions.login(`user-${i}`, { accessToken: `at-${i}`, refreshToken: `rt-${i}`, expiresAt: Date.now() + 60_000 })));
+    await Promise.all(users.map((i) => sessions.getValidAccessToken(`user-${i}`)));
     expect(sessions.size).toBe(5);
     expect(hub.size).toBe(5);
-    const deadline = Date.now() + 2000;
+    const deadline = Date.now() + 8_000;
     while (sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(sessions.size).toBe(0);
     expect(hub.size).toBe(0);
