@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The whole test suite, as `npm test` runs it: lint and format (Biome, a warning fails), the
-// build and the package's exports, the vitest suites, and the types (machines/ without DOM
-// or Node types, everything, the three examples).
+// The whole test suite, as `npm test` runs it: lint and format (Biome, a warning fails),
+// types (machines/ without DOM or Node types), the build and the package's exports, then
+// the vitest suites.
 //
 // A step is one command, or lanes of commands run side by side (2 cores): each lane runs its
 // commands one after the other, and its lines are prefixed with its name. The first failure
@@ -11,35 +11,34 @@ import { createInterface } from 'node:readline';
 
 const vitest = (...projects) => ['npx', ['vitest', 'run', ...projects.flatMap((project) => ['--project', project])]];
 
-const types = [
-  ['npx', ['tsc', '-p', 'machines/tsconfig.json']],
-  ['npx', ['tsc', '-p', '.']],
-  ['npx', ['tsc', '-p', 'examples/react-dashboard/tsconfig.json']],
-  ['npx', ['tsc', '-p', 'examples/next-app/tsconfig.typecheck.json']],
-  ['npx', ['tsc', '-p', 'examples/express-bff/tsconfig.json']],
-];
-
 const steps = [
   { name: 'setup: Debian packages for the end-to-end suites', lanes: { '': [['node', ['scripts/setup.mjs']]] } },
   {
-    name: 'lint, build and package checks',
+    name: 'lint, types, build and package checks',
     lanes: {
       lint: [['npx', ['biome', 'ci', '--error-on-warnings', '.']]],
+      types: [
+        ['npx', ['tsc', '-p', 'machines/tsconfig.json']],
+        ['npx', ['tsc', '-p', '.']],
+        ['npx', ['tsc', '-p', 'examples/react-dashboard/tsconfig.json']],
+        ['npx', ['tsc', '-p', 'examples/next-app/tsconfig.typecheck.json']],
+        ['npx', ['tsc', '-p', 'examples/express-bff/tsconfig.json']],
+      ],
       build: [
         ['npx', ['tsup', '--silent']],
         ['npx', ['publint', '--strict']],
         ['npx', ['attw', '--pack', '.', '--profile', 'node16', '--quiet']],
       ],
     },
+    // lint is quick: it goes first in the types lane's place on the second core.
+    order: [['lint', 'types'], ['build']],
   },
   // In-process suites, two files at a time (vitest.config.ts).
   { name: 'tests: unit', lanes: { '': [vitest('unit')] } },
-  // Real servers and browsers, one file at a time in each lane, side by side; they wait on
-  // servers and timers more than they compute, so the type checks take the idle time. (Not
-  // the build: the Next.js suite builds the package's JavaScript into dist/ itself.)
+  // Real servers and browsers, one file at a time in each lane, two lanes side by side.
   {
-    name: 'tests: real servers and browsers; types',
-    lanes: { browsers: [vitest('browsers')], servers: [vitest('servers', 'redis-cluster', 'postgres')], types },
+    name: 'tests: real servers and browsers',
+    lanes: { browsers: [vitest('browsers')], servers: [vitest('servers', 'redis-cluster', 'postgres')] },
   },
 ];
 
