@@ -3,6 +3,7 @@
  * IndexedDB, Redis, and third-party drivers). A record is validated on every read: corrupt
  * or foreign data reads as "no tokens", never as a crash.
  */
+import { isOlderToken } from './expiry.js';
 import type { StoredTokens, TokenSet } from './ports.js';
 
 /** Format version of a stored record. A record of another format reads as "no tokens". */
@@ -55,4 +56,19 @@ export function parseRecord(raw: string | null): StoredTokens | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * `ours` (which carries the live refresh token) with the newer of the two access tokens, by
+ * JWT times; with opaque ones, ours. The expiry and the token type go with the access token
+ * they describe (R15).
+ */
+export function withNewerAccess(ours: TokenSet, theirs: TokenSet): TokenSet {
+  if (!isOlderToken(ours.accessToken, theirs.accessToken)) return ours;
+  const out: TokenSet = { ...ours, accessToken: theirs.accessToken };
+  if (theirs.expiresAt !== undefined) out.expiresAt = theirs.expiresAt;
+  else delete out.expiresAt;
+  if (theirs.tokenType !== undefined) out.tokenType = theirs.tokenType;
+  else delete out.tokenType;
+  return out;
 }

@@ -1,7 +1,7 @@
 import { toRefreshFailure, type RefreshSuccess } from '../../machines/refresh.machine.js';
 import { InvalidTokenResponseError, isAuthchartError, LockTimeoutError, RefreshError, StoreUnavailableError, toRefreshError } from './errors.js';
-import { expiryOfAnswer, isOlderToken } from './expiry.js';
-import { normalizeTokenType } from './record.js';
+import { expiryOfAnswer } from './expiry.js';
+import { normalizeTokenType, withNewerAccess } from './record.js';
 import type { DPoPKeyStore, LockHandle, RefreshedTokens, RefreshLock, Refresher, StoredTokens, TokenSet } from './ports.js';
 import { withTimeout } from './timeout.js';
 import type { TokenFacts, TokenHolder } from './token-holder.js';
@@ -249,13 +249,7 @@ async function store(deps: RefreshTaskDeps, next: TokenSet, base: StoredTokens, 
     if (!pushedOnly) return { ...holder.hold(current), source: 'store' };
     // Ours wins it. The newer access token wins (by JWT times; an opaque one: ours, the last
     // answer the server gave).
-    const access = isOlderToken(tokens.accessToken, current.accessToken) ? current : tokens;
-    tokens = { ...tokens, accessToken: access.accessToken };
-    if (access.expiresAt !== undefined) tokens.expiresAt = access.expiresAt;
-    else delete tokens.expiresAt;
-    // The token type goes with the access token it describes.
-    if (access.tokenType !== undefined) tokens.tokenType = access.tokenType;
-    else delete tokens.tokenType;
+    tokens = withNewerAccess(tokens, current);
     expected = current.version;
   }
   const current = await holder.read();

@@ -5,8 +5,8 @@
  * (R14). Holds tokens, never hands them to the machine: the machine gets facts.
  */
 import { type AuthchartError, isAuthchartError, StoreUnavailableError } from './errors.js';
-import { expiryOfTokenSet, isOlderToken, refreshTime } from './expiry.js';
-import { normalizeTokenType } from './record.js';
+import { expiryOfTokenSet, refreshTime } from './expiry.js';
+import { normalizeTokenType, withNewerAccess } from './record.js';
 import type { MaybePromise, StoredTokens, TokenSet, TokenStore } from './ports.js';
 import type { Credential } from './waiters.js';
 
@@ -35,14 +35,6 @@ interface Unsaved {
 const MAX_RETRY_MS = 30_000;
 /** How many refresh tokens rotated away are remembered (a stale record carries one of the last few). */
 const ROTATED_AWAY_KEPT = 16;
-
-/** `tokens` with the access token (and its expiry) of `other`. */
-function withAccessOf(tokens: TokenSet, other: TokenSet): TokenSet {
-  const out: TokenSet = { ...tokens, accessToken: other.accessToken };
-  if (other.expiresAt !== undefined) out.expiresAt = other.expiresAt;
-  else delete out.expiresAt;
-  return out;
-}
 
 function unref(timer: ReturnType<typeof setTimeout>): void {
   (timer as { unref?: () => void }).unref?.();
@@ -363,10 +355,7 @@ export class TokenHolder {
       if (current && this.isRotatedAway(current.refreshToken)) {
         // A push another tab stored with the refresh token we rotated away: the rotated one is
         // the only valid one, so ours goes on top, with the newer access token of the two (R15).
-        this.unsaved = {
-          tokens: isOlderToken(unsaved.tokens.accessToken, current.accessToken) ? withAccessOf(unsaved.tokens, current) : unsaved.tokens,
-          baseVersion: current.version,
-        };
+        this.unsaved = { tokens: withNewerAccess(unsaved.tokens, current), baseVersion: current.version };
         continue;
       }
       this.forgetUnsaved();
