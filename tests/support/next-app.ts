@@ -31,17 +31,19 @@ function filesUnder(dir: string, skip: (path: string) => boolean): string[] {
   return out;
 }
 
+const skip = (path: string) => /(^|\/)(\.next|node_modules|dist)(\/|$)|next-env\.d\.ts$|screenshot\.png$/.test(relative(repoRoot, path));
+/** authchart's own sources and build settings: what `dist/` is built from. */
+const packageSources = () => [
+  ...filesUnder(join(repoRoot, 'adapters'), skip),
+  ...filesUnder(join(repoRoot, 'machines'), skip),
+  join(repoRoot, 'tsup.config.ts'),
+  join(repoRoot, 'package.json'),
+  join(repoRoot, 'package-lock.json'),
+];
+
 /** The hash of everything the build depends on. */
 export function sourceHash(): string {
-  const skip = (path: string) => /(^|\/)(\.next|node_modules|dist)(\/|$)|next-env\.d\.ts$|screenshot\.png$/.test(relative(repoRoot, path));
-  const files = [
-    ...filesUnder(exampleDir, skip),
-    ...filesUnder(join(repoRoot, 'adapters'), skip),
-    ...filesUnder(join(repoRoot, 'machines'), skip),
-    join(repoRoot, 'tsup.config.ts'),
-    join(repoRoot, 'package.json'),
-    join(repoRoot, 'package-lock.json'),
-  ].sort();
+  const files = [...filesUnder(exampleDir, skip), ...packageSources()].sort();
   const hash = createHash('sha256');
   for (const file of files) hash.update(relative(repoRoot, file)).update('\0').update(readFileSync(file)).update('\0');
   return hash.digest('hex');
@@ -69,6 +71,14 @@ function run(command: string, args: string[], timeoutMs: number, what: string): 
   });
 }
 
+/** `dist/` holds every entry the example imports, built after the last change to a source. */
+function distIsFresh(): boolean {
+  const built = ['index.js', 'next.js', 'oauth.js', 'redis.js'].map((file) => join(repoRoot, 'dist', file));
+  if (!built.every((file) => existsSync(file))) return false;
+  const oldestBuild = Math.min(...built.map((file) => statSync(file).mtimeMs));
+  return packageSources().every((file) => statSync(file).mtimeMs <= oldestBuild);
+}
+
 export interface BuildReport {
   /** False when the cached build was used. */
   built: boolean;
@@ -88,7 +98,11 @@ export async function buildNextExample(timeoutMs = 240_000): Promise<BuildReport
   }
   let started = Date.now();
   // JavaScript only: the types are built by `npm run build`, and the app does not need them.
-  await run(process.execPath, [join(repoRoot, 'node_modules/tsup/dist/cli-default.js'), '--silent', '--no-dts'], timeoutMs, 'building authchart (tsup)');
+  // Not when `dist/` is newer than every source (npm test built it moments ago): tsup empties
+  // `dist/` first, which would pull it from under the package suites running beside this one.
+  if (!distIsFresh()) {
+    await run(process.execPath, [join(repoRoot, 'node_modules/tsup/dist/cli-default.js'), '--silent', '--no-dts'], timeoutMs, 'building authchart (tsup)');
+  }
   const packageMs = Date.now() - started;
   started = Date.now();
   await run(process.execPath, [nextBin, 'build', exampleDir], timeoutMs, 'next build of examples/next-app');
