@@ -45,7 +45,7 @@ async function start(): Promise<{ manager: SessionManager; close(): Promise<void
     maxSessions: config.maxSessions,
     idleTimeoutMs: 30 * 60_000,
     // Room for a saturated 2-core machine: every bound far above a quiet machine's need.
-    session: { now, maxWaitMs: 120_000, lockTimeoutMs: 120_000, refreshTimeoutMs: 60_000, wakeEvents: false },
+    session: { now, maxWaitMs: 120_000, lockTimeoutMs: 120_000, refreshTimeoutMs: 60_000, storeTimeoutMs: 30_000, wakeEvents: false },
     lock: { ttlMs: 60_000 },
   };
   if (config.driver.type === 'redis') {
