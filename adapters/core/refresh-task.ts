@@ -55,14 +55,28 @@ function differs(a: TokenSet, b: TokenSet | null): boolean {
  * reads (the full error goes to `deps.onError`).
  */
 export async function runRefresh(deps: RefreshTaskDeps, signal: AbortSignal): Promise<RefreshSuccess> {
+  const startedWith = deps.holder.tokens;
   try {
-    return await refreshUnderLock(deps, signal);
+    return await refreshUnderLock(deps, signal, startedWith);
   } catch (error) {
     if (signal.aborted) throw error;
     const refreshError = toRefreshError(error);
+    // The attempt failed, but another tab's or instance's refresh reached this session while
+    // it ran (TOKENS_UPDATED): those tokens are the outcome. Failing would send the machine to
+    // backoff, whose retry would rotate them once more: a second token call for one expiry.
+    if (!refreshError.sessionGone && arrivedMeanwhile(deps.holder, startedWith)) {
+      deps.onWarning(refreshError);
+      return { tokenVersion: deps.holder.tokenVersion, expiresAt: deps.holder.tokens?.expiresAt ?? null, refreshAt: null, source: 'store' };
+    }
     deps.onError(refreshError);
     throw toRefreshFailure(refreshError);
   }
+}
+
+/** Another refresh's tokens reached the session since `startedWith`: a new access token, not one of its own making. */
+function arrivedMeanwhile(holder: TokenHolder, startedWith: StoredTokens | null): boolean {
+  const held = holder.tokens;
+  return held !== null && startedWith !== null && held.accessToken !== startedWith.accessToken;
 }
 
 /**
@@ -89,12 +103,13 @@ async function acquireBounded(lock: RefreshLock, timeoutMs: number, signal: Abor
   }
 }
 
-async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Promise<RefreshSuccess> {
+/**
+ * `startedWith`: what this refresh was started for, read before waiting for the lock: while we
+ * wait, another tab may refresh and its tokens reach us (TOKENS_UPDATED) — the double-check
+ * must still see them as new, or we would refresh a second time.
+ */
+async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal, startedWith: StoredTokens | null): Promise<RefreshSuccess> {
   const { holder } = deps;
-  // What this refresh was started for. Read before waiting for the lock: while we wait,
-  // another tab may refresh and its tokens reach us (TOKENS_UPDATED) — the double-check
-  // must still see them as new, or we would refresh a second time.
-  const startedWith = holder.tokens;
   const handle = deps.lock ? await acquireBounded(deps.lock, deps.lockTimeoutMs, signal) : undefined;
   const abortIfAborted = () => {
     if (signal.aborted) throw signal.reason;
@@ -129,7 +144,9 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal): Pro
         base = stored;
       }
     } else {
-      // The store still fails: refresh from what we hold (it is newer than the store).
+      // The store still fails. Tokens another refresh made reached us meanwhile: use them.
+      if (arrivedMeanwhile(holder, startedWith)) return done(null, 'store');
+      // Otherwise refresh from what we hold (it is newer than the store).
       base = holder.tokens ? { ...holder.tokens } : null;
       if (!base) throw new StoreUnavailableError('read the tokens');
     }
