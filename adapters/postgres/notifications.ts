@@ -18,6 +18,8 @@ export class NotificationHub {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private failures = 0;
   private everConnected = false;
+  /** The last statement sent on the LISTEN connection by {@link query}, settled or not. */
+  private statements: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly open: () => Promise<PgListenClientLike>,
@@ -68,7 +70,13 @@ export class NotificationHub {
    * refreshes does not hold them in its queue until the lease has run out.
    */
   query(text: string, values: unknown[]): Promise<PgResult> | null {
-    return this.client ? (this.client.query(text, values) as Promise<PgResult>) : null;
+    const client = this.client;
+    if (!client) return null;
+    // One statement at a time: a pg client given a second query while one runs queues it
+    // itself, which pg deprecates (it goes in pg 9). Many sessions renew their leases at once.
+    const run = this.statements.then(() => client.query(text, values) as Promise<PgResult>);
+    this.statements = run.catch(() => undefined);
+    return run;
   }
 
   private get listenerCount(): number {
