@@ -197,7 +197,7 @@ function notAhead(report: RunReport): string[] {
   const fastest = [...release].filter((r) => !r.name.startsWith('authchart')).sort((a, b) => a.releaseMs - b.releaseMs)[0];
   if (authRelease && fastest && fastest.releaseMs < authRelease.releaseMs) {
     lines.push(
-      `- **Release of ${authRelease.count.toLocaleString('en-US')} queued requests**: ${ms(authRelease.releaseMs)} for authchart (fetch) against ${ms(fastest.releaseMs)} for ${fastest.name}: each waiter clears its \`maxWaitMs\` timer and abort listener, and each replay builds its request headers again.`,
+      `- **Release of ${authRelease.count.toLocaleString('en-US')} queued requests**: ${ms(authRelease.releaseMs)} for authchart (fetch) against ${ms(fastest.releaseMs)} for ${fastest.name}: each waiter is resolved through its own promise and continuation (one deadline timer serves the whole queue), and each replay builds its request headers and init again.`,
     );
   }
   const leanest = [...release]
@@ -205,7 +205,7 @@ function notAhead(report: RunReport): string[] {
     .sort((a, b) => a.bytesPerRequest! - b.bytesPerRequest!)[0];
   if (authRelease?.bytesPerRequest && leanest?.bytesPerRequest && leanest.bytesPerRequest < authRelease.bytesPerRequest) {
     lines.push(
-      `- **Memory per queued request**: ${kb(authRelease.bytesPerRequest)} for authchart (fetch) against ${kb(leanest.bytesPerRequest)} for ${leanest.name}: every waiting request has its own \`maxWaitMs\` timer, abort listener and waiter entry (so it can leave alone, rule 4), and the statechart processes one event for it.`,
+      `- **Memory per queued request**: ${kb(authRelease.bytesPerRequest)} for authchart (fetch) against ${kb(leanest.bytesPerRequest)} for ${leanest.name}: every waiting request keeps its prepared attempts (the URL and init it was given), its waiter (its promise and the promise's two functions, its deadline, its id in the queue's map; an abort listener when it has a signal, so it can leave alone, rule 4) and the continuation that replays it; one deadline timer serves the whole queue.`,
     );
   }
   const sizes = report.sizes ?? [];

@@ -5,22 +5,29 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import type { LogEntry, SessionEvents } from './session-types.js';
 
-type Listeners = { [K in keyof SessionEvents]: Set<(event: SessionEvents[K]) => void> };
+type Listeners = { [K in keyof SessionEvents]?: Set<(event: SessionEvents[K]) => void> };
 
-/** Listeners of the session's events. */
+/** Listeners of the session's events. Each set is made by the first `on()` of its type: most sessions have none. */
 export class SessionEmitter {
-  private readonly listeners: Listeners = { refreshed: new Set(), refreshFailed: new Set(), loggedOut: new Set(), warning: new Set() };
+  private listeners: Listeners | undefined = undefined;
 
   constructor(private readonly logger?: (entry: LogEntry) => void) {}
 
   on<K extends keyof SessionEvents>(type: K, listener: (event: SessionEvents[K]) => void): () => void {
-    const set = this.listeners[type] as Set<typeof listener>;
+    this.listeners ??= {};
+    let set = this.listeners[type] as Set<typeof listener> | undefined;
+    if (!set) {
+      set = new Set();
+      (this.listeners as Record<string, unknown>)[type] = set;
+    }
     set.add(listener);
     return () => set.delete(listener);
   }
 
   emit<K extends keyof SessionEvents>(type: K, event: SessionEvents[K]): void {
-    for (const listener of this.listeners[type] as Set<(event: SessionEvents[K]) => void>) {
+    const set = this.listeners?.[type] as Set<(event: SessionEvents[K]) => void> | undefined;
+    if (!set) return;
+    for (const listener of set) {
       try {
         listener(event);
       } catch {

@@ -31,26 +31,25 @@ export interface RoutingDeps {
   dpop?: DPoPKeyStore;
 }
 
+/** What waiting requests are settled with: the token held now, or the session is gone. */
+function currentOutcome(holder: TokenHolder): Parameters<Waiters['settleAll']>[0] {
+  const credential = holder.credential();
+  return credential ? { credential } : { error: new SessionExpiredError() };
+}
+
 /** Act on every event the machine emits. Returns nothing to stop: it lives as long as the actor. */
 export function routeEmitted(deps: RoutingDeps): void {
   const { actor, holder, waiters, events, refreshes, now, dpop } = deps;
-  const settleWithCurrent = (settle: (outcome: Parameters<Waiters['settleAll']>[0]) => number) => {
-    const credential = holder.credential();
-    return settle(credential ? { credential } : { error: new SessionExpiredError() });
-  };
   actor.on('*', (emitted: RefreshEmitted) => {
     switch (emitted.type) {
       case 'request.replay':
-        settleWithCurrent((outcome) => {
-          waiters.settle(emitted.requestId, outcome);
-          return 1;
-        });
+        waiters.settle(emitted.requestId, currentOutcome(holder));
         break;
       case 'request.reject':
         waiters.settle(emitted.requestId, { error: new SessionExpiredError() });
         break;
       case 'queue.release':
-        events.log({ type: 'queue.released', count: settleWithCurrent((outcome) => waiters.settleAll(outcome)) });
+        events.log({ type: 'queue.released', count: waiters.settleAll(currentOutcome(holder)) });
         break;
       case 'queue.reject': {
         const cause = refreshes.lastError ?? undefined;

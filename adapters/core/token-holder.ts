@@ -36,6 +36,9 @@ const MAX_RETRY_MS = 30_000;
 /** How many refresh tokens rotated away are remembered (a stale record carries one of the last few). */
 const ROTATED_AWAY_KEPT = 16;
 
+/** The start of every session's queue of store operations: one settled promise for all of them. */
+const SETTLED: Promise<unknown> = Promise.resolve();
+
 function unref(timer: ReturnType<typeof setTimeout>): void {
   (timer as { unref?: () => void }).unref?.();
 }
@@ -84,14 +87,15 @@ export class TokenHolder {
   private selfWrites = 0;
   /** Writes (and clears) this session has started, ever: a read made before one may be stale. */
   private writesStarted = 0;
-  private readonly afterWritesChecks = new Set<() => void>();
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Checks to run once this session's writes are done (made when the first is added). */
+  private afterWritesChecks: Set<() => void> | undefined = undefined;
+  private queue: Promise<unknown> = SETTLED;
   private unsaved: Unsaved | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private retryDelay = 1_000;
   private stopped = false;
   /** Refresh tokens this session presented in rotations whose answer it got: dead at the server. */
-  private readonly rotatedAway: string[] = [];
+  private rotatedAway: string[] | undefined = undefined;
 
   constructor(
     private readonly options: TokenHolderOptions,
@@ -169,13 +173,14 @@ export class TokenHolder {
   /** A token call of this session rotated `presented` into `next`: a record carrying `presented` is older than what it holds. */
   noteRotation(presented: string, next: string | undefined): void {
     if (presented === '' || next === undefined || next === presented) return;
+    this.rotatedAway ??= [];
     this.rotatedAway.push(presented);
     if (this.rotatedAway.length > ROTATED_AWAY_KEPT) this.rotatedAway.shift();
   }
 
   /** Whether a token call of this session rotated this refresh token away (a record carrying it is stale). */
   isRotatedAway(refreshToken: string | undefined): boolean {
-    return refreshToken !== undefined && this.rotatedAway.includes(refreshToken);
+    return refreshToken !== undefined && this.rotatedAway?.includes(refreshToken) === true;
   }
 
   /** A token set the app handed over, with its expiry filled in by the clock rule. */
@@ -260,6 +265,7 @@ export class TokenHolder {
    * tab's, not the echo of ours: it is checked again then, never dropped.
    */
   afterWrites(check: () => void): void {
+    this.afterWritesChecks ??= new Set();
     this.afterWritesChecks.add(check);
     if (!this.writing) this.scheduleAfterWrites();
   }
@@ -276,14 +282,15 @@ export class TokenHolder {
 
   private writeDone(): void {
     this.selfWrites--;
-    if (this.selfWrites === 0 && this.afterWritesChecks.size > 0) this.scheduleAfterWrites();
+    if (this.selfWrites === 0 && this.afterWritesChecks !== undefined && this.afterWritesChecks.size > 0) this.scheduleAfterWrites();
   }
 
   private scheduleAfterWrites(): void {
     const timer = setTimeout(() => {
       if (this.writing || this.stopped) return;
-      const checks = [...this.afterWritesChecks];
-      this.afterWritesChecks.clear();
+      // Dropped, not cleared: most sessions need it once (the echo of their first write).
+      const checks = this.afterWritesChecks ?? [];
+      this.afterWritesChecks = undefined;
       for (const check of checks) check();
     }, 0);
     unref(timer);

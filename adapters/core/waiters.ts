@@ -37,7 +37,8 @@ class Waiter {
 }
 
 export class Waiters {
-  private waiting = new Map<string, Waiter>();
+  /** Made by the first waiter: an idle session has none. */
+  private waiting: Map<string, Waiter> | undefined = undefined;
   private nextId = 0;
   private timer: ReturnType<typeof setTimeout> | undefined = undefined;
   /** When the armed timer fires (host time), or Infinity when none is armed. */
@@ -54,7 +55,7 @@ export class Waiters {
   ) {}
 
   get size(): number {
-    return this.waiting.size;
+    return this.waiting?.size ?? 0;
   }
 
   /**
@@ -74,6 +75,7 @@ export class Waiters {
       }
       if (waiter.deadline < this.lastDeadline) this.ordered = false;
       this.lastDeadline = waiter.deadline;
+      this.waiting ??= new Map();
       this.waiting.set(requestId, waiter);
       if (waiter.deadline < this.timerAt) this.arm(waiter.deadline);
       announce(requestId);
@@ -82,19 +84,20 @@ export class Waiters {
 
   /** Settle one waiter. */
   settle(requestId: string, outcome: Outcome): void {
-    const waiter = this.waiting.get(requestId);
+    const waiting = this.waiting;
+    const waiter = waiting?.get(requestId);
     if (!waiter) return;
-    this.waiting.delete(requestId);
-    if (this.waiting.size === 0) this.reset();
+    waiting!.delete(requestId);
+    if (waiting!.size === 0) this.reset();
     waiter.settle(outcome);
   }
 
   /** Settle every waiter the same way; returns how many there were. */
   settleAll(outcome: Outcome): number {
     const all = this.waiting;
-    if (all.size === 0) return 0;
+    if (!all || all.size === 0) return 0;
     // A fresh map first: whatever a settled waiter's continuation queues waits anew.
-    this.waiting = new Map();
+    this.waiting = undefined;
     this.reset();
     for (const waiter of all.values()) waiter.settle(outcome);
     return all.size;
@@ -102,10 +105,11 @@ export class Waiters {
 
   /** A waiter leaves on its own (abort, timeout): settle it and tell the machine. */
   private leave(requestId: string, error: unknown): void {
-    const waiter = this.waiting.get(requestId);
+    const waiting = this.waiting;
+    const waiter = waiting?.get(requestId);
     if (!waiter) return;
-    this.waiting.delete(requestId);
-    if (this.waiting.size === 0) this.reset();
+    waiting!.delete(requestId);
+    if (waiting!.size === 0) this.reset();
     waiter.settle({ error });
     this.onLeave(requestId);
   }
@@ -136,7 +140,7 @@ export class Waiters {
     const now = Date.now();
     const due: [string, Waiter][] = [];
     let next = Infinity;
-    for (const entry of this.waiting) {
+    for (const entry of this.waiting ?? []) {
       const deadline = entry[1].deadline;
       if (deadline <= now) due.push(entry);
       else if (this.ordered) {
@@ -146,6 +150,6 @@ export class Waiters {
     }
     for (const [requestId, waiter] of due) this.leave(requestId, this.onTimeout(waiter.maxWaitMs));
     // `leave` may have emptied the queue (and reset), or a continuation may have armed already.
-    if (next !== Infinity && this.waiting.size > 0 && next < this.timerAt) this.arm(next);
+    if (next !== Infinity && this.size > 0 && next < this.timerAt) this.arm(next);
   }
 }

@@ -75,16 +75,18 @@ export interface AuthFetch extends SessionApi {
   (input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
 }
 
-/** One attempt of a request (the first, or the replay), rebuilt from what the caller gave. */
-type Attempt = (credential: Credential) => Promise<Response>;
-
-/** A request prepared for one or two attempts. */
+/** A request prepared for one or two attempts (the first, and the replay), rebuilt from what the caller gave. */
 interface Prepared {
-  attempt: Attempt;
-  /** Follow the redirect `response` answered the last attempt with, hop by hop; absent when fetch follows redirects itself. */
-  follow?: (response: Response, credential: Credential) => Promise<Response>;
+  /** Send one attempt with `credential`. */
+  attempt(credential: Credential): Promise<Response>;
+  /** Whether redirects are followed here, hop by hop (else fetch follows them itself). */
+  follows: boolean;
+  /** Follow the redirect `response` answered the last attempt with, hop by hop. */
+  follow(response: Response, credential: Credential): Promise<Response>;
   /** false when the body is a one-shot stream: sent once, never replayed. */
   replayable: boolean;
+  /** The request waits for a refresh: let go of what only the last attempt needed. */
+  idle(): void;
 }
 
 function isRequest(value: unknown): value is Request {
@@ -166,6 +168,8 @@ function prepare(
     let last: { source: Request; headers: Headers } | undefined;
     return {
       replayable: true,
+      follows,
+      idle: () => undefined,
       attempt: (credential) => {
         const source = spare ?? template;
         spare = template.body ? source.clone() : undefined;
@@ -177,59 +181,91 @@ function prepare(
         if (!proof) return baseFetch(new Request(source, changes));
         return signed(dpop!, headers, source.method, url, credential).then(() => baseFetch(new Request(source, changes)));
       },
-      follow: follows
-        ? (response, credential) => {
-            const { source, headers } = last!;
-            // The body again, for a 307/308: from a clone of the replay's spare (taken before sending).
-            const kept = spare;
-            return followRedirects(
-              response,
-              { url, method: source.method, headers },
-              {
-                replayable: true,
-                body: async () => (kept ? kept.clone().arrayBuffer() : undefined),
-                authorize: hopAuthorizer(authorizer, credential),
-                send: (to, hop) => baseFetch(to, { ...hop, redirect: 'manual', signal: source.signal, credentials: source.credentials }),
-              },
-            );
-          }
-        : undefined,
+      follow: (response, credential) => {
+        const { source, headers } = last!;
+        // The body again, for a 307/308: from a clone of the replay's spare (taken before sending).
+        const kept = spare;
+        return followRedirects(
+          response,
+          { url, method: source.method, headers },
+          {
+            replayable: true,
+            body: async () => (kept ? kept.clone().arrayBuffer() : undefined),
+            authorize: hopAuthorizer(authorizer, credential),
+            send: (to, hop) => baseFetch(to, { ...hop, redirect: 'manual', signal: source.signal, credentials: source.credentials }),
+          },
+        );
+      },
     };
   }
-  // Built once: the same object serves both attempts (fetch copies it; set() replaces the token).
-  const headers = new Headers(init?.headers);
-  if (headers.has('authorization')) return null;
+  // Built once when the caller gave headers: the same object serves both attempts (fetch
+  // copies it; set() replaces the token). Without headers, each attempt builds its own.
+  const headers = init?.headers === undefined ? undefined : new Headers(init.headers);
+  if (headers?.has('authorization')) return null;
   const replayable = !(typeof ReadableStream !== 'undefined' && init?.body instanceof ReadableStream);
   const follows = manual && (init?.redirect === undefined || init.redirect === 'follow');
-  let signedBefore = false;
-  return {
-    replayable,
-    attempt: (credential) => {
-      const proof = dpop?.uses(credential) === true;
-      authorize(headers, credential, proof);
-      // The replay reuses these headers: a Bearer replay after a DPoP attempt sends no proof.
-      if (proof) signedBefore = true;
-      else if (signedBefore) headers.delete('dpop');
-      const sent: RequestInit = follows ? { ...init, headers, redirect: 'manual' } : { ...init, headers };
-      if (!proof) return baseFetch(url, sent);
-      return signed(dpop!, headers, sentMethod(init?.method), url, credential).then(() => baseFetch(url, sent));
-    },
-    follow: follows
-      ? (response, credential) =>
-          // The hops get their own headers: this object is reused by the replay.
-          followRedirects(
-            response,
-            { url, method: (init?.method ?? 'GET').toUpperCase(), headers: new Headers(headers) },
-            {
-              replayable,
-              body: () => init?.body ?? undefined,
-              authorize: hopAuthorizer(authorizer, credential),
-              send: (to, hop) => baseFetch(to, { ...init, ...hop, redirect: 'manual' }),
-            },
-          )
-      : undefined,
-  };
+  return new InitAttempts(baseFetch, authorizer, url, init, headers, follows, replayable);
 }
+
+/**
+ * The attempts of a request given as a URL and an init. A class, not closures: a request
+ * that waits for a refresh keeps one, and its fields are all it costs.
+ */
+class InitAttempts implements Prepared {
+  /** The headers of the last attempt (what its redirect hops start from). */
+  private sent: Headers | undefined = undefined;
+  private signedBefore = false;
+
+  constructor(
+    private readonly baseFetch: typeof fetch,
+    private readonly authorizer: Authorizer,
+    private readonly url: string,
+    private readonly init: RequestInit | undefined,
+    /** The caller's headers, built once; undefined: none given. */
+    private readonly headers: Headers | undefined,
+    readonly follows: boolean,
+    readonly replayable: boolean,
+  ) {}
+
+  attempt(credential: Credential): Promise<Response> {
+    const { dpop } = this.authorizer;
+    const { init, url } = this;
+    const headers = this.headers ?? new Headers();
+    this.sent = headers;
+    const proof = dpop?.uses(credential) === true;
+    authorize(headers, credential, proof);
+    // The replay reuses the caller's headers: a Bearer replay after a DPoP attempt sends no proof.
+    if (proof) this.signedBefore = true;
+    else if (this.signedBefore) headers.delete('dpop');
+    const sent: RequestInit = this.follows ? { ...init, headers, redirect: 'manual' } : { ...init, headers };
+    if (!proof) return this.baseFetch(url, sent);
+    return signed(dpop!, headers, sentMethod(init?.method), url, credential).then(() => this.baseFetch(url, sent));
+  }
+
+  follow(response: Response, credential: Credential): Promise<Response> {
+    const { init, baseFetch } = this;
+    // The hops get their own headers: the caller's object is reused by the replay.
+    return followRedirects(
+      response,
+      { url: this.url, method: (init?.method ?? 'GET').toUpperCase(), headers: new Headers(this.sent) },
+      {
+        replayable: this.replayable,
+        body: () => init?.body ?? undefined,
+        authorize: hopAuthorizer(this.authorizer, credential),
+        send: (to, hop) => baseFetch(to, { ...init, ...hop, redirect: 'manual' }),
+      },
+    );
+  }
+
+  idle(): void {
+    // Headers built for the attempt alone: the replay builds its own.
+    if (!this.headers) this.sent = undefined;
+  }
+}
+
+/** The global fetch, looked up at each call (a polyfill or a test's stub installed later is used). */
+const globalFetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => globalThis.fetch(input, init);
+const isStatus401 = (response: Response) => response.status === 401;
 
 /**
  * Create a `fetch` that attaches `Authorization: Bearer …` to allowed origins, turns a 401
@@ -250,8 +286,8 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
   const policy = originPolicy(options.allowedOrigins, browserPage);
   const session = options.session ?? createSession(options as SessionOptions);
   const port = frontEndOf(session);
-  const baseFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
-  const isUnauthorized = options.isUnauthorized ?? ((response: Response) => response.status === 401);
+  const baseFetch = options.fetch ?? globalFetch;
+  const isUnauthorized = options.isUnauthorized ?? isStatus401;
   const onResponse = options.onResponse;
   const manual = !redirectsAreOpaque();
 
@@ -272,15 +308,11 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     if (onResponse) return Promise.resolve(onResponse(response, session)).then(() => !asIs && isUnauthorized(response));
     return !asIs && isUnauthorized(response);
   };
-  const wasRefused = async (response: Response, asIs?: boolean) => {
-    const verdict = refused(response, asIs);
-    return typeof verdict === 'boolean' ? verdict : await verdict;
-  };
 
   /** One attempt, its redirects followed. */
-  const exchange = async ({ attempt, follow }: Prepared, credential: Credential): Promise<Response> => {
-    const sent = await attempt(credential);
-    return follow && isRedirect(sent) ? follow(sent, credential) : sent;
+  const exchange = async (prepared: Prepared, credential: Credential): Promise<Response> => {
+    const sent = await prepared.attempt(credential);
+    return prepared.follows && isRedirect(sent) ? prepared.follow(sent, credential) : sent;
   };
 
   /**
@@ -310,32 +342,37 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     const url = policy.target(given);
     const prepared = url === null ? null : prepare(baseFetch, authorizer, url, request, init, manual);
     if (!prepared) return baseFetch(input, init);
-    const { attempt, follow, replayable } = prepared;
     const signal = init?.signal ?? request?.signal ?? undefined;
-    const dpop = authorizer.dpop;
 
     // A valid token comes back synchronously: send at once, without waiting a turn.
     const credential = port.credential(signal);
     const first = credential instanceof Promise ? await credential : credential;
-    const sent = await attempt(first);
-    let response = follow && isRedirect(sent) ? await follow(sent, first) : sent;
+    const sent = await prepared.attempt(first);
+    let response = prepared.follows && isRedirect(sent) ? await prepared.follow(sent, first) : sent;
     let asIs = false;
-    if (dpop?.uses(first)) ({ response, asIs } = await withProof(prepared, first, url!, response));
+    if (authorizer.dpop?.uses(first)) ({ response, asIs } = await withProof(prepared, first, url!, response));
     const verdict = refused(response, asIs);
     if (!(typeof verdict === 'boolean' ? verdict : await verdict)) return response;
 
-    if (!replayable) {
+    if (!prepared.replayable) {
       port.reportUnauthorized(first.tokenVersion);
       discard(response);
       throw new NonReplayableBodyError();
     }
     discard(response);
-    const second = await port.unauthorized(first.tokenVersion, signal);
-    let replayed = await exchange(prepared, second);
-    let replayedAsIs = false;
-    if (dpop?.uses(second)) ({ response: replayed, asIs: replayedAsIs } = await withProof(prepared, second, url!, replayed));
-    // R7: replay once; a second refusal is an error, never another refresh.
-    if (await wasRefused(replayed, replayedAsIs)) throw new UnauthorizedAfterRefreshError(replayed);
+    // The wait holds the prepared request and a continuation, not this function's frame.
+    prepared.idle();
+    return port.unauthorized(first.tokenVersion, signal).then((second) => replay(prepared, second, url!));
+  };
+
+  /** The replay with the refreshed token. R7: replay once; a second refusal is an error, never another refresh. */
+  const replay = async (prepared: Prepared, second: Credential, url: string): Promise<Response> => {
+    const sent = await prepared.attempt(second);
+    let replayed = prepared.follows && isRedirect(sent) ? await prepared.follow(sent, second) : sent;
+    let asIs = false;
+    if (authorizer.dpop?.uses(second)) ({ response: replayed, asIs } = await withProof(prepared, second, url, replayed));
+    const verdict = refused(replayed, asIs);
+    if (typeof verdict === 'boolean' ? verdict : await verdict) throw new UnauthorizedAfterRefreshError(replayed);
     return replayed;
   };
 

@@ -11,7 +11,8 @@ export function memoryStore(initial?: TokenSet): TokenStore {
   let record: StoredTokens | null = null;
   // Versions keep counting across clear(), so an old version can never match again.
   let lastVersion = 0;
-  const listeners = new Set<() => void>();
+  // Made by the first subscriber.
+  let listeners: Set<() => void> | undefined;
   const write = (tokens: TokenSet): StoredTokens => {
     record = { ...pickTokens(tokens), version: ++lastVersion };
     return record;
@@ -23,16 +24,18 @@ export function memoryStore(initial?: TokenSet): TokenStore {
       const expected = options?.expectedVersion;
       if (expected !== undefined && (record?.version ?? 0) !== expected) return null;
       const written = write(tokens);
-      for (const listener of listeners) listener();
+      if (listeners) for (const listener of listeners) listener();
       return written;
     },
     clear() {
       record = null;
-      for (const listener of listeners) listener();
+      if (listeners) for (const listener of listeners) listener();
     },
     subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
+      listeners ??= new Set();
+      const set = listeners;
+      set.add(listener);
+      return () => set.delete(listener);
     },
   };
 }
