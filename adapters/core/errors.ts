@@ -73,21 +73,21 @@ export function isAuthchartError<C extends ErrorCode>(error: unknown, code?: C):
 
 export class SessionExpiredError extends AuthchartError {
   constructor(message = 'The session has ended; sign in again.', options?: { cause?: unknown }) {
-    super(ErrorCode.SESSION_EXPIRED, message, options);
+    super('SESSION_EXPIRED', message, options);
     this.name = 'SessionExpiredError';
   }
 }
 
 export class RefreshUnavailableError extends AuthchartError {
   constructor(options?: { cause?: unknown }) {
-    super(ErrorCode.REFRESH_UNAVAILABLE, 'The token endpoint is unavailable after every retry; the session is kept, try again later.', options);
+    super('REFRESH_UNAVAILABLE', 'The token endpoint is unavailable after every retry; the session is kept, try again later.', options);
     this.name = 'RefreshUnavailableError';
   }
 }
 
 export class QueueTimeoutError extends AuthchartError {
   constructor(maxWaitMs: number) {
-    super(ErrorCode.QUEUE_TIMEOUT, `The request waited ${maxWaitMs} ms for a token refresh (maxWaitMs) and was given up.`);
+    super('QUEUE_TIMEOUT', `The request waited ${maxWaitMs} ms for a token refresh (maxWaitMs) and was given up.`);
     this.name = 'QueueTimeoutError';
   }
 }
@@ -96,7 +96,7 @@ export class UnauthorizedAfterRefreshError extends AuthchartError {
   /** The 401 response of the replay (its body not read). */
   readonly response?: Response;
   constructor(response?: Response, options?: { cause?: unknown }) {
-    super(ErrorCode.UNAUTHORIZED_AFTER_REFRESH, 'The request was refused with 401 again after it was replayed with a fresh token; it is not retried.', options);
+    super('UNAUTHORIZED_AFTER_REFRESH', 'The request was refused with 401 again after it was replayed with a fresh token; it is not retried.', options);
     this.name = 'UnauthorizedAfterRefreshError';
     this.response = response;
   }
@@ -105,7 +105,7 @@ export class UnauthorizedAfterRefreshError extends AuthchartError {
 export class NonReplayableBodyError extends AuthchartError {
   constructor() {
     super(
-      ErrorCode.NON_REPLAYABLE_BODY,
+      'NON_REPLAYABLE_BODY',
       'The request got 401 but its body is a one-shot stream, so it cannot be replayed. Send a string, Blob, FormData, URLSearchParams or ArrayBuffer body, or a Request object.',
     );
     this.name = 'NonReplayableBodyError';
@@ -114,7 +114,7 @@ export class NonReplayableBodyError extends AuthchartError {
 
 export class DisposedError extends AuthchartError {
   constructor() {
-    super(ErrorCode.DISPOSED, 'The session was disposed.');
+    super('DISPOSED', 'The session was disposed.');
     this.name = 'DisposedError';
   }
 }
@@ -125,14 +125,14 @@ export class DisposedError extends AuthchartError {
  */
 export class DPoPUnavailableError extends AuthchartError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCode.DPOP_UNAVAILABLE, message, options);
+    super('DPOP_UNAVAILABLE', message, options);
     this.name = 'DPoPUnavailableError';
   }
 }
 
 export class InvalidOptionsError extends AuthchartError {
   constructor(message: string) {
-    super(ErrorCode.INVALID_OPTIONS, message);
+    super('INVALID_OPTIONS', message);
     this.name = 'InvalidOptionsError';
   }
 }
@@ -166,7 +166,7 @@ export class RefreshError extends AuthchartError {
   readonly retryAfterMs?: number;
   readonly sessionGone?: boolean;
 
-  constructor(details: RefreshErrorDetails, message?: string, code: ErrorCode = ErrorCode.REFRESH_FAILED) {
+  constructor(details: RefreshErrorDetails, message?: string, code: ErrorCode = 'REFRESH_FAILED') {
     super(code, message ?? `Token refresh failed (${details.kind}: ${details.reason}${details.status ? `, HTTP ${details.status}` : ''}).`, {
       cause: details.cause,
     });
@@ -182,7 +182,7 @@ export class RefreshError extends AuthchartError {
 /** The refresh lock was not acquired within its bound (`lockTimeoutMs`). Transient. */
 export class LockTimeoutError extends RefreshError {
   constructor(timeoutMs: number) {
-    super({ kind: 'transient', reason: ErrorCode.LOCK_TIMEOUT }, `The refresh lock was not acquired within ${timeoutMs} ms.`, ErrorCode.LOCK_TIMEOUT);
+    super({ kind: 'transient', reason: 'LOCK_TIMEOUT' }, `The refresh lock was not acquired within ${timeoutMs} ms.`, 'LOCK_TIMEOUT');
     this.name = 'LockTimeoutError';
   }
 }
@@ -201,11 +201,11 @@ export function lockTimeoutError(timeoutMs: number): LockTimeoutError {
 export class StoreUnavailableError extends RefreshError {
   constructor(operation: string, options?: { cause?: unknown; timeoutMs?: number }) {
     super(
-      { kind: 'transient', reason: ErrorCode.STORE_UNAVAILABLE, cause: options?.cause },
+      { kind: 'transient', reason: 'STORE_UNAVAILABLE', cause: options?.cause },
       options?.timeoutMs !== undefined
         ? `The token store did not ${operation} within ${options.timeoutMs} ms (storeTimeoutMs); the session keeps its tokens in memory and tries again.`
         : `The token store failed to ${operation}; the session keeps its tokens in memory and tries again.`,
-      ErrorCode.STORE_UNAVAILABLE,
+      'STORE_UNAVAILABLE',
     );
     this.name = 'StoreUnavailableError';
   }
@@ -240,9 +240,9 @@ export class InvalidTokenResponseError extends RefreshError {
 
   constructor(problem: string, { status, rotated }: { status?: number; rotated?: RotatedTokens } = {}) {
     super(
-      { kind: 'transient', reason: ErrorCode.INVALID_TOKEN_RESPONSE, status },
+      { kind: 'transient', reason: 'INVALID_TOKEN_RESPONSE', status },
       `The token endpoint's answer is not a valid token response: ${problem}.`,
-      ErrorCode.INVALID_TOKEN_RESPONSE,
+      'INVALID_TOKEN_RESPONSE',
     );
     this.name = 'InvalidTokenResponseError';
     this.#rotated = rotated && (rotated.refreshToken || rotated.accessToken) ? { ...rotated } : undefined;
