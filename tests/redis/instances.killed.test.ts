@@ -74,7 +74,11 @@ describe('the lock holder dies mid-refresh', () => {
     // No request hung: all within the bound, and the takeover came once the lock expired.
     expect(Math.max(...result.requestMs)).toBeLessThan(MAX_WAIT_MS);
     expect(recoveredIn).toBeLessThan(LOCK_TTL_MS + 1000);
-    expect(Math.max(...result.lockWaitMs)).toBeGreaterThanOrEqual(LOCK_TTL_MS - 300);
+    // The survivor presented the refresh token only once the holder was gone: it waited for
+    // the lock. (Not a lower bound on its lock wait: on a busy machine the survivor may start
+    // asking only just before the lock expires.)
+    expect(server.calls).toHaveLength(2);
+    expect(server.calls[1]!.at).toBeGreaterThanOrEqual(killedAt);
 
     // The dead instance's call is processed after it died; then the session is checked.
     await eventually(() => server.calls[0]?.outcome !== 'bad-request', TOKEN_DELAY_MS + 2000);
