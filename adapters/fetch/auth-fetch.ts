@@ -367,12 +367,10 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
 
   /** The replay with the refreshed token. R7: replay once; a second refusal is an error, never another refresh. */
   const replay = async (prepared: Prepared, second: Credential, url: string): Promise<Response> => {
-    const sent = await prepared.attempt(second);
-    let replayed = prepared.follows && isRedirect(sent) ? await prepared.follow(sent, second) : sent;
+    let replayed = await exchange(prepared, second);
     let asIs = false;
     if (authorizer.dpop?.uses(second)) ({ response: replayed, asIs } = await withProof(prepared, second, url, replayed));
-    const verdict = refused(replayed, asIs);
-    if (typeof verdict === 'boolean' ? verdict : await verdict) throw new UnauthorizedAfterRefreshError(replayed);
+    if (await refused(replayed, asIs)) throw new UnauthorizedAfterRefreshError(replayed);
     return replayed;
   };
 
