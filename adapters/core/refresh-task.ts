@@ -66,11 +66,16 @@ export async function runRefresh(deps: RefreshTaskDeps, signal: AbortSignal): Pr
     // backoff, whose retry would rotate them once more: a second token call for one expiry.
     if (!refreshError.sessionGone && arrivedMeanwhile(deps.holder, startedWith)) {
       deps.onWarning(refreshError);
-      return { tokenVersion: deps.holder.tokenVersion, expiresAt: deps.holder.tokens?.expiresAt ?? null, refreshAt: null, source: 'store' };
+      return { ...heldFacts(deps.holder), source: 'store' };
     }
     deps.onError(refreshError);
     throw toRefreshFailure(refreshError);
   }
+}
+
+/** The facts of the tokens the session holds now (what it adopted without a token call of its own). */
+function heldFacts(holder: TokenHolder): TokenFacts {
+  return { tokenVersion: holder.tokenVersion, expiresAt: holder.tokens?.expiresAt ?? null, refreshAt: null };
 }
 
 /** Another refresh's tokens reached the session since `startedWith`: a new access token, not one of its own making. */
@@ -116,8 +121,7 @@ async function refreshUnderLock(deps: RefreshTaskDeps, signal: AbortSignal, star
   };
   const done = (facts: TokenFacts | null, source: RefreshSuccess['source']): RefreshSuccess => {
     abortIfAborted();
-    const held = facts ?? { tokenVersion: holder.tokenVersion, expiresAt: holder.tokens?.expiresAt ?? null, refreshAt: null };
-    return { ...held, source };
+    return { ...(facts ?? heldFacts(holder)), source };
   };
   const adopt = (record: StoredTokens, source: RefreshSuccess['source']) => {
     abortIfAborted();
