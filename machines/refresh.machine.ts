@@ -331,10 +331,16 @@ export const refreshMachine = setup({
 }).createMachine({
   id: 'authchart',
   context: ({ input }) => ({
-    // Each tunable from the input, else its default (in the defaults' order).
-    options: Object.fromEntries(
-      Object.entries(defaultRefreshOptions).map(([name, fallback]) => [name, input[name as keyof RefreshMachineOptions] ?? fallback]),
-    ) as unknown as RefreshMachineOptions,
+    options: {
+      debounceMs: input.debounceMs ?? defaultRefreshOptions.debounceMs,
+      backoffBaseMs: input.backoffBaseMs ?? defaultRefreshOptions.backoffBaseMs,
+      backoffFactor: input.backoffFactor ?? defaultRefreshOptions.backoffFactor,
+      maxRetries: input.maxRetries ?? defaultRefreshOptions.maxRetries,
+      maxPermanentFailures: input.maxPermanentFailures ?? defaultRefreshOptions.maxPermanentFailures,
+      maxBackoffMs: input.maxBackoffMs ?? defaultRefreshOptions.maxBackoffMs,
+      jitter: input.jitter ?? defaultRefreshOptions.jitter,
+      keepAlive: input.keepAlive ?? defaultRefreshOptions.keepAlive,
+    },
     tokenVersion: input.tokenVersion ?? 0,
     expiresAt: input.expiresAt ?? null,
     refreshAt: input.refreshAt ?? null,
