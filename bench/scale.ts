@@ -38,6 +38,7 @@ const STORES = (arg('store') ? [arg('store')] : ['redis', 'postgres']) as ('redi
  * across the 4 processes): 100,000 sessions get 20 minutes. `--budget-minutes` overrides it.
  */
 const BUDGET_MS = arg('budget-minutes') ? Number(arg('budget-minutes')) * 60_000 : 4 * 60_000 + Math.max(0, SESSIONS - 20_000) * 12;
+const BUDGET_MINUTES = Math.round(BUDGET_MS / 60_000);
 const started = performance.now();
 const say = (line: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 
@@ -193,7 +194,7 @@ async function runStore(kind: 'redis' | 'postgres'): Promise<ScaleResult> {
     const BATCH = 1_000;
     for (let first = 0; first < SESSIONS; first += BATCH) {
       if (performance.now() - storeStarted > BUDGET_MS / 2) {
-        result.note = `signing in stopped at ${ids.length.toLocaleString('en-US')} sessions: half of the ${Math.round(BUDGET_MS / 60_000)}-minute budget spent`;
+        result.note = `signing in stopped at ${ids.length.toLocaleString('en-US')} sessions: half of the ${BUDGET_MINUTES}-minute budget spent`;
         break;
       }
       const batch = Array.from({ length: Math.min(BATCH, SESSIONS - first) }, (_, i) => `s${first + i}`);
@@ -246,7 +247,7 @@ async function runStore(kind: 'redis' | 'postgres'): Promise<ScaleResult> {
         `${kind}: ${result.refreshCalls} refresh grants for ${ids.length} sessions (${(result.refreshCalls / ids.length).toFixed(3)} per session), reuse detected ${result.reuseDetected}`,
       );
     } else {
-      result.note = `${result.note ? `${result.note}; ` : ''}the wave did not run: the ${Math.round(BUDGET_MS / 60_000)}-minute budget was spent`;
+      result.note = `${result.note ? `${result.note}; ` : ''}the wave did not run: the ${BUDGET_MINUTES}-minute budget was spent`;
     }
   } finally {
     await Promise.all(workers.map((worker) => worker.stop().catch(() => worker.child.kill('SIGKILL'))));
