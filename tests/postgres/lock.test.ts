@@ -16,9 +16,9 @@ let locks = 0;
 for (const listen of [true, false]) {
   describeRefreshLockContract({
     name: `postgres (pg, ${listen ? 'LISTEN/NOTIFY' : 'polling'})`,
-    async create({ maxHoldMs }) {
+    async create({ maxHoldMs, ttlMs = 150 }) {
       // Two pools: two instances. The lease outlives a silent holder by ttlMs: keep it short so maxHoldMs decides.
-      const options = { sessionId: `lock-${++locks}`, tablePrefix, ttlMs: 150, maxHoldMs, listen };
+      const options = { sessionId: `lock-${++locks}`, tablePrefix, ttlMs, maxHoldMs, listen };
       return {
         lock: postgresLock({ ...options, pool: postgres.pool() }),
         peer: postgresLock({ ...options, pool: postgres.pool() }),

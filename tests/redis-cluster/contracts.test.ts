@@ -24,10 +24,10 @@ for (const kind of clientKinds) {
     });
     describeRefreshLockContract({
       name: `redis cluster (${kind}, ${pubsub} pub/sub)`,
-      async create({ maxHoldMs }) {
+      async create({ maxHoldMs, ttlMs = 150 }) {
         const [mine, theirs] = await Promise.all([cluster.connect(kind), cluster.connect(kind)]);
         // The lock outlives a silent holder by ttlMs: keep it short so maxHoldMs decides.
-        const options = { sessionId: 's', prefix: uniquePrefix(), ttlMs: 150, maxHoldMs, pubsub };
+        const options = { sessionId: 's', prefix: uniquePrefix(), ttlMs, maxHoldMs, pubsub };
         return {
           lock: redisLock({ ...options, client: mine.client, subscriber: mine.subscriber }),
           peer: redisLock({ ...options, client: theirs.client, subscriber: theirs.subscriber }),

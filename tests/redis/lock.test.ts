@@ -13,11 +13,11 @@ for (const kind of clientKinds) {
   for (const pubsub of ['global', 'sharded'] as const) {
     describeRefreshLockContract({
       name: `redis (${kind}, ${pubsub} pub/sub)`,
-      async create({ maxHoldMs }) {
+      async create({ maxHoldMs, ttlMs = 150 }) {
         const [mine, theirs] = await Promise.all([redis.connectTo(kind), redis.connectTo(kind)]);
         const prefix = uniquePrefix();
         // The lock outlives a silent holder by ttlMs: keep it short so maxHoldMs decides.
-        const options = { sessionId: 's', prefix, ttlMs: 150, maxHoldMs, pubsub };
+        const options = { sessionId: 's', prefix, ttlMs, maxHoldMs, pubsub };
         return {
           lock: redisLock({ ...options, client: mine.client, subscriber: mine.subscriber }),
           peer: redisLock({ ...options, client: theirs.client, subscriber: theirs.subscriber }),
