@@ -8,8 +8,8 @@ import { defineConfig } from 'vitest/config';
 //   started once per run by a global setup (`redis-cluster`, `postgres`; a project whose
 //   files are not selected does not start its server). Their margins are in real time and
 //   hold on a machine kept busy by a CPU hog (`npm run test:busy`). `npm test`
-//   (scripts/test.mjs) runs `browsers` in one vitest process beside the three others in
-//   another, on the two cores; `npx vitest run` runs them one after the other.
+//   (scripts/test.mjs) runs `unit`, `browsers`, and the three others in three vitest
+//   processes side by side; `npx vitest run` runs them one after the other.
 const ownServers = ['tests/redis-cluster/**', 'tests/postgres/**'];
 const browsers = ['tests/browser/**', 'tests/examples/**'];
 const realServers = ['tests/e2e/**', 'tests/redis/**', 'tests/server/**', 'tests/package/**', 'tests/demo.test.ts'];

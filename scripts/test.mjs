@@ -33,12 +33,12 @@ const steps = [
     // lint is quick: it goes first in the types lane's place on the second core.
     order: [['lint', 'types'], ['build']],
   },
-  // In-process suites, two files at a time (vitest.config.ts).
-  { name: 'tests: unit', lanes: { '': [vitest('unit')] } },
-  // Real servers and browsers, one file at a time in each lane, two lanes side by side.
+  // Three lanes side by side: the in-process suites (two files at a time, vitest.config.ts)
+  // keep the cores busy while the real-server and browser suites (one file at a time in each
+  // lane) wait on real time: lock bounds, frozen tabs, failovers, the Next.js build's I/O.
   {
-    name: 'tests: real servers and browsers',
-    lanes: { browsers: [vitest('browsers')], servers: [vitest('servers', 'redis-cluster', 'postgres')] },
+    name: 'tests: unit, real servers and browsers',
+    lanes: { unit: [vitest('unit')], browsers: [vitest('browsers')], servers: [vitest('servers', 'redis-cluster', 'postgres')] },
   },
 ];
 
