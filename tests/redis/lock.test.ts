@@ -32,10 +32,11 @@ describe('redisLock', () => {
     const mine = await redis.connectTo('node-redis');
     const theirs = await redis.connectTo('ioredis');
     const prefix = uniquePrefix();
-    const held = await redisLock({ client: mine.client, sessionId: 's', prefix, ttlMs: 150 }).acquire({ signal: never(), timeoutMs: 500 });
-    // Four TTLs later the lock is still held: the contender times out.
-    const contender = redisLock({ client: theirs.client, subscriber: theirs.subscriber, sessionId: 's', prefix, ttlMs: 150 });
-    const error = await contender.acquire({ signal: never(), timeoutMs: 600 }).catch((e: unknown) => e);
+    // A TTL that leaves the holder's renewals (every ttlMs / 3) room to run late on a busy machine.
+    const held = await redisLock({ client: mine.client, sessionId: 's', prefix, ttlMs: 500 }).acquire({ signal: never(), timeoutMs: 500 });
+    // Three TTLs later the lock is still held: the contender times out.
+    const contender = redisLock({ client: theirs.client, subscriber: theirs.subscriber, sessionId: 's', prefix, ttlMs: 500 });
+    const error = await contender.acquire({ signal: never(), timeoutMs: 1500 }).catch((e: unknown) => e);
     expect(isAuthchartError(error, 'LOCK_TIMEOUT')).toBe(true);
     await held.release();
     const next = await contender.acquire({ signal: never(), timeoutMs: 500 });

@@ -146,7 +146,9 @@ export function describeRefreshLockContract(driver: RefreshLockDriver): void {
     });
 
     it('a handle that is never released loses the lock after maxHoldMs, so nobody waits forever', async () => {
-      const { lock, peer } = await driver.create({ maxHoldMs: 300 });
+      // A TTL of maxHoldMs: the lock cannot lapse before 300 ms, even if the holder's process
+      // is not scheduled in time to renew it (a busy machine), and lapses by 600 ms at most.
+      const { lock, peer } = await driver.create({ maxHoldMs: 300, ttlMs: 300 });
       const started = Date.now();
       await lock.acquire({ signal: never(), timeoutMs: 500 }); // never released
       const next = await peer.acquire({ signal: never(), timeoutMs: 3000 });
@@ -175,7 +177,8 @@ export function describeRefreshLockContract(driver: RefreshLockDriver): void {
 
     if (can.lossSignal) {
       it('a handle’s signal aborts with a transient error when it loses the lock, and not on release', async () => {
-        const { lock, peer } = await driver.create({ maxHoldMs: 300 });
+        // A TTL of maxHoldMs, as above: no early loss from renewals that ran late.
+        const { lock, peer } = await driver.create({ maxHoldMs: 300, ttlMs: 300 });
         const released = await lock.acquire({ signal: never(), timeoutMs: 500 });
         expect(released.signal?.aborted).toBe(false);
         await released.release();
