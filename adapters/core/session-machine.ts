@@ -82,9 +82,15 @@ type TokenFacts = Pick<RefreshContext, 'tokenVersion' | 'expiresAt' | 'refreshAt
 export function createSessionActor(deps: SessionMachineDeps, facts?: TokenFacts): Actor<RefreshMachine> {
   // Only the statechart's own tunables: the input is visible to inspectors, and the session's
   // options hold tokens (`tokens`) and functions.
-  const input: RefreshMachineInput = facts ? { ...facts } : {};
+  const input: RefreshMachineInput = {};
   for (const key of Object.keys(defaultRefreshOptions) as (keyof RefreshMachineOptions)[]) {
     (input as Record<string, unknown>)[key] = deps.options[key];
+  }
+  // Added one by one, not spread: a spread copy is given a hidden class of its own.
+  if (facts) {
+    input.tokenVersion = facts.tokenVersion;
+    input.expiresAt = facts.expiresAt;
+    input.refreshAt = facts.refreshAt;
   }
   const actor = createActor(machineFor(deps.now), { input, inspect: deps.inspect, clock: unrefClock });
   depsOf.set(actor, deps);

@@ -42,6 +42,18 @@ function checkTokenType(method: string, tokens: TokenSet): void {
   }
 }
 
+/** Each session's statechart, for the `actor` getter the sessions share. */
+const machines = new WeakMap<object, SessionMachine>();
+
+/** `session.actor`: the statechart's actor, made on this first look if the session has not needed it yet. */
+const ACTOR: PropertyDescriptor = {
+  get(this: object) {
+    return machines.get(this)?.actor;
+  },
+  enumerable: true,
+  configurable: true,
+};
+
 /** How many times a pushed token set is merged with the store again after a compare-and-set lost. */
 const PUSH_ATTEMPTS = 3;
 
@@ -182,10 +194,7 @@ export function createSession(options: SessionOptions): Session {
     }
   };
 
-  const session: Session = {
-    get actor() {
-      return machine.actor;
-    },
+  const session: Omit<Session, 'actor'> = {
     async getAccessToken(callOptions) {
       return (await credential(callOptions?.signal)).accessToken;
     },
@@ -328,5 +337,8 @@ export function createSession(options: SessionOptions): Session {
       await holder.settled();
     },
   };
-  return attachFrontEnd(session, frontEnd);
+  // One getter for every session (a getter per session would give each its own hidden class).
+  machines.set(session, machine);
+  Object.defineProperty(session, 'actor', ACTOR);
+  return attachFrontEnd(session as Session, frontEnd);
 }
