@@ -33,7 +33,8 @@ export function renderCosts(input: CostsInput): string {
   const peerSize = size('axios-auth-refresh');
   const session = idle('authchart createSession');
   const sessionFetch = idle('authchart createAuthFetch');
-  const actor = idle('(of which) the statechart actor alone');
+  const used = idle('authchart createSession, used once');
+  const actor = idle('the statechart actor alone');
   const sharedIdle = idle('shared refreshPromise');
   const naiveIdle = idle('naive (each 401 refreshes)');
   const out: string[] = [
@@ -58,8 +59,11 @@ export function renderCosts(input: CostsInput): string {
   );
   out.push('', '### Heap per idle session, by part', '', '| what | one unit is | units | heap per unit |', '|---|---|---|---|');
   for (const row of input.idle) out.push(`| ${row.name} | ${row.what} | ${row.count.toLocaleString('en-US')} | ${kb(row.bytesPerUnit)} |`);
-  if (actor !== null && session !== null)
-    out.push('', `The statechart's actor alone is ${kb(actor)} of the ${kb(session)} an idle session costs (${((actor / session) * 100).toFixed(0)} %).`);
+  if (actor !== null && session !== null && used !== null)
+    out.push(
+      '',
+      `An idle session has no statechart actor: it makes one when first used (a request, a 401, a refresh, a sign-in or sign-out) or when \`session.actor\` is first read. The actor alone is ${kb(actor)}; a session used once, ${kb(used)} (${kb(used - session)} more than an idle one).`,
+    );
   out.push(
     '',
     '### Waiting requests',

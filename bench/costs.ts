@@ -82,8 +82,17 @@ const idleSubjects: IdleSubject[] = [
     },
   },
   {
-    name: '(of which) the statechart actor alone',
-    what: 'createActor(refreshMachine).start(), no adapters',
+    name: 'authchart createSession, used once',
+    what: 'the same after one getAccessToken(): its statechart actor made, the proactive refresh armed',
+    make() {
+      const session = createSession({ refresh: async () => ({ accessToken: 'unused' }), tokens: validTokens(), wakeEvents: false });
+      void session.getAccessToken();
+      return { keep: session, dispose: () => session.dispose() };
+    },
+  },
+  {
+    name: 'the statechart actor alone',
+    what: 'createActor(refreshMachine).start(), no adapters (an idle session makes none until it is used)',
     make() {
       const actor = createActor(refreshMachine, { input: {} }).start();
       return { keep: actor, dispose: () => actor.stop() };

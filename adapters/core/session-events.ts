@@ -6,6 +6,7 @@ import type { Actor } from 'xstate';
 import { selectState, type RefreshEmitted, type RefreshMachine } from '../../machines/refresh.machine.js';
 import { RefreshUnavailableError, SessionExpiredError, type RefreshError } from './errors.js';
 import type { SessionEmitter } from './observers.js';
+import type { MachinePort } from './session-machine.js';
 import type { DPoPKeyStore } from './ports.js';
 import type { SessionStatusReport } from './session-types.js';
 import { adoptRecord } from './store-sync.js';
@@ -22,6 +23,8 @@ export interface RefreshRecord {
 
 export interface RoutingDeps {
   actor: Actor<RefreshMachine>;
+  /** The session's statechart, as the store following sees it (the actor's own, once it runs). */
+  machine: MachinePort;
   holder: TokenHolder;
   waiters: Waiters;
   events: SessionEmitter;

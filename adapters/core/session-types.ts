@@ -192,6 +192,9 @@ export interface Session {
   getStatus(): SessionStatusReport;
   /** Stop the machine, release the lock, reject what waits. */
   dispose(): Promise<void>;
-  /** The running statechart actor (for `@xstate/react`, inspection, tests). */
+  /**
+   * The running statechart actor (for `@xstate/react`, inspection, tests). A session that
+   * nothing has used yet, and that has no `inspect`, runs none: it starts on the first access.
+   */
   readonly actor: Actor<RefreshMachine>;
 }

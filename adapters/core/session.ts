@@ -3,7 +3,6 @@
  * its own file (options.ts, token-holder.ts, session-machine.ts, session-events.ts,
  * store-sync.ts, waiters.ts, front-end.ts).
  */
-import { selectSessionStatus, selectState } from '../../machines/refresh.machine.js';
 import { type AuthchartError, DisposedError, InvalidOptionsError, isAuthchartError, QueueTimeoutError, SessionExpiredError, toRefreshError } from './errors.js';
 import { isOlderToken } from './expiry.js';
 import { dpopRequests } from './dpop-requests.js';
@@ -14,7 +13,7 @@ import { SessionEmitter, safeInspector } from './observers.js';
 import type { StoredTokens, TokenSet } from './ports.js';
 import { runRefresh } from './refresh-task.js';
 import { routeEmitted, type RefreshRecord } from './session-events.js';
-import { createSessionActor } from './session-machine.js';
+import { SessionMachine } from './session-machine.js';
 import type { Session, SessionOptions } from './session-types.js';
 import { adoptRecord, followStore, loadInitial } from './store-sync.js';
 import { TokenHolder } from './token-holder.js';
@@ -43,6 +42,18 @@ function checkTokenType(method: string, tokens: TokenSet): void {
   }
 }
 
+/** Each session's statechart, for the `actor` getter the sessions share. */
+const machines = new WeakMap<object, SessionMachine>();
+
+/** `session.actor`: the statechart's actor, made on this first look if the session has not needed it yet. */
+const ACTOR: PropertyDescriptor = {
+  get(this: object) {
+    return machines.get(this)?.actor;
+  },
+  enumerable: true,
+  configurable: true,
+};
+
 /** How many times a pushed token set is merged with the store again after a compare-and-set lost. */
 const PUSH_ATTEMPTS = 3;
 
@@ -63,52 +74,53 @@ export function createSession(options: SessionOptions): Session {
   const holder: TokenHolder = new TokenHolder(
     { store, storeTimeoutMs: o.storeTimeoutMs, now: o.now, leewayMs: o.leewayMs, minRefreshIntervalMs: o.minRefreshIntervalMs, proactive: o.proactive },
     (record) => {
-      if (!disposed) adoptRecord({ holder, actor }, record);
+      if (!disposed) adoptRecord({ holder, machine }, record);
     },
   );
   const waiters = new Waiters(
     () => o.maxWaitMs,
     (ms) => new QueueTimeoutError(ms),
-    (requestId) => actor.send({ type: 'REQUEST_LEFT', requestId }),
+    (requestId) => machine.send({ type: 'REQUEST_LEFT', requestId }),
   );
   const warn = (error: AuthchartError) => {
     events.log({ type: 'refresh.warning', code: error.code, reason: (error as { reason?: string }).reason ?? error.code });
     events.emit('warning', { error });
   };
-  const actor = createSessionActor({
-    options: o,
-    now: o.now,
-    inspect: safeInspector(options.inspect),
-    refresh: (input, signal) => {
-      refreshes.startedAt = o.now();
-      events.log({ type: 'refresh.start', attempt: input.attempt, trigger: input.trigger });
-      return runRefresh(
-        {
-          holder,
-          refresher: o.refresh,
-          refreshTokenIn: o.refreshTokenIn,
-          lock: o.lock,
-          dpop: o.dpop,
-          refreshTimeoutMs: o.refreshTimeoutMs,
-          lockTimeoutMs: o.lockTimeoutMs,
-          minRefreshIntervalMs: o.minRefreshIntervalMs,
-          now: o.now,
-          onError: (error) => {
-            refreshes.lastError = error;
+  const machine: SessionMachine = new SessionMachine(
+    {
+      options: o,
+      now: o.now,
+      inspect: safeInspector(options.inspect),
+      refresh: (input, signal) => {
+        refreshes.startedAt = o.now();
+        events.log({ type: 'refresh.start', attempt: input.attempt, trigger: input.trigger });
+        return runRefresh(
+          {
+            holder,
+            refresher: o.refresh,
+            refreshTokenIn: o.refreshTokenIn,
+            lock: o.lock,
+            dpop: o.dpop,
+            refreshTimeoutMs: o.refreshTimeoutMs,
+            lockTimeoutMs: o.lockTimeoutMs,
+            minRefreshIntervalMs: o.minRefreshIntervalMs,
+            now: o.now,
+            onError: (error) => {
+              refreshes.lastError = error;
+            },
+            onWarning: warn,
           },
-          onWarning: warn,
-        },
-        signal,
-      );
+          signal,
+        );
+      },
     },
-  });
-  routeEmitted({ actor, holder, waiters, events, refreshes, now: o.now, dpop: o.dpop });
-  actor.start();
+    (actor, machine) => routeEmitted({ actor, machine, holder, waiters, events, refreshes, now: o.now, dpop: o.dpop }),
+  );
 
-  const sync = { holder, store, actor, disposed: isDisposed };
+  const sync = { holder, store, machine, disposed: isDisposed };
   const stopFollowing = followStore(sync);
   const wakeSource = options.wake ?? (options.wakeEvents === false ? false : browserWake);
-  const stopWaking = wakeSource === false ? undefined : wakeSource(() => !disposed && actor.send({ type: 'WAKE' }));
+  const stopWaking = wakeSource === false ? undefined : wakeSource(() => !disposed && machine.send({ type: 'WAKE' }));
   let ready = loadInitial(sync, o.tokens)?.finally(() => {
     ready = undefined;
   });
@@ -138,17 +150,16 @@ export function createSession(options: SessionOptions): Session {
   const credential = (signal?: AbortSignal): Credential | Promise<Credential> => {
     if (disposed) return Promise.reject(new DisposedError());
     if (ready) return whenReady(signal).then(() => credential(signal));
-    const snapshot = actor.getSnapshot();
-    if (snapshot.hasTag('loggedOut')) return Promise.reject(new SessionExpiredError());
+    if (machine.hasTag('loggedOut')) return Promise.reject(new SessionExpiredError());
     const current = holder.credential();
-    if (current && !snapshot.hasTag('waiting') && !holder.isExpired()) {
+    if (current && !machine.hasTag('waiting') && !holder.isExpired()) {
       if (usedVersion !== current.tokenVersion) {
         usedVersion = current.tokenVersion;
-        actor.send({ type: 'TOKEN_USED' });
+        machine.send({ type: 'TOKEN_USED' });
       }
       return current;
     }
-    return waiters.wait(signal, (requestId) => actor.send({ type: 'REFRESH', requestId }));
+    return waiters.wait(signal, (requestId) => machine.send({ type: 'REFRESH', requestId }));
   };
 
   const frontEnd: FrontEndPort = {
@@ -156,10 +167,10 @@ export function createSession(options: SessionOptions): Session {
     dpop: o.dpop && dpopRequests(o.dpop),
     unauthorized(tokenVersion, signal) {
       if (disposed) return Promise.reject(new DisposedError());
-      return waiters.wait(signal, (requestId) => actor.send({ type: 'UNAUTHORIZED', tokenVersion, requestId }));
+      return waiters.wait(signal, (requestId) => machine.send({ type: 'UNAUTHORIZED', tokenVersion, requestId }));
     },
     reportUnauthorized(tokenVersion) {
-      if (!disposed) actor.send({ type: 'UNAUTHORIZED', tokenVersion });
+      if (!disposed) machine.send({ type: 'UNAUTHORIZED', tokenVersion });
     },
   };
 
@@ -183,8 +194,7 @@ export function createSession(options: SessionOptions): Session {
     }
   };
 
-  const session: Session = {
-    actor,
+  const session: Omit<Session, 'actor'> = {
     async getAccessToken(callOptions) {
       return (await credential(callOptions?.signal)).accessToken;
     },
@@ -206,11 +216,11 @@ export function createSession(options: SessionOptions): Session {
         const { record, facts } = await storeGiven(given, undefined);
         if (disposed || mine !== signInCalls) {
           // A write that failed was kept to be tried again: not after a logout.
-          if (facts !== undefined && actor.getSnapshot().hasTag('loggedOut')) holder.drop();
+          if (facts !== undefined && machine.hasTag('loggedOut')) holder.drop();
           return;
         }
         const held = record ? holder.hold(record) : (facts ?? null);
-        if (held) actor.send({ type: 'LOGIN', ...held });
+        if (held) machine.send({ type: 'LOGIN', ...held });
       });
     },
     async updateTokens(tokens) {
@@ -224,7 +234,7 @@ export function createSession(options: SessionOptions): Session {
       const handedOverWith = holder.tokens?.refreshToken;
       await holder.serial(async () => {
         for (let attempt = 0; attempt < PUSH_ATTEMPTS; attempt++) {
-          if (disposed || actor.getSnapshot().hasTag('loggedOut')) return;
+          if (disposed || machine.hasTag('loggedOut')) return;
           // What the push is merged with: the store's record, unless the session holds newer
           // tokens than the store (a write it still owes, or a stale record there); it is
           // written on top of the store's record either way.
@@ -261,10 +271,10 @@ export function createSession(options: SessionOptions): Session {
           const overtaken = () => holder.isRotatedAway(merged.refreshToken);
           if (overtaken()) return;
           const { record, facts, stale } = await storeGiven(merged, stored ? stored.version : holder.unsavedBaseVersion, overtaken);
-          if (stale || disposed || actor.getSnapshot().hasTag('loggedOut')) return;
+          if (stale || disposed || machine.hasTag('loggedOut')) return;
           if (record || facts !== undefined) {
             const held = record ? holder.hold(record) : facts;
-            if (held) actor.send({ type: 'TOKENS_UPDATED', ...held });
+            if (held) machine.send({ type: 'TOKENS_UPDATED', ...held });
             return;
           }
           // Someone wrote in between (a refresh that rotated): merge with theirs and try again.
@@ -275,7 +285,7 @@ export function createSession(options: SessionOptions): Session {
       if (disposed) return;
       const mine = ++signInCalls;
       const signOut = () => {
-        if (!disposed && mine === signInCalls) actor.send({ type: 'LOGOUT', reason: 'logout' });
+        if (!disposed && mine === signInCalls) machine.send({ type: 'LOGOUT', reason: 'logout' });
       };
       // At once when the session is loaded (what waits is rejected now); otherwise once the
       // initial load is done, so that the record it read does not sign the session in again.
@@ -292,25 +302,24 @@ export function createSession(options: SessionOptions): Session {
     async refresh(callOptions) {
       if (disposed) throw new DisposedError();
       if (ready) await whenReady(callOptions?.signal);
-      await waiters.wait(callOptions?.signal, (requestId) => actor.send({ type: 'REFRESH', requestId }));
+      await waiters.wait(callOptions?.signal, (requestId) => machine.send({ type: 'REFRESH', requestId }));
     },
     on: (type, listener) => events.on(type, listener),
     getStatus() {
-      const snapshot = actor.getSnapshot();
-      const { context } = snapshot;
-      const error = context.lastError;
+      const report = machine.report();
+      const error = report.lastError;
       return {
-        state: selectState(snapshot),
-        status: selectSessionStatus(snapshot),
-        tokenVersion: context.tokenVersion,
-        expiresAt: context.expiresAt,
+        state: report.state,
+        status: report.status,
+        tokenVersion: report.tokenVersion,
+        expiresAt: report.expiresAt,
         hasRefreshToken: o.refreshTokenIn === 'cookie' ? holder.tokens !== null : Boolean(holder.tokens?.refreshToken),
-        attempt: context.attempt,
-        permanentFailures: context.permanentFailures,
+        attempt: report.attempt,
+        permanentFailures: report.permanentFailures,
         queued: waiters.size,
         lastRefresh: refreshes.last,
         lastError: error ? { kind: error.kind, code: error.code, reason: error.reason, status: error.status } : null,
-        loggedOutReason: context.loggedOutReason,
+        loggedOutReason: report.loggedOutReason,
         unsavedTokens: holder.hasUnsavedWrite,
       };
     },
@@ -319,7 +328,7 @@ export function createSession(options: SessionOptions): Session {
       disposed = true;
       stopFollowing?.();
       stopWaking?.();
-      actor.stop();
+      machine.stop();
       holder.stop();
       waiters.settleAll({ error: new DisposedError() });
       // Tokens the store refused (or did not take in time) may be the only copy of a
@@ -328,5 +337,8 @@ export function createSession(options: SessionOptions): Session {
       await holder.settled();
     },
   };
-  return attachFrontEnd(session, frontEnd);
+  // One getter for every session (a getter per session would give each its own hidden class).
+  machines.set(session, machine);
+  Object.defineProperty(session, 'actor', ACTOR);
+  return attachFrontEnd(session as Session, frontEnd);
 }

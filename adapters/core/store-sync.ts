@@ -1,24 +1,23 @@
 /**
  * A session and its store after the start: the initial load, and following what other tabs
- * and instances write (R9: through the one actor, never around it).
+ * and instances write (R9: through the one statechart, never around it).
  */
-import type { Actor } from 'xstate';
-import type { RefreshMachine } from '../../machines/refresh.machine.js';
+import type { MachinePort } from './session-machine.js';
 import type { StoredTokens, TokenSet, TokenStore } from './ports.js';
 import type { TokenHolder } from './token-holder.js';
 
 export interface StoreSyncDeps {
   holder: TokenHolder;
   store: TokenStore;
-  actor: Actor<RefreshMachine>;
+  machine: MachinePort;
   disposed: () => boolean;
 }
 
-/** Hold a record another tab or instance wrote (or clear, if it is gone), through the actor. */
-export function adoptRecord({ holder, actor }: Pick<StoreSyncDeps, 'holder' | 'actor'>, record: StoredTokens | null): void {
-  const snapshot = actor.getSnapshot();
+/** Hold a record another tab or instance wrote (or clear, if it is gone), through the statechart. */
+export function adoptRecord({ holder, machine }: Pick<StoreSyncDeps, 'holder' | 'machine'>, record: StoredTokens | null): void {
+  const loggedOut = machine.hasTag('loggedOut');
   if (!record) {
-    if (holder.tokens && !snapshot.hasTag('loggedOut')) actor.send({ type: 'LOGOUT', reason: 'remote' });
+    if (holder.tokens && !loggedOut) machine.send({ type: 'LOGOUT', reason: 'remote' });
     return;
   }
   // What the store holds is the session's now: a write it still owed is done (this is it,
@@ -29,7 +28,7 @@ export function adoptRecord({ holder, actor }: Pick<StoreSyncDeps, 'holder' | 'a
     return;
   }
   const facts = holder.hold(record);
-  actor.send(snapshot.hasTag('loggedOut') ? { type: 'LOGIN', ...facts } : { type: 'TOKENS_UPDATED', ...facts });
+  machine.send(loggedOut ? { type: 'LOGIN', ...facts } : { type: 'TOKENS_UPDATED', ...facts });
 }
 
 /** Follow the store's change notifications. Returns how to stop. */
@@ -56,17 +55,17 @@ export function followStore(deps: StoreSyncDeps): (() => void) | undefined {
 
 /**
  * Start from the given tokens, or from what the store holds. Resolves (or returns
- * synchronously, for a synchronous store) once the actor has them. A store that cannot be
+ * synchronously, for a synchronous store) once the statechart has them. A store that cannot be
  * read now (down, or slower than `storeTimeoutMs`) is not "no session": the session stays
  * idle without tokens, so the first request starts a refresh whose double-check reads the
  * store again (and backs off while it is still unreachable) instead of logging out for good.
  */
 export function loadInitial(deps: StoreSyncDeps, tokens: TokenSet | undefined): Promise<void> | undefined {
-  const { holder, actor, disposed } = deps;
+  const { holder, machine, disposed } = deps;
   const begin = (record: StoredTokens | null) => {
     if (disposed()) return;
-    if (record) actor.send({ type: 'TOKENS_UPDATED', ...holder.hold(record) });
-    else actor.send({ type: 'LOGOUT', reason: 'noSession' });
+    if (record) machine.send({ type: 'TOKENS_UPDATED', ...holder.hold(record) });
+    else machine.send({ type: 'LOGOUT', reason: 'noSession' });
   };
   if (tokens) {
     const given = holder.withExpiry(tokens);
@@ -74,7 +73,7 @@ export function loadInitial(deps: StoreSyncDeps, tokens: TokenSet | undefined): 
       // The store refused the first tokens: use them from memory, write them later.
       if (disposed()) return;
       const facts = holder.holdUnsaved(given, undefined);
-      if (facts) actor.send({ type: 'TOKENS_UPDATED', ...facts });
+      if (facts) machine.send({ type: 'TOKENS_UPDATED', ...facts });
     };
     let written: StoredTokens | null | Promise<StoredTokens | null>;
     try {
