@@ -158,6 +158,10 @@ export function createSession(options: SessionOptions): Session {
       if (disposed) return Promise.reject(new DisposedError());
       return waiters.wait(signal, (requestId) => actor.send({ type: 'UNAUTHORIZED', tokenVersion, requestId }));
     },
+    queueUnauthorized(tokenVersion, waiter, signal) {
+      if (disposed) waiter.settled({ error: new DisposedError() });
+      else waiters.add(waiter, signal, (requestId) => actor.send({ type: 'UNAUTHORIZED', tokenVersion, requestId }));
+    },
     reportUnauthorized(tokenVersion) {
       if (!disposed) actor.send({ type: 'UNAUTHORIZED', tokenVersion });
     },
