@@ -360,12 +360,17 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
   const onResponse = options.onResponse;
   const manual = !redirectsAreOpaque();
 
-  /** Answered waiting requests whose replays start at the next microtask, together: one turn for a released queue, not one per request. */
+  /**
+   * Answered waiting requests whose replays start at the next microtask, together: one turn
+   * for a released queue, not one per request. The builtin's loop calls `replay` for each: a
+   * loop here, run once per release, would be compiled (inlining the whole replay) for the
+   * one run.
+   */
   let answered: Prepared[] | undefined;
   const replayAnswered = () => {
     const replays = answered!;
     answered = undefined;
-    for (let i = 0; i < replays.length; i++) replay(replays[i]!);
+    replays.forEach(replay);
   };
   const authorizer: Front = {
     policy,
