@@ -498,10 +498,17 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
       return;
     }
     sending.then((sent) => {
-      if (unfinished(prepared, second, sent)) return void replayFinished(prepared, second, sent);
-      const verdict = refused(sent);
-      if (typeof verdict === 'boolean') answer(prepared, sent, verdict);
-      else verdict.then((refusedAgain) => answer(prepared, sent, refusedAgain), prepared.reject);
+      // Whatever throws here (an isUnauthorized or onResponse that throws, a fetch that
+      // answered with something else than a Response) is the caller's error, as it was when
+      // the replay was an async function.
+      try {
+        if (unfinished(prepared, second, sent)) return void replayFinished(prepared, second, sent);
+        const verdict = refused(sent);
+        if (typeof verdict === 'boolean') answer(prepared, sent, verdict);
+        else verdict.then((refusedAgain) => answer(prepared, sent, refusedAgain), prepared.reject);
+      } catch (error) {
+        prepared.reject!(error);
+      }
     }, prepared.reject);
   };
 
