@@ -4,13 +4,19 @@
  * front ends call this.
  */
 import type { DPoPRequests } from './dpop-requests.js';
-import type { Credential } from './waiters.js';
+import type { Credential, Waiter } from './waiters.js';
 
 export interface FrontEndPort {
   /** The credential to send now; a promise when the request has to wait for a refresh first. */
   credential(signal?: AbortSignal): Credential | Promise<Credential>;
   /** A request sent with `tokenVersion` got 401: wait for the credential to replay it with. */
   unauthorized(tokenVersion: number, signal?: AbortSignal): Promise<Credential>;
+  /**
+   * As `unauthorized`, for a front end that is its own waiter: `waiter.settled` is called
+   * once with the outcome (at once when the signal is already aborted or the session disposed).
+   * Absent from the port of a session made by an older copy of the package.
+   */
+  queueUnauthorized?(tokenVersion: number, waiter: Waiter, signal?: AbortSignal): void;
   /** A 401 for a request that will not wait (its body cannot be replayed): still start the refresh. */
   reportUnauthorized(tokenVersion: number): void;
   /** DPoP proofs for requests, when the session has a DPoP key store; undefined otherwise. */

@@ -169,6 +169,10 @@ export function createSession(options: SessionOptions): Session {
       if (disposed) return Promise.reject(new DisposedError());
       return waiters.wait(signal, (requestId) => machine.send({ type: 'UNAUTHORIZED', tokenVersion, requestId }));
     },
+    queueUnauthorized(tokenVersion, waiter, signal) {
+      if (disposed) waiter.settled({ error: new DisposedError() });
+      else waiters.add(waiter, signal, (requestId) => machine.send({ type: 'UNAUTHORIZED', tokenVersion, requestId }));
+    },
     reportUnauthorized(tokenVersion) {
       if (!disposed) machine.send({ type: 'UNAUTHORIZED', tokenVersion });
     },

@@ -1,11 +1,14 @@
 /**
  * The requests waiting for a refresh. The statechart counts them and says when to release
- * or reject them; this is where their promises live (never in machine context).
+ * or reject them; this is where they live (never in machine context).
  *
  * One deadline timer serves the whole queue (armed for the earliest `maxWaitMs` deadline),
- * not one timer per waiting request: a waiter is its promise's two functions, its deadline
- * and, when the caller gave a signal, one abort listener. With one `maxWaitMs` per session
- * the deadlines come in the order the waiters do, so the timer only ever looks at the head.
+ * not one timer per waiting request. The queue is a list linked through the waiters
+ * themselves (no map, no id string kept): a waiter is its deadline, its place in the list
+ * and, when the caller gave a signal, one abort listener. What answering it does is the
+ * waiter's own: a promise for the session's callers, the replay itself for the fetch front
+ * end (see `Waiter.settled`). With one `maxWaitMs` per session the deadlines come in the
+ * order the waiters do, so the timer only ever looks at the head.
  */
 export interface Credential {
   accessToken: string;
@@ -15,31 +18,85 @@ export interface Credential {
   tokenType?: 'DPoP' | 'Bearer';
 }
 
-type Outcome = { credential: Credential } | { error: unknown };
+export type Outcome = { credential: Credential } | { error: unknown };
 
-/** One waiting request. A class, not closures: the fields are all it costs. */
-class Waiter {
-  /** Removes the abort listener; only set when the caller gave a signal. */
-  detach: (() => void) | undefined = undefined;
+/**
+ * One waiting request. Subclasses say what an answer does (`settled`); the fields here are
+ * the queue's. A class, not closures: the fields are all it costs.
+ */
+export abstract class Waiter {
+  /** Neighbours in the queue (insertion order). */
+  prev: Waiter | undefined = undefined;
+  next: Waiter | undefined = undefined;
+  /** Its number in the queue; the machine knows it as `w<seq>`. */
+  seq = 0;
+  /** Host time (`Date.now()`, as timers see it) past which it leaves with `QUEUE_TIMEOUT`. */
+  deadline = 0;
+  maxWaitMs = 0;
+  /** The abort listener; only when the caller gave a signal. */
+  abort: AbortWatch | undefined = undefined;
+
+  /** Answered, once: released with a credential, or rejected (refresh failed, timeout, abort). */
+  abstract settled(outcome: Outcome): void;
+}
+
+/** A waiter the caller awaits as a promise. */
+class PromiseWaiter extends Waiter {
   constructor(
-    readonly resolve: (credential: Credential) => void,
-    readonly reject: (error: unknown) => void,
-    /** Host time (`Date.now()`, as timers see it) past which it leaves with `QUEUE_TIMEOUT`. */
-    readonly deadline: number,
-    readonly maxWaitMs: number,
-  ) {}
+    private readonly resolve: (credential: Credential) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    super();
+  }
 
-  settle(outcome: Outcome): void {
-    this.detach?.();
+  settled(outcome: Outcome): void {
     if ('credential' in outcome) this.resolve(outcome.credential);
     else this.reject(outcome.error);
   }
 }
 
+/** Listens for the abort of one waiter's signal (an EventListener object: no closures). */
+class AbortWatch {
+  constructor(
+    private readonly queue: Waiters,
+    private readonly waiter: Waiter,
+    private readonly signal: AbortSignal,
+  ) {
+    signal.addEventListener('abort', this, { once: true });
+  }
+
+  handleEvent(): void {
+    this.queue.leave(this.waiter, this.signal.reason);
+  }
+
+  detach(): void {
+    this.signal.removeEventListener('abort', this);
+  }
+}
+
+const idOf = (waiter: Waiter) => `w${waiter.seq}`;
+
+/** Settle `waiter`, taken out of a queue emptied at once; returns the one after it. */
+function release(waiter: Waiter, outcome: Outcome): Waiter | undefined {
+  const next = waiter.next;
+  waiter.prev = waiter.next = undefined;
+  waiter.seq = 0;
+  detach(waiter);
+  waiter.settled(outcome);
+  return next;
+}
+
+/** The waiter no longer waits: its abort listener goes. */
+function detach(waiter: Waiter): void {
+  waiter.abort?.detach();
+  waiter.abort = undefined;
+}
+
 export class Waiters {
-  /** Made by the first waiter: an idle session has none. */
-  private waiting: Map<string, Waiter> | undefined = undefined;
-  private nextId = 0;
+  private head: Waiter | undefined = undefined;
+  private tail: Waiter | undefined = undefined;
+  private count = 0;
+  private nextSeq = 0;
   private timer: ReturnType<typeof setTimeout> | undefined = undefined;
   /** When the armed timer fires (host time), or Infinity when none is armed. */
   private timerAt = Infinity;
@@ -55,7 +112,7 @@ export class Waiters {
   ) {}
 
   get size(): number {
-    return this.waiting?.size ?? 0;
+    return this.count;
   }
 
   /**
@@ -64,54 +121,84 @@ export class Waiters {
    */
   wait(signal: AbortSignal | undefined, announce: (requestId: string) => void): Promise<Credential> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const requestId = `w${++this.nextId}`;
-    return new Promise<Credential>((resolve, reject) => {
-      const maxWaitMs = this.maxWaitMs();
-      const waiter = new Waiter(resolve, reject, Date.now() + maxWaitMs, maxWaitMs);
-      if (signal) {
-        const onAbort = () => this.leave(requestId, signal.reason);
-        signal.addEventListener('abort', onAbort, { once: true });
-        waiter.detach = () => signal.removeEventListener('abort', onAbort);
-      }
-      if (waiter.deadline < this.lastDeadline) this.ordered = false;
-      this.lastDeadline = waiter.deadline;
-      this.waiting ??= new Map();
-      this.waiting.set(requestId, waiter);
-      if (waiter.deadline < this.timerAt) this.arm(waiter.deadline);
-      announce(requestId);
-    });
+    return new Promise<Credential>((resolve, reject) => this.add(new PromiseWaiter(resolve, reject), signal, announce));
+  }
+
+  /**
+   * Queue `waiter`, then call `announce(requestId)`. With a signal already aborted it is
+   * settled at once with the signal's reason, and nothing is queued or announced.
+   */
+  add(waiter: Waiter, signal: AbortSignal | undefined, announce: (requestId: string) => void): void {
+    if (signal?.aborted) {
+      waiter.settled({ error: signal.reason });
+      return;
+    }
+    const maxWaitMs = this.maxWaitMs();
+    waiter.seq = ++this.nextSeq;
+    waiter.maxWaitMs = maxWaitMs;
+    waiter.deadline = Date.now() + maxWaitMs;
+    if (signal) waiter.abort = new AbortWatch(this, waiter, signal);
+    if (waiter.deadline < this.lastDeadline) this.ordered = false;
+    this.lastDeadline = waiter.deadline;
+    waiter.prev = this.tail;
+    if (this.tail) this.tail.next = waiter;
+    else this.head = waiter;
+    this.tail = waiter;
+    this.count++;
+    if (waiter.deadline < this.timerAt) this.arm(waiter.deadline);
+    announce(idOf(waiter));
   }
 
   /** Settle one waiter. */
   settle(requestId: string, outcome: Outcome): void {
-    const waiting = this.waiting;
-    const waiter = waiting?.get(requestId);
+    const waiter = this.find(requestId);
     if (!waiter) return;
-    waiting!.delete(requestId);
-    if (waiting!.size === 0) this.reset();
-    waiter.settle(outcome);
+    this.unlink(waiter);
+    waiter.settled(outcome);
   }
 
   /** Settle every waiter the same way; returns how many there were. */
   settleAll(outcome: Outcome): number {
-    const all = this.waiting;
-    if (!all || all.size === 0) return 0;
-    // A fresh map first: whatever a settled waiter's continuation queues waits anew.
-    this.waiting = undefined;
+    let waiter = this.head;
+    const count = this.count;
+    if (!waiter) return 0;
+    // An empty queue first: whatever a settled waiter's continuation queues waits anew.
+    this.head = this.tail = undefined;
+    this.count = 0;
     this.reset();
-    for (const waiter of all.values()) waiter.settle(outcome);
-    return all.size;
+    // The work is done per waiter in a function of its own: called for each, it is optimized
+    // soon, where this loop, run once per release, would run cold.
+    while (waiter) waiter = release(waiter, outcome);
+    return count;
   }
 
   /** A waiter leaves on its own (abort, timeout): settle it and tell the machine. */
-  private leave(requestId: string, error: unknown): void {
-    const waiting = this.waiting;
-    const waiter = waiting?.get(requestId);
-    if (!waiter) return;
-    waiting!.delete(requestId);
-    if (waiting!.size === 0) this.reset();
-    waiter.settle({ error });
+  leave(waiter: Waiter, error: unknown): void {
+    if (waiter.seq === 0) return;
+    const requestId = idOf(waiter);
+    this.unlink(waiter);
+    waiter.settled({ error });
     this.onLeave(requestId);
+  }
+
+  /** The waiter `requestId` names, if it still waits: looked for from the newest (the one just announced, usually). */
+  private find(requestId: string): Waiter | undefined {
+    const seq = Number(requestId.slice(1));
+    for (let waiter = this.tail; waiter && waiter.seq >= seq; waiter = waiter.prev) if (waiter.seq === seq) return waiter;
+    return undefined;
+  }
+
+  /** Take `waiter` out of the queue (it no longer waits: `seq` 0). */
+  private unlink(waiter: Waiter): void {
+    const { prev, next } = waiter;
+    if (prev) prev.next = next;
+    else this.head = next;
+    if (next) next.prev = prev;
+    else this.tail = prev;
+    waiter.prev = waiter.next = undefined;
+    waiter.seq = 0;
+    detach(waiter);
+    if (--this.count === 0) this.reset();
   }
 
   /** No one waits: no timer, and the order starts over. */
@@ -138,18 +225,18 @@ export class Waiters {
     this.timer = undefined;
     this.timerAt = Infinity;
     const now = Date.now();
-    const due: [string, Waiter][] = [];
+    const due: Waiter[] = [];
     let next = Infinity;
-    for (const entry of this.waiting ?? []) {
-      const deadline = entry[1].deadline;
-      if (deadline <= now) due.push(entry);
+    for (let waiter = this.head; waiter; waiter = waiter.next) {
+      const deadline = waiter.deadline;
+      if (deadline <= now) due.push(waiter);
       else if (this.ordered) {
         next = deadline;
         break;
       } else if (deadline < next) next = deadline;
     }
-    for (const [requestId, waiter] of due) this.leave(requestId, this.onTimeout(waiter.maxWaitMs));
+    for (const waiter of due) this.leave(waiter, this.onTimeout(waiter.maxWaitMs));
     // `leave` may have emptied the queue (and reset), or a continuation may have armed already.
-    if (next !== Infinity && this.size > 0 && next < this.timerAt) this.arm(next);
+    if (next !== Infinity && this.count > 0 && next < this.timerAt) this.arm(next);
   }
 }

@@ -3,7 +3,7 @@ import { frontEndOf } from '../core/front-end.js';
 import type { DPoPRequests } from '../core/dpop-requests.js';
 import { originPolicy, type AllowedOrigins, type OriginPolicy } from '../core/origins.js';
 import { createSession, sessionApi, type Session, type SessionApi, type SessionOptions } from '../core/session.js';
-import type { Credential } from '../core/waiters.js';
+import { Waiter, type Credential, type Outcome } from '../core/waiters.js';
 import { browserPage, redirectsAreOpaque } from './page.js';
 import { discard, followRedirects, isRedirect } from './redirects.js';
 
@@ -75,19 +75,67 @@ export interface AuthFetch extends SessionApi {
   (input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
 }
 
-/** A request prepared for one or two attempts (the first, and the replay), rebuilt from what the caller gave. */
-interface Prepared {
-  /** Send one attempt with `credential`. */
-  attempt(credential: Credential): Promise<Response>;
-  /** Whether redirects are followed here, hop by hop (else fetch follows them itself). */
-  follows: boolean;
-  /** Follow the redirect `response` answered the last attempt with, hop by hop. */
-  follow(response: Response, credential: Credential): Promise<Response>;
-  /** false when the body is a one-shot stream: sent once, never replayed. */
-  replayable: boolean;
-  /** The request waits for a refresh: let go of what only the last attempt needed. */
-  idle(): void;
+/** What every request of one front end shares. */
+interface Front extends Authorizer {
+  baseFetch: typeof fetch;
+  /** Start the replay of an answered waiting request (see `Prepared.settled`). */
+  replaySoon(prepared: Prepared): void;
 }
+
+/**
+ * A request prepared for one or two attempts (the first, and the replay), rebuilt from what
+ * the caller gave. A class, not closures: a request that waits for a refresh keeps one, and
+ * its fields are all it costs.
+ *
+ * When the first attempt's token is refused, the request waits as itself: it is the
+ * queue's waiter (`settled` is the queue's answer), and it is what `authFetch` returns, a
+ * thenable: the runtime hands `then` the resolving functions of authFetch's own promise, so
+ * the wait builds no promise of its own and no continuation. The replay starts once both
+ * have come (the queue may answer before the runtime calls `then`).
+ */
+abstract class Prepared extends Waiter {
+  /** The queue's answer, until the replay starts. */
+  outcome: Outcome | undefined = undefined;
+  /** The resolving functions of the promise `authFetch` returned. */
+  resolve: ((response: Response) => void) | undefined = undefined;
+  reject: ((error: unknown) => void) | undefined = undefined;
+
+  constructor(
+    readonly front: Front,
+    /** The URL the policy allowed: what is sent. */
+    readonly url: string,
+  ) {
+    super();
+  }
+
+  /** Whether redirects are followed here, hop by hop (else fetch follows them itself). */
+  abstract readonly follows: boolean;
+  /** false when the body is a one-shot stream: sent once, never replayed. */
+  abstract readonly replayable: boolean;
+  /** Send one attempt with `credential`. */
+  abstract attempt(credential: Credential): Promise<Response>;
+  /** Follow the redirect `response` answered the last attempt with, hop by hop. */
+  abstract follow(response: Response, credential: Credential): Promise<Response>;
+  /** The request waits for a refresh: let go of what only the last attempt needed. */
+  idle(): void {}
+
+  settled(outcome: Outcome): void {
+    this.outcome = outcome;
+    if (this.resolve) this.front.replaySoon(this);
+  }
+
+  /** Called once, by the runtime (see the class): what it returns is not used. */
+  // biome-ignore lint/suspicious/noThenProperty: a thenable on purpose, what authFetch returns while the request waits (see the class)
+  then(resolve: (response: Response) => void, reject: (error: unknown) => void): PromiseLike<never> {
+    this.resolve = resolve;
+    this.reject = reject;
+    if (this.outcome) this.front.replaySoon(this);
+    return NEVER;
+  }
+}
+
+/** What `Prepared.then` returns: no one reads it. */
+const NEVER: PromiseLike<never> = new Promise<never>(() => undefined);
 
 function isRequest(value: unknown): value is Request {
   return typeof Request !== 'undefined' && value instanceof Request;
@@ -105,8 +153,13 @@ function requestUrl(request: Request): string {
  * with a proof), or nothing when the request (or redirect hop) goes where the token may not.
  */
 function authorize(headers: Headers, credential: Credential | null, dpop: boolean): void {
-  if (credential) headers.set('authorization', `${dpop ? 'DPoP' : 'Bearer'} ${credential.accessToken}`);
+  if (credential) headers.set('authorization', authorization(credential, dpop));
   else headers.delete('authorization');
+}
+
+/** The Authorization value that sends `credential`'s access token. */
+function authorization(credential: Credential, dpop: boolean): string {
+  return `${dpop ? 'DPoP' : 'Bearer'} ${credential.accessToken}`;
 }
 
 /** The methods fetch sends in upper case whatever the case given (Fetch standard: normalize). */
@@ -150,53 +203,12 @@ const hopAuthorizer = ({ policy, dpop }: Authorizer, credential: Credential) => 
  * already evaluated: it is what is sent. With `manual`, redirects are followed here, hop by
  * hop (see redirects.ts), unless the caller chose another redirect mode.
  */
-function prepare(
-  baseFetch: typeof fetch,
-  authorizer: Authorizer,
-  url: string,
-  request: Request | undefined,
-  init: RequestInit | undefined,
-  manual: boolean,
-): Prepared | null {
-  const { dpop } = authorizer;
+function prepare(front: Front, url: string, request: Request | undefined, init: RequestInit | undefined, manual: boolean): Prepared | null {
   if (request) {
     if (request.headers.has('authorization') || (init?.headers && new Headers(init.headers).has('authorization'))) return null;
     // A Request (ky, openapi-fetch): keep a clone for the replay; its body is buffered by tee.
     const template = init ? new Request(request, init) : request;
-    const follows = manual && template.redirect === 'follow';
-    let spare: Request | undefined;
-    let last: { source: Request; headers: Headers } | undefined;
-    return {
-      replayable: true,
-      follows,
-      idle: () => undefined,
-      attempt: (credential) => {
-        const source = spare ?? template;
-        spare = template.body ? source.clone() : undefined;
-        const headers = new Headers(source.headers);
-        const proof = dpop?.uses(credential) === true;
-        authorize(headers, credential, proof);
-        last = { source, headers };
-        const changes: RequestInit = follows ? { headers, redirect: 'manual' } : { headers };
-        if (!proof) return baseFetch(new Request(source, changes));
-        return signed(dpop!, headers, source.method, url, credential).then(() => baseFetch(new Request(source, changes)));
-      },
-      follow: (response, credential) => {
-        const { source, headers } = last!;
-        // The body again, for a 307/308: from a clone of the replay's spare (taken before sending).
-        const kept = spare;
-        return followRedirects(
-          response,
-          { url, method: source.method, headers },
-          {
-            replayable: true,
-            body: async () => (kept ? kept.clone().arrayBuffer() : undefined),
-            authorize: hopAuthorizer(authorizer, credential),
-            send: (to, hop) => baseFetch(to, { ...hop, redirect: 'manual', signal: source.signal, credentials: source.credentials }),
-          },
-        );
-      },
-    };
+    return new RequestAttempts(front, url, template, manual && template.redirect === 'follow');
   }
   // Built once when the caller gave headers: the same object serves both attempts (fetch
   // copies it; set() replaces the token). Without headers, each attempt builds its own.
@@ -204,46 +216,103 @@ function prepare(
   if (headers?.has('authorization')) return null;
   const replayable = !(typeof ReadableStream !== 'undefined' && init?.body instanceof ReadableStream);
   const follows = manual && (init?.redirect === undefined || init.redirect === 'follow');
-  return new InitAttempts(baseFetch, authorizer, url, init, headers, follows, replayable);
+  return new InitAttempts(front, url, init, headers, follows, replayable);
 }
 
-/**
- * The attempts of a request given as a URL and an init. A class, not closures: a request
- * that waits for a refresh keeps one, and its fields are all it costs.
- */
-class InitAttempts implements Prepared {
+/** The attempts of a request given as a Request (ky, openapi-fetch): each is sent from a clone. */
+class RequestAttempts extends Prepared {
+  readonly replayable = true;
+  /** A clone of the template kept for the next attempt (its body is buffered by tee). */
+  private spare: Request | undefined = undefined;
+  /** What the last attempt was sent from, and with which headers (what its redirect hops start from). */
+  private source: Request | undefined = undefined;
+  private headers: Headers | undefined = undefined;
+
+  constructor(
+    front: Front,
+    url: string,
+    private readonly template: Request,
+    readonly follows: boolean,
+  ) {
+    super(front, url);
+  }
+
+  attempt(credential: Credential): Promise<Response> {
+    const { dpop, baseFetch } = this.front;
+    const { template } = this;
+    const source = this.spare ?? template;
+    this.spare = template.body ? source.clone() : undefined;
+    const headers = new Headers(source.headers);
+    const proof = dpop?.uses(credential) === true;
+    authorize(headers, credential, proof);
+    this.source = source;
+    this.headers = headers;
+    const changes: RequestInit = this.follows ? { headers, redirect: 'manual' } : { headers };
+    if (!proof) return baseFetch(new Request(source, changes));
+    return signed(dpop!, headers, source.method, this.url, credential).then(() => baseFetch(new Request(source, changes)));
+  }
+
+  follow(response: Response, credential: Credential): Promise<Response> {
+    const { baseFetch } = this.front;
+    const source = this.source!;
+    // The body again, for a 307/308: from a clone of the replay's spare (taken before sending).
+    const kept = this.spare;
+    return followRedirects(
+      response,
+      { url: this.url, method: source.method, headers: this.headers! },
+      {
+        replayable: true,
+        body: async () => (kept ? kept.clone().arrayBuffer() : undefined),
+        authorize: hopAuthorizer(this.front, credential),
+        send: (to, hop) => baseFetch(to, { ...hop, redirect: 'manual', signal: source.signal, credentials: source.credentials }),
+      },
+    );
+  }
+}
+
+/** The attempts of a request given as a URL and an init. */
+class InitAttempts extends Prepared {
   /** The headers of the last attempt (what its redirect hops start from). */
-  private sent: Headers | undefined = undefined;
+  private sent: HeadersInit | undefined = undefined;
   private signedBefore = false;
 
   constructor(
-    private readonly baseFetch: typeof fetch,
-    private readonly authorizer: Authorizer,
-    private readonly url: string,
+    front: Front,
+    url: string,
     private readonly init: RequestInit | undefined,
     /** The caller's headers, built once; undefined: none given. */
     private readonly headers: Headers | undefined,
     readonly follows: boolean,
     readonly replayable: boolean,
-  ) {}
+  ) {
+    super(front, url);
+  }
 
   attempt(credential: Credential): Promise<Response> {
-    const { dpop } = this.authorizer;
-    const { init, url } = this;
-    const headers = this.headers ?? new Headers();
-    this.sent = headers;
+    const { dpop } = this.front;
     const proof = dpop?.uses(credential) === true;
+    // No headers given and no proof to sign: the token goes as a plain record (fetch reads
+    // any HeadersInit; a Headers object costs ten times as much to build).
+    if (!this.headers && !proof) return this.send({ authorization: authorization(credential, false) });
+    const headers = this.headers ?? new Headers();
     authorize(headers, credential, proof);
     // The replay reuses the caller's headers: a Bearer replay after a DPoP attempt sends no proof.
     if (proof) this.signedBefore = true;
     else if (this.signedBefore) headers.delete('dpop');
-    const sent: RequestInit = this.follows ? { ...init, headers, redirect: 'manual' } : { ...init, headers };
-    if (!proof) return this.baseFetch(url, sent);
-    return signed(dpop!, headers, sentMethod(init?.method), url, credential).then(() => this.baseFetch(url, sent));
+    if (!proof) return this.send(headers);
+    return signed(dpop!, headers, sentMethod(this.init?.method), this.url, credential).then(() => this.send(headers));
+  }
+
+  /** Send the attempt with `headers`. */
+  private send(headers: HeadersInit): Promise<Response> {
+    const { init } = this;
+    this.sent = headers;
+    return this.front.baseFetch(this.url, this.follows ? { ...init, headers, redirect: 'manual' } : { ...init, headers });
   }
 
   follow(response: Response, credential: Credential): Promise<Response> {
-    const { init, baseFetch } = this;
+    const { init } = this;
+    const { baseFetch } = this.front;
     // The hops get their own headers: the caller's object is reused by the replay.
     return followRedirects(
       response,
@@ -251,13 +320,13 @@ class InitAttempts implements Prepared {
       {
         replayable: this.replayable,
         body: () => init?.body ?? undefined,
-        authorize: hopAuthorizer(this.authorizer, credential),
+        authorize: hopAuthorizer(this.front, credential),
         send: (to, hop) => baseFetch(to, { ...init, ...hop, redirect: 'manual' }),
       },
     );
   }
 
-  idle(): void {
+  override idle(): void {
     // Headers built for the attempt alone: the replay builds its own.
     if (!this.headers) this.sent = undefined;
   }
@@ -291,7 +360,29 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
   const onResponse = options.onResponse;
   const manual = !redirectsAreOpaque();
 
-  const authorizer: Authorizer = { policy, dpop: port.dpop };
+  /**
+   * Answered waiting requests whose replays start at the next microtask, together: one turn
+   * for a released queue, not one per request. The builtin's loop calls `replay` for each: a
+   * loop here, run once per release, would be compiled (inlining the whole replay) for the
+   * one run.
+   */
+  let answered: Prepared[] | undefined;
+  const replayAnswered = () => {
+    const replays = answered!;
+    answered = undefined;
+    replays.forEach(replay);
+  };
+  const authorizer: Front = {
+    policy,
+    dpop: port.dpop,
+    baseFetch,
+    // Not at once: the queue answers from inside the statechart's step.
+    replaySoon: (prepared) => {
+      if (answered) return void answered.push(prepared);
+      answered = [prepared];
+      queueMicrotask(replayAnswered);
+    },
+  };
 
   /**
    * Whether `response` answers the request itself, not a foreign origin a redirect led to:
@@ -323,9 +414,9 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
    * again, or when the browser followed a redirect with the first proof, which names another
    * URL: no refresh can make that proof valid.
    */
-  const withProof = async (prepared: Prepared, credential: Credential, url: string, response: Response): Promise<{ response: Response; asIs: boolean }> => {
+  const withProof = async (prepared: Prepared, credential: Credential, response: Response): Promise<{ response: Response; asIs: boolean }> => {
     const proofs = authorizer.dpop!.loaded ?? (await authorizer.dpop!.load());
-    const challenged = (answer: Response) => proofs.answered(answer.url || url, answer.status, (name) => answer.headers.get(name));
+    const challenged = (answer: Response) => proofs.answered(answer.url || prepared.url, answer.status, (name) => answer.headers.get(name));
     const staleProof = (answer: Response) => !manual && answer.redirected;
     if (!challenged(response)) return { response, asIs: staleProof(response) };
     if (!prepared.replayable) return { response, asIs: true };
@@ -334,13 +425,27 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     return { response: again, asIs: challenged(again) || staleProof(again) };
   };
 
+  /**
+   * Whether an attempt's answer `sent` is not the answer yet: a redirect to follow here, or a
+   * DPoP request (its nonce challenge is answered first). Otherwise `sent` is judged as it is,
+   * without a turn.
+   */
+  const unfinished = (prepared: Prepared, credential: Credential, sent: Response) =>
+    (prepared.follows && isRedirect(sent)) || authorizer.dpop?.uses(credential) === true;
+
+  /** The answer an attempt ends with: its redirects followed, a DPoP nonce challenge answered. */
+  const finished = async (prepared: Prepared, credential: Credential, sent: Response): Promise<{ response: Response; asIs: boolean }> => {
+    const response = prepared.follows && isRedirect(sent) ? await prepared.follow(sent, credential) : sent;
+    return authorizer.dpop?.uses(credential) ? withProof(prepared, credential, response) : { response, asIs: false };
+  };
+
   const authFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const request = isRequest(input) ? input : undefined;
     // The URL is read once, and what was read is what is sent (an object's toString() could
     // answer differently the second time).
     const given = request ? requestUrl(request) : typeof input === 'string' ? input : input instanceof URL ? input.href : String(input);
     const url = policy.target(given);
-    const prepared = url === null ? null : prepare(baseFetch, authorizer, url, request, init, manual);
+    const prepared = url === null ? null : prepare(authorizer, url, request, init, manual);
     if (!prepared) return baseFetch(input, init);
     const signal = init?.signal ?? request?.signal ?? undefined;
 
@@ -348,9 +453,9 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     const credential = port.credential(signal);
     const first = credential instanceof Promise ? await credential : credential;
     const sent = await prepared.attempt(first);
-    let response = prepared.follows && isRedirect(sent) ? await prepared.follow(sent, first) : sent;
+    let response = sent;
     let asIs = false;
-    if (authorizer.dpop?.uses(first)) ({ response, asIs } = await withProof(prepared, first, url!, response));
+    if (unfinished(prepared, first, sent)) ({ response, asIs } = await finished(prepared, first, sent));
     const verdict = refused(response, asIs);
     if (!(typeof verdict === 'boolean' ? verdict : await verdict)) return response;
 
@@ -360,18 +465,66 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
       throw new NonReplayableBodyError();
     }
     discard(response);
-    // The wait holds the prepared request and a continuation, not this function's frame.
+    // The wait holds the prepared request alone, not this function's frame (see Prepared).
     prepared.idle();
-    return port.unauthorized(first.tokenVersion, signal).then((second) => replay(prepared, second, url!));
+    if (port.queueUnauthorized) port.queueUnauthorized(first.tokenVersion, prepared, signal);
+    else
+      port.unauthorized(first.tokenVersion, signal).then(
+        (second) => prepared.settled({ credential: second }),
+        (error: unknown) => prepared.settled({ error }),
+      );
+    return prepared;
   };
 
-  /** The replay with the refreshed token. R7: replay once; a second refusal is an error, never another refresh. */
-  const replay = async (prepared: Prepared, second: Credential, url: string): Promise<Response> => {
-    let replayed = await exchange(prepared, second);
-    let asIs = false;
-    if (authorizer.dpop?.uses(second)) ({ response: replayed, asIs } = await withProof(prepared, second, url, replayed));
-    if (await refused(replayed, asIs)) throw new UnauthorizedAfterRefreshError(replayed);
-    return replayed;
+  /**
+   * The replay of a waiting request, once the queue answered: with the refreshed token, or
+   * the error it fails with. R7: replay once; a second refusal is an error, never another
+   * refresh. No async frame: the answer is judged as it comes back, and goes straight to the
+   * caller's promise (see Prepared); only an unfinished one (`finished`) takes more turns.
+   */
+  const replay = (prepared: Prepared): void => {
+    const outcome = prepared.outcome!;
+    prepared.outcome = undefined;
+    if ('error' in outcome) {
+      prepared.reject!(outcome.error);
+      return;
+    }
+    const second = outcome.credential;
+    let sending: Promise<Response>;
+    try {
+      sending = Promise.resolve(prepared.attempt(second));
+    } catch (error) {
+      prepared.reject!(error);
+      return;
+    }
+    sending.then((sent) => {
+      // Whatever throws here (an isUnauthorized or onResponse that throws, a fetch that
+      // answered with something else than a Response) is the caller's error, as it was when
+      // the replay was an async function.
+      try {
+        if (unfinished(prepared, second, sent)) return void replayFinished(prepared, second, sent);
+        const verdict = refused(sent);
+        if (typeof verdict === 'boolean') answer(prepared, sent, verdict);
+        else verdict.then((refusedAgain) => answer(prepared, sent, refusedAgain), prepared.reject);
+      } catch (error) {
+        prepared.reject!(error);
+      }
+    }, prepared.reject);
+  };
+
+  const replayFinished = async (prepared: Prepared, second: Credential, sent: Response): Promise<void> => {
+    try {
+      const { response, asIs } = await finished(prepared, second, sent);
+      answer(prepared, response, await refused(response, asIs));
+    } catch (error) {
+      prepared.reject!(error);
+    }
+  };
+
+  /** Hand the replay's answer to the caller: the response, or the error a second refusal is. */
+  const answer = (prepared: Prepared, response: Response, refusedAgain: boolean): void => {
+    if (refusedAgain) prepared.reject!(new UnauthorizedAfterRefreshError(response));
+    else prepared.resolve!(response);
   };
 
   return Object.assign(authFetch, sessionApi(session));

@@ -52,6 +52,20 @@ describe('R4: the queue', () => {
     expect(server.stats.resourceCalls).toBe(3); // a, b, and b's replay: a was never replayed
   });
 
+  it('a verdict that throws on the replay rejects the request with its error', async () => {
+    let verdicts = 0;
+    const isUnauthorized = (response: Response) => {
+      if (++verdicts > 1) throw new Error('verdict failed');
+      return response.status === 401;
+    };
+    const { server, authFetch, api } = await createHarness({ client: { isUnauthorized } });
+    server.expireAccessTokens();
+    const request = track(authFetch(api('/a')));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(verdicts).toBe(2);
+    expect((request.error as Error).message).toBe('verdict failed');
+  });
+
   it('a request that waits longer than maxWaitMs fails with QUEUE_TIMEOUT', async () => {
     const { server, authFetch, api } = await createHarness({ client: { maxWaitMs: 500 } });
     server.expireAccessTokens();
