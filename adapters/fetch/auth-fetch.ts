@@ -392,11 +392,15 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     return !asIs && isUnauthorized(response);
   };
 
+  /** Whether `sent` is a redirect that is followed here, hop by hop. */
+  const redirectsHere = (prepared: Prepared, sent: Response) => prepared.follows && isRedirect(sent);
+
+  /** What an attempt's answer `sent` leads to: itself, or where its redirects end. */
+  const followed = (prepared: Prepared, credential: Credential, sent: Response): Response | Promise<Response> =>
+    redirectsHere(prepared, sent) ? prepared.follow(sent, credential) : sent;
+
   /** One attempt, its redirects followed. */
-  const exchange = async (prepared: Prepared, credential: Credential): Promise<Response> => {
-    const sent = await prepared.attempt(credential);
-    return prepared.follows && isRedirect(sent) ? prepared.follow(sent, credential) : sent;
-  };
+  const exchange = async (prepared: Prepared, credential: Credential): Promise<Response> => followed(prepared, credential, await prepared.attempt(credential));
 
   /**
    * The answer to a request sent with a DPoP proof. A `use_dpop_nonce` challenge is not a
@@ -423,11 +427,11 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
    * without a turn.
    */
   const unfinished = (prepared: Prepared, credential: Credential, sent: Response) =>
-    (prepared.follows && isRedirect(sent)) || authorizer.dpop?.uses(credential) === true;
+    redirectsHere(prepared, sent) || authorizer.dpop?.uses(credential) === true;
 
   /** The answer an attempt ends with: its redirects followed, a DPoP nonce challenge answered. */
   const finished = async (prepared: Prepared, credential: Credential, sent: Response): Promise<{ response: Response; asIs: boolean }> => {
-    const response = prepared.follows && isRedirect(sent) ? await prepared.follow(sent, credential) : sent;
+    const response = await followed(prepared, credential, sent);
     return authorizer.dpop?.uses(credential) ? withProof(prepared, credential, response) : { response, asIs: false };
   };
 
