@@ -79,15 +79,15 @@ const idOf = (waiter: Waiter) => `w${waiter.seq}`;
 /** Settle `waiter`, taken out of a queue emptied at once; returns the one after it. */
 function release(waiter: Waiter, outcome: Outcome): Waiter | undefined {
   const next = waiter.next;
-  waiter.prev = waiter.next = undefined;
-  waiter.seq = 0;
-  detach(waiter);
+  forget(waiter);
   waiter.settled(outcome);
   return next;
 }
 
-/** The waiter no longer waits: its abort listener goes. */
-function detach(waiter: Waiter): void {
+/** The waiter no longer waits (`seq` 0): no links to the queue, no abort listener. */
+function forget(waiter: Waiter): void {
+  waiter.prev = waiter.next = undefined;
+  waiter.seq = 0;
   waiter.abort?.detach();
   waiter.abort = undefined;
 }
@@ -195,9 +195,7 @@ export class Waiters {
     else this.head = next;
     if (next) next.prev = prev;
     else this.tail = prev;
-    waiter.prev = waiter.next = undefined;
-    waiter.seq = 0;
-    detach(waiter);
+    forget(waiter);
     if (--this.count === 0) this.reset();
   }
 
