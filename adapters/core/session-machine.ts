@@ -79,7 +79,7 @@ function machineFor(now: () => number): RefreshMachine {
 type TokenFacts = Pick<RefreshContext, 'tokenVersion' | 'expiresAt' | 'refreshAt'>;
 
 /** Create (not start) the session's actor, from the facts of the tokens it holds (none: it starts empty). */
-export function createSessionActor(deps: SessionMachineDeps, facts?: TokenFacts): Actor<RefreshMachine> {
+function createSessionActor(deps: SessionMachineDeps, facts?: TokenFacts): Actor<RefreshMachine> {
   // Only the statechart's own tunables: the input is visible to inspectors, and the session's
   // options hold tokens (`tokens`) and functions.
   const input: RefreshMachineInput = {};
