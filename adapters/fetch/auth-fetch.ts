@@ -1,5 +1,5 @@
 import { NonReplayableBodyError, UnauthorizedAfterRefreshError } from '../core/errors.js';
-import { frontEndOf } from '../core/front-end.js';
+import { frontEndOf, type FrontEndPort } from '../core/front-end.js';
 import type { DPoPRequests } from '../core/dpop-requests.js';
 import { originPolicy, type AllowedOrigins, type OriginPolicy } from '../core/origins.js';
 import { createSession, sessionApi, type Session, type SessionApi, type SessionOptions } from '../core/session.js';
@@ -329,78 +329,83 @@ const globalFetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Resp
 const isStatus401 = (response: Response) => response.status === 401;
 
 /**
- * Create a `fetch` that attaches `Authorization: Bearer …` to allowed origins, turns a 401
- * into one shared refresh, and replays the request once with the new token. With the
- * session's `dpop` option, a DPoP-bound token goes as `Authorization: DPoP …` with a proof
- * per request (and per redirect hop followed by hand, outside browsers); a resource
- * server's `use_dpop_nonce` challenge is answered by sending once more with its nonce,
- * without a refresh.
- * @example
- * const authFetch = createAuthFetch({
- *   refresh: oauthRefresher({ tokenEndpoint: 'https://auth.example.com/oauth/token', clientId: 'web' }),
- *   allowedOrigins: ['https://api.example.com'],
- * })
- * await authFetch.login({ accessToken, refreshToken })
- * const me = await authFetch('https://api.example.com/me').then((r) => r.json())
+ * One front end: what its requests share, and what they do. A class, not closures made per
+ * `createAuthFetch`: a server holding a session per user builds one front end each, and
+ * methods are shared by all of them (no functions per instance, and the release path's
+ * optimized code serves every front end, where closures would each be cold the first time
+ * their session released a queue).
  */
-export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
-  const policy = originPolicy(options.allowedOrigins, browserPage);
-  const session = options.session ?? createSession(options as SessionOptions);
-  const port = frontEndOf(session);
-  const baseFetch = options.fetch ?? globalFetch;
-  const isUnauthorized = options.isUnauthorized ?? isStatus401;
-  const onResponse = options.onResponse;
-  const manual = !redirectsAreOpaque();
-
+class FetchFront implements Front {
+  readonly dpop: DPoPRequests | undefined;
   /**
    * Answered waiting requests whose replays start at the next microtask, together: one turn
-   * for a released queue, not one per request. The builtin's loop calls `replay` for each: a
-   * loop here, run once per release, would be compiled (inlining the whole replay) for the
-   * one run.
+   * for a released queue, not one per request.
    */
-  let answered: Prepared[] | undefined;
-  const replayAnswered = () => {
-    const replays = answered!;
-    answered = undefined;
-    replays.forEach(replay);
-  };
-  const authorizer: Front = {
-    policy,
-    dpop: port.dpop,
-    baseFetch,
-    // Not at once: the queue answers from inside the statechart's step.
-    replaySoon: (prepared) => {
-      if (answered) return void answered.push(prepared);
-      answered = [prepared];
-      queueMicrotask(replayAnswered);
-    },
-  };
+  private answered: Prepared[] | undefined = undefined;
+
+  constructor(
+    readonly policy: OriginPolicy,
+    readonly session: Session,
+    private readonly port: FrontEndPort,
+    readonly baseFetch: typeof fetch,
+    private readonly isUnauthorized: (response: Response) => boolean | Promise<boolean>,
+    private readonly onResponse: AuthFetchOwnOptions['onResponse'],
+    private readonly manual: boolean,
+  ) {
+    this.dpop = port.dpop;
+  }
+
+  // Not at once: the queue answers from inside the statechart's step.
+  replaySoon(prepared: Prepared): void {
+    if (this.answered) return void this.answered.push(prepared);
+    this.answered = [prepared];
+    queueMicrotask(() => this.replayAnswered());
+  }
+
+  /**
+   * The builtin's loop calls `replay` for each: a loop here, run once per release, would be
+   * compiled (inlining the whole replay) for the one run.
+   */
+  private replayAnswered(): void {
+    const replays = this.answered!;
+    this.answered = undefined;
+    replays.forEach(this.replay, this);
+  }
 
   /**
    * Whether `response` answers the request itself, not a foreign origin a redirect led to:
    * only then may it reach `onResponse` or count as a refused token.
    */
-  const isOwn = (response: Response) => !response.redirected || policy.target(response.url) !== null;
+  private isOwn(response: Response): boolean {
+    return !response.redirected || this.policy.target(response.url) !== null;
+  }
+
   /**
    * Whether the token was refused; a plain boolean when no await is needed (the hot path
    * takes no extra turn). `asIs`: an answer that says nothing about the token (see
    * `withProof`); `onResponse` still sees it.
    */
-  const refused = (response: Response, asIs = false): boolean | Promise<boolean> => {
-    if (!isOwn(response)) return false;
-    if (onResponse) return Promise.resolve(onResponse(response, session)).then(() => !asIs && isUnauthorized(response));
+  private refused(response: Response, asIs = false): boolean | Promise<boolean> {
+    if (!this.isOwn(response)) return false;
+    const { onResponse, isUnauthorized } = this;
+    if (onResponse) return Promise.resolve(onResponse(response, this.session)).then(() => !asIs && isUnauthorized(response));
     return !asIs && isUnauthorized(response);
-  };
+  }
 
   /** Whether `sent` is a redirect that is followed here, hop by hop. */
-  const redirectsHere = (prepared: Prepared, sent: Response) => prepared.follows && isRedirect(sent);
+  private redirectsHere(prepared: Prepared, sent: Response): boolean {
+    return prepared.follows && isRedirect(sent);
+  }
 
   /** What an attempt's answer `sent` leads to: itself, or where its redirects end. */
-  const followed = (prepared: Prepared, credential: Credential, sent: Response): Response | Promise<Response> =>
-    redirectsHere(prepared, sent) ? prepared.follow(sent, credential) : sent;
+  private followed(prepared: Prepared, credential: Credential, sent: Response): Response | Promise<Response> {
+    return this.redirectsHere(prepared, sent) ? prepared.follow(sent, credential) : sent;
+  }
 
   /** One attempt, its redirects followed. */
-  const exchange = async (prepared: Prepared, credential: Credential): Promise<Response> => followed(prepared, credential, await prepared.attempt(credential));
+  private async exchange(prepared: Prepared, credential: Credential): Promise<Response> {
+    return this.followed(prepared, credential, await prepared.attempt(credential));
+  }
 
   /**
    * The answer to a request sent with a DPoP proof. A `use_dpop_nonce` challenge is not a
@@ -410,38 +415,40 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
    * again, or when the browser followed a redirect with the first proof, which names another
    * URL: no refresh can make that proof valid.
    */
-  const withProof = async (prepared: Prepared, credential: Credential, response: Response): Promise<{ response: Response; asIs: boolean }> => {
-    const proofs = authorizer.dpop!.loaded ?? (await authorizer.dpop!.load());
+  private async withProof(prepared: Prepared, credential: Credential, response: Response): Promise<{ response: Response; asIs: boolean }> {
+    const proofs = this.dpop!.loaded ?? (await this.dpop!.load());
     const challenged = (answer: Response) => proofs.answered(answer.url || prepared.url, answer.status, (name) => answer.headers.get(name));
-    const staleProof = (answer: Response) => !manual && answer.redirected;
+    const staleProof = (answer: Response) => !this.manual && answer.redirected;
     if (!challenged(response)) return { response, asIs: staleProof(response) };
     if (!prepared.replayable) return { response, asIs: true };
     discard(response);
-    const again = await exchange(prepared, credential);
+    const again = await this.exchange(prepared, credential);
     return { response: again, asIs: challenged(again) || staleProof(again) };
-  };
+  }
 
   /**
    * Whether an attempt's answer `sent` is not the answer yet: a redirect to follow here, or a
    * DPoP request (its nonce challenge is answered first). Otherwise `sent` is judged as it is,
    * without a turn.
    */
-  const unfinished = (prepared: Prepared, credential: Credential, sent: Response) =>
-    redirectsHere(prepared, sent) || authorizer.dpop?.uses(credential) === true;
+  private unfinished(prepared: Prepared, credential: Credential, sent: Response): boolean {
+    return this.redirectsHere(prepared, sent) || this.dpop?.uses(credential) === true;
+  }
 
   /** The answer an attempt ends with: its redirects followed, a DPoP nonce challenge answered. */
-  const finished = async (prepared: Prepared, credential: Credential, sent: Response): Promise<{ response: Response; asIs: boolean }> => {
-    const response = await followed(prepared, credential, sent);
-    return authorizer.dpop?.uses(credential) ? withProof(prepared, credential, response) : { response, asIs: false };
-  };
+  private async finished(prepared: Prepared, credential: Credential, sent: Response): Promise<{ response: Response; asIs: boolean }> {
+    const response = await this.followed(prepared, credential, sent);
+    return this.dpop?.uses(credential) ? this.withProof(prepared, credential, response) : { response, asIs: false };
+  }
 
-  const authFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+  async fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const { policy, port, baseFetch } = this;
     const request = isRequest(input) ? input : undefined;
     // The URL is read once, and what was read is what is sent (an object's toString() could
     // answer differently the second time).
     const given = request ? requestUrl(request) : typeof input === 'string' ? input : input instanceof URL ? input.href : String(input);
     const url = policy.target(given);
-    const prepared = url === null ? null : prepare(authorizer, url, request, init, manual);
+    const prepared = url === null ? null : prepare(this, url, request, init, this.manual);
     if (!prepared) return baseFetch(input, init);
     const signal = init?.signal ?? request?.signal ?? undefined;
 
@@ -451,8 +458,8 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
     const sent = await prepared.attempt(first);
     let response = sent;
     let asIs = false;
-    if (unfinished(prepared, first, sent)) ({ response, asIs } = await finished(prepared, first, sent));
-    const verdict = refused(response, asIs);
+    if (this.unfinished(prepared, first, sent)) ({ response, asIs } = await this.finished(prepared, first, sent));
+    const verdict = this.refused(response, asIs);
     if (!(typeof verdict === 'boolean' ? verdict : await verdict)) return response;
 
     if (!prepared.replayable) {
@@ -470,7 +477,7 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
         (error: unknown) => prepared.settled({ error }),
       );
     return prepared;
-  };
+  }
 
   /**
    * The replay of a waiting request, once the queue answered: with the refreshed token, or
@@ -478,7 +485,7 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
    * refresh. No async frame: the answer is judged as it comes back, and goes straight to the
    * caller's promise (see Prepared); only an unfinished one (`finished`) takes more turns.
    */
-  const replay = (prepared: Prepared): void => {
+  private replay(prepared: Prepared): void {
     const outcome = prepared.outcome!;
     prepared.outcome = undefined;
     if ('error' in outcome) {
@@ -498,30 +505,59 @@ export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
       // answered with something else than a Response) is the caller's error, as it was when
       // the replay was an async function.
       try {
-        if (unfinished(prepared, second, sent)) return void replayFinished(prepared, second, sent);
-        const verdict = refused(sent);
-        if (typeof verdict === 'boolean') answer(prepared, sent, verdict);
-        else verdict.then((refusedAgain) => answer(prepared, sent, refusedAgain), prepared.reject);
+        if (this.unfinished(prepared, second, sent)) return void this.replayFinished(prepared, second, sent);
+        const verdict = this.refused(sent);
+        if (typeof verdict === 'boolean') this.answer(prepared, sent, verdict);
+        else verdict.then((refusedAgain) => this.answer(prepared, sent, refusedAgain), prepared.reject);
       } catch (error) {
         prepared.reject!(error);
       }
     }, prepared.reject);
-  };
+  }
 
-  const replayFinished = async (prepared: Prepared, second: Credential, sent: Response): Promise<void> => {
+  private async replayFinished(prepared: Prepared, second: Credential, sent: Response): Promise<void> {
     try {
-      const { response, asIs } = await finished(prepared, second, sent);
-      answer(prepared, response, await refused(response, asIs));
+      const { response, asIs } = await this.finished(prepared, second, sent);
+      this.answer(prepared, response, await this.refused(response, asIs));
     } catch (error) {
       prepared.reject!(error);
     }
-  };
+  }
 
   /** Hand the replay's answer to the caller: the response, or the error a second refusal is. */
-  const answer = (prepared: Prepared, response: Response, refusedAgain: boolean): void => {
+  private answer(prepared: Prepared, response: Response, refusedAgain: boolean): void {
     if (refusedAgain) prepared.reject!(new UnauthorizedAfterRefreshError(response));
     else prepared.resolve!(response);
-  };
+  }
+}
 
+/**
+ * Create a `fetch` that attaches `Authorization: Bearer …` to allowed origins, turns a 401
+ * into one shared refresh, and replays the request once with the new token. With the
+ * session's `dpop` option, a DPoP-bound token goes as `Authorization: DPoP …` with a proof
+ * per request (and per redirect hop followed by hand, outside browsers); a resource
+ * server's `use_dpop_nonce` challenge is answered by sending once more with its nonce,
+ * without a refresh.
+ * @example
+ * const authFetch = createAuthFetch({
+ *   refresh: oauthRefresher({ tokenEndpoint: 'https://auth.example.com/oauth/token', clientId: 'web' }),
+ *   allowedOrigins: ['https://api.example.com'],
+ * })
+ * await authFetch.login({ accessToken, refreshToken })
+ * const me = await authFetch('https://api.example.com/me').then((r) => r.json())
+ */
+export function createAuthFetch(options: AuthFetchOptions): AuthFetch {
+  const policy = originPolicy(options.allowedOrigins, browserPage);
+  const session = options.session ?? createSession(options as SessionOptions);
+  const front = new FetchFront(
+    policy,
+    session,
+    frontEndOf(session),
+    options.fetch ?? globalFetch,
+    options.isUnauthorized ?? isStatus401,
+    options.onResponse,
+    !redirectsAreOpaque(),
+  );
+  const authFetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => front.fetch(input, init);
   return Object.assign(authFetch, sessionApi(session));
 }
