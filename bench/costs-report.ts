@@ -4,6 +4,7 @@
  */
 import type { IdleRow, RoundTripRow } from './costs.js';
 import type { ReleaseRow } from './micro.js';
+import { placeSection, sectionEnd, sectionStart } from './sections.js';
 import type { SizeRow } from './size.js';
 
 export interface CostsInput {
@@ -14,9 +15,6 @@ export interface CostsInput {
   sizes: SizeRow[] | null;
   loadavg: number[];
 }
-
-const START = '<!-- costs:start -->';
-const END = '<!-- costs:end -->';
 
 const kb = (bytes: number | null | undefined) => (bytes === null || bytes === undefined ? '—' : `${(bytes / 1024).toFixed(2)} KB`);
 const ms = (value: number | undefined) => (value === undefined ? '—' : `${value < 10 ? value.toFixed(1) : value.toFixed(0)} ms`);
@@ -38,7 +36,7 @@ export function renderCosts(input: CostsInput): string {
   const sharedIdle = idle('shared refreshPromise');
   const naiveIdle = idle('naive (each 401 refreshes)');
   const out: string[] = [
-    START,
+    sectionStart('costs'),
     '## Cost per unit',
     '',
     `\`npm run bench -- --costs\` on ${input.date} (load average ${input.loadavg.map((l) => l.toFixed(2)).join(' ')}); the peers measured in the same process and run. Heap: after two forced GCs (\`--expose-gc\`), units kept alive at once, minus the heap before, divided by their number (median of the runs). Release: stub transports, the refresh answers when told to, refresh answered → last waiting request resolved. Round trips: every command (Redis) or statement (PostgreSQL) the session manager's client sent, counted by a wrapped client, on a real \`redis-server\` / PostgreSQL on 127.0.0.1.`,
@@ -76,16 +74,8 @@ export function renderCosts(input: CostsInput): string {
       `| ${row.name} | ${row.how} | ${row.count.toLocaleString('en-US')} | ${ms(row.releaseMs)} | ${ratio(row.releaseMs, shared?.releaseMs)} | ${row.bytesPerRequest === null ? '—' : `${row.bytesPerRequest.toFixed(0)} B`} | ${row.failed} |`,
     );
   }
-  out.push(END);
+  out.push(sectionEnd('costs'));
   return out.join('\n');
 }
 
-/** Put `section` in place of the previous one, or before "## Notes" (else at the end). */
-export function replaceCostsSection(markdown: string, section: string): string {
-  const start = markdown.indexOf(START);
-  const end = markdown.indexOf(END);
-  if (start !== -1 && end !== -1) return `${markdown.slice(0, start)}${section}${markdown.slice(end + END.length)}`;
-  const notes = markdown.indexOf('\n## Where authchart is not ahead');
-  if (notes !== -1) return `${markdown.slice(0, notes)}\n${section}\n${markdown.slice(notes)}`;
-  return `${markdown.trimEnd()}\n\n${section}\n`;
-}
+export const replaceCostsSection = (markdown: string, section: string): string => placeSection(markdown, 'costs', section);

@@ -197,7 +197,7 @@ function notAhead(report: RunReport): string[] {
   const fastest = [...release].filter((r) => !r.name.startsWith('authchart')).sort((a, b) => a.releaseMs - b.releaseMs)[0];
   if (authRelease && fastest && fastest.releaseMs < authRelease.releaseMs) {
     lines.push(
-      `- **Release of ${authRelease.count.toLocaleString('en-US')} queued requests**: ${ms(authRelease.releaseMs)} for authchart (fetch) against ${ms(fastest.releaseMs)} for ${fastest.name}: each waiter is resolved through its own promise and continuation (one deadline timer serves the whole queue), and each replay builds its request headers and init again.`,
+      `- **Release of ${authRelease.count.toLocaleString('en-US')} queued requests**: ${ms(authRelease.releaseMs)} for authchart (fetch) against ${ms(fastest.releaseMs)} for ${fastest.name}: the queue answers each waiting request (the request is its own waiter, and the thenable \`authFetch\` returned), and each replay builds a \`Headers\` object for the new token, as the first attempt did (an app's own \`fetch\` option always receives \`init.headers\` as a \`Headers\`), then judges the answer (a second refusal is an error, never another refresh) before handing it over; the peer sends a plain record and returns whatever comes back.`,
     );
   }
   const leanest = [...release]
@@ -205,7 +205,7 @@ function notAhead(report: RunReport): string[] {
     .sort((a, b) => a.bytesPerRequest! - b.bytesPerRequest!)[0];
   if (authRelease?.bytesPerRequest && leanest?.bytesPerRequest && leanest.bytesPerRequest < authRelease.bytesPerRequest) {
     lines.push(
-      `- **Memory per queued request**: ${kb(authRelease.bytesPerRequest)} for authchart (fetch) against ${kb(leanest.bytesPerRequest)} for ${leanest.name}: every waiting request keeps its prepared attempts (the URL and init it was given), its waiter (its promise and the promise's two functions, its deadline, its id in the queue's map; an abort listener when it has a signal, so it can leave alone, rule 4) and the continuation that replays it; one deadline timer serves the whole queue.`,
+      `- **Memory per queued request**: ${kb(authRelease.bytesPerRequest)} for authchart (fetch) against ${kb(leanest.bytesPerRequest)} for ${leanest.name}: every waiting request keeps the URL and init it was given, its place in the queue (two links, its number, its deadline), and the resolving functions of the promise \`authFetch\` returned; an abort listener when it has a signal, so it can leave alone (rule 4); one deadline timer serves the whole queue.`,
     );
   }
   const sizes = report.sizes ?? [];

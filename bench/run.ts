@@ -13,7 +13,7 @@
  */
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,6 +22,7 @@ import { POOL_SIZE } from './io.js';
 import type { IdleRow, RoundTripRow } from './costs.js';
 import type { HotPathRow, ReleaseRow } from './micro.js';
 import { renderCosts, replaceCostsSection } from './costs-report.js';
+import { placeSection, sectionOf } from './sections.js';
 import { renderReport, type RunReport } from './report.js';
 import { flaky, herd, runCell, startLab, steady, tabs, type CellResult, type Lab, type Scenario } from './scenarios.js';
 import { bundleSizes, type SizeRow } from './size.js';
@@ -154,25 +155,20 @@ async function main() {
   write(report, costs);
 }
 
-function costsSectionOf(file: string): string | null {
-  try {
-    const text = readFileSync(file, 'utf8');
-    const start = text.indexOf('<!-- costs:start -->');
-    const end = text.indexOf('<!-- costs:end -->');
-    return start !== -1 && end !== -1 ? text.slice(start, end + '<!-- costs:end -->'.length) : null;
-  } catch {
-    return null;
-  }
-}
-
 type StoredReport = Omit<RunReport, 'scenarios' | 'strategies'>;
 
-/** Write RESULTS.md; `costs` is a fresh cost-per-unit section, else the file's present one is kept. */
+/**
+ * Write RESULTS.md; `costs` is a fresh cost-per-unit section, else the file's present one is
+ * kept, and so is its scale section (`npm run bench:scale` writes it).
+ */
 function write(report: RunReport, costs?: string): void {
   let markdown = renderReport(report);
   const target = quick ? join(tmpdir(), 'authchart-RESULTS.quick.md') : fileURLToPath(new URL('./RESULTS.md', import.meta.url));
-  const previous = costsSectionOf(target);
-  if (costs ?? previous) markdown = replaceCostsSection(markdown, (costs ?? previous)!);
+  const present = existsSync(target) ? readFileSync(target, 'utf8') : '';
+  const scale = sectionOf(present, 'scale');
+  if (scale) markdown = placeSection(markdown, 'scale', scale);
+  const kept = costs ?? sectionOf(present, 'costs');
+  if (kept) markdown = replaceCostsSection(markdown, kept);
   writeFileSync(target, markdown);
   const headline = markdown.slice(markdown.indexOf('## Headline'), markdown.indexOf('## Scenarios'));
   console.log(`\n${headline}`);

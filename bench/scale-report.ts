@@ -2,13 +2,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import type { ScaleResult } from './scale.js';
-
-const START = '<!-- scale:start -->';
-const END = '<!-- scale:end -->';
+import { placeSection, sectionEnd, sectionStart } from './sections.js';
 
 export function renderScale(results: ScaleResult[], run: { date: string; command: string }): string {
   const out = [
-    START,
+    sectionStart('scale'),
     '## Scale: many sessions, 4 processes, one shared store',
     '',
     `\`${run.command}\` on ${run.date} (${cpus().length} cores, ${(totalmem() / 1024 ** 3).toFixed(0)} GB, load average at the end ${loadavg()
@@ -44,20 +42,11 @@ export function renderScale(results: ScaleResult[], run: { date: string; command
     );
   }
   for (const r of results) if (r.note) out.push('', `- ${r.store}: ${r.note}.`);
-  out.push(END);
+  out.push(sectionEnd('scale'));
   return out.join('\n');
 }
 
 export function writeScaleSection(file: string, results: ScaleResult[], run: { date: string; command: string }): void {
   const markdown = readFileSync(file, 'utf8');
-  const section = renderScale(results, run);
-  const start = markdown.indexOf(START);
-  const end = markdown.indexOf(END);
-  const next =
-    start !== -1 && end !== -1
-      ? `${markdown.slice(0, start)}${section}${markdown.slice(end + END.length)}`
-      : markdown.includes('\n## Where authchart is not ahead')
-        ? markdown.replace('\n## Where authchart is not ahead', `\n${section}\n\n## Where authchart is not ahead`)
-        : `${markdown.trimEnd()}\n\n${section}\n`;
-  writeFileSync(file, next);
+  writeFileSync(file, placeSection(markdown, 'scale', renderScale(results, run)));
 }
