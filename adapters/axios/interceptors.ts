@@ -235,22 +235,34 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
     }
   };
 
-  /** Each request's own transformRequest step, and what it knows (see Sending). */
-  const sendings = new WeakMap<Transform, Sending>();
+  /**
+   * Each request's own transformRequest step carries what it knows (see Sending), under a
+   * key of this front end's own. A property, not an entry per request in a WeakMap: each
+   * entry is an ephemeron the garbage collector must trace, which cost about a quarter of
+   * the interceptors' time per request on the valid-token path.
+   */
+  const SENDING = Symbol('authchart.sending');
+  type Step = Transform & { [SENDING]?: Sending };
+  const sendingOfStep = (fn: unknown): Sending | undefined => (typeof fn === 'function' ? (fn as Step)[SENDING] : undefined);
+  const markStep = (step: Transform, sending: Sending): void => {
+    (step as Step)[SENDING] = sending;
+  };
   const stepOf = (config: InternalAxiosRequestConfig): Transform | undefined => {
     const list = config.transformRequest;
-    if (Array.isArray(list)) return (list as Transform[]).find((fn) => sendings.has(fn));
-    return sendings.has(list as Transform) ? (list as Transform) : undefined;
+    if (Array.isArray(list)) return (list as Transform[]).find((fn) => sendingOfStep(fn) !== undefined);
+    return sendingOfStep(list) !== undefined ? (list as Transform) : undefined;
   };
   const sendingOf = (config: InternalAxiosRequestConfig | undefined) => {
     const step = config && stepOf(config);
-    return step && sendings.get(step);
+    return step && sendingOfStep(step);
   };
   const withoutStep = (list: unknown, step: Transform | undefined): Transform[] =>
     (Array.isArray(list) ? (list as Transform[]) : list ? [list as Transform] : []).filter((fn) => fn !== step);
 
   /** Each request's `beforeRedirect` (http adapter): the token goes on only to allowed origins, whatever follow-redirects does. */
-  const redirectHooks = new WeakSet<BeforeRedirect>();
+  // Marked with a key of this front end's own, for the same reason as the steps.
+  const HOOK = Symbol('authchart.beforeRedirect');
+  type Hook = BeforeRedirect & { [HOOK]?: true };
   const beforeRedirectFor = (sending: Sending): BeforeRedirect => {
     const hook: BeforeRedirect = function (this: unknown, redirect, ...rest) {
       sending.appBeforeRedirect?.call(this, redirect, ...rest);
@@ -266,7 +278,7 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
       }
       authorize(redirect.headers, policy.target(redirect.href) === null ? null : (sending.credential ?? null));
     };
-    redirectHooks.add(hook);
+    (hook as Hook)[HOOK] = true;
     return hook;
   };
 
@@ -343,7 +355,7 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
         if (adapter !== sending.appAdapter) restoreAdapter(this, sending);
       }
       const current = this.beforeRedirect as BeforeRedirect | undefined;
-      if (!current || !redirectHooks.has(current)) sending.appBeforeRedirect = current;
+      if (!current || (current as Hook)[HOOK] !== true) sending.appBeforeRedirect = current;
       sending.redirectHook ??= beforeRedirectFor(sending);
       this.beforeRedirect = sending.redirectHook as InternalAxiosRequestConfig['beforeRedirect'];
       // The fetch adapter (axios 1.12+) sends through env.fetch: observe where redirects end.
@@ -355,7 +367,7 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
 
   const requestId = instance.interceptors.request.use(async (config) => {
     const previous = stepOf(config);
-    const sending = previous && sendings.get(previous);
+    const sending = previous && sendingOfStep(previous);
     if (sending?.replaying) {
       sending.replaying = false; // the replay: its credential is set
       return config;
@@ -371,7 +383,7 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
       appAdapter: sending?.appAdapter,
     };
     const step = lastStep(fresh);
-    sendings.set(step, fresh);
+    markStep(step, fresh);
     config.transformRequest = [...withoutStep(config.transformRequest, previous), step];
     if (target(config) !== null) {
       const credential = port.credential(signalOf(config));
@@ -447,7 +459,7 @@ export function attachAuth(instance: AxiosInstance, options: AuthAxiosOptions): 
     if (error) {
       // The error's config was cleaned for the app; the replay sends it again as authchart's.
       config.transformRequest = [...withoutStep(config.transformRequest, undefined), lastStep(sending)];
-      sendings.set((config.transformRequest as Transform[]).at(-1)!, sending);
+      markStep((config.transformRequest as Transform[]).at(-1)!, sending);
     }
     sending.credential = credential;
     sending.replayed = true;
