@@ -4,7 +4,7 @@
  */
 import type { IdleRow, RoundTripRow } from './costs.js';
 import type { ReleaseRow } from './micro.js';
-import { placeSection, sectionEnd, sectionStart } from './sections.js';
+import { sectionEnd, sectionStart } from './sections.js';
 import type { SizeRow } from './size.js';
 
 export interface CostsInput {
@@ -77,5 +77,3 @@ export function renderCosts(input: CostsInput): string {
   out.push(sectionEnd('costs'));
   return out.join('\n');
 }
-
-export const replaceCostsSection = (markdown: string, section: string): string => placeSection(markdown, 'costs', section);

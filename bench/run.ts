@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { POOL_SIZE } from './io.js';
 import type { IdleRow, RoundTripRow } from './costs.js';
 import type { HotPathRow, ReleaseRow } from './micro.js';
-import { renderCosts, replaceCostsSection } from './costs-report.js';
+import { renderCosts } from './costs-report.js';
 import { placeSection, sectionOf } from './sections.js';
 import { renderReport, type RunReport } from './report.js';
 import { flaky, herd, runCell, startLab, steady, tabs, type CellResult, type Lab, type Scenario } from './scenarios.js';
@@ -30,6 +30,8 @@ import { strategies } from './strategies.js';
 
 const quick = process.argv.includes('--quick');
 const CACHE = join(process.cwd(), 'node_modules', '.cache', 'authchart-bench');
+/** What a run writes: bench/RESULTS.md, or for `--quick` a file in the system temp dir. */
+const resultsFile = quick ? join(tmpdir(), 'authchart-RESULTS.quick.md') : fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 const TIME_BUDGET_MS = 8 * 60_000;
 const TOKEN_LATENCY_MS = 50;
 const LONG_TTL_S = 3_600;
@@ -163,16 +165,15 @@ type StoredReport = Omit<RunReport, 'scenarios' | 'strategies'>;
  */
 function write(report: RunReport, costs?: string): void {
   let markdown = renderReport(report);
-  const target = quick ? join(tmpdir(), 'authchart-RESULTS.quick.md') : fileURLToPath(new URL('./RESULTS.md', import.meta.url));
-  const present = existsSync(target) ? readFileSync(target, 'utf8') : '';
+  const present = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '';
   const scale = sectionOf(present, 'scale');
   if (scale) markdown = placeSection(markdown, 'scale', scale);
   const kept = costs ?? sectionOf(present, 'costs');
-  if (kept) markdown = replaceCostsSection(markdown, kept);
-  writeFileSync(target, markdown);
+  if (kept) markdown = placeSection(markdown, 'costs', kept);
+  writeFileSync(resultsFile, markdown);
   const headline = markdown.slice(markdown.indexOf('## Headline'), markdown.indexOf('## Scenarios'));
   console.log(`\n${headline}`);
-  say(`wrote ${target}`);
+  say(`wrote ${resultsFile}`);
 }
 
 /** `--render`: the last run's figures, through the current report.ts. */
@@ -211,13 +212,7 @@ async function costs(): Promise<void> {
   if (!micro) throw new Error('cost benchmarks failed');
   printCosts(micro);
   const sizes = await bundleSizes();
-  const target = quick ? join(tmpdir(), 'authchart-RESULTS.quick.md') : fileURLToPath(new URL('./RESULTS.md', import.meta.url));
-  let current = '';
-  try {
-    current = readFileSync(target, 'utf8');
-  } catch {
-    current = '# authchart benchmarks\n';
-  }
+  const current = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '# authchart benchmarks\n';
   const section = renderCosts({
     date: new Date().toISOString(),
     release: micro.release,
@@ -226,8 +221,8 @@ async function costs(): Promise<void> {
     sizes,
     loadavg: loadavg(),
   });
-  writeFileSync(target, replaceCostsSection(current, section));
-  say(`wrote the cost-per-unit section of ${target}`);
+  writeFileSync(resultsFile, placeSection(current, 'costs', section));
+  say(`wrote the cost-per-unit section of ${resultsFile}`);
 }
 
 const mode = process.argv.includes('--render')
